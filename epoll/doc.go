@@ -1,0 +1,2 @@
+// Package epoll is the Linux epoll interface.
+package epoll
