@@ -1,2 +1,79 @@
-// Package epoll is the Linux epoll interface.
+// Package epoll is the Linux epoll(7) event-notification interface, complete
+// and allocation-free: an interest set of watched files and a ready list the
+// kernel fills as they become ready, so that waiting costs O(ready) rather
+// than O(watched).
+//
+// # Synopsis
+//
+//	ep, err := epoll.New()                      // epoll_create1(EPOLL_CLOEXEC)
+//	err = ep.Add(fd, epoll.In|epoll.Edge, data) // epoll_ctl(EPOLL_CTL_ADD)
+//	n, err := ep.Wait(evs, 100*time.Microsecond) // epoll_pwait2, nanoseconds
+//	for _, ev := range evs[:n] { ... ev.Data() ... ev.Events ... }
+//	err = ep.Delete(fd)                         // before close(fd)
+//	err = ep.Close()
+//
+// Beside the calls the kernel has, the package provides those proposed for
+// it and never merged, built on what Linux has today: WaitDeadline, a wait
+// until an absolute time on CLOCK_MONOTONIC or CLOCK_REALTIME (the 2015
+// epoll_pwait1 proposal); PWait, a wait under a signal mask; and
+// WaitContext, a wait that parks the goroutine in the Go runtime's poller
+// instead of holding an OS thread.
+//
+// # Level and edge triggering
+//
+// By default a registration is level-triggered: every Wait reports the file
+// for as long as it is ready, as poll(2) would. With Edge (EPOLLET) the
+// kernel reports a readiness change once: after a report, no further report
+// comes until new data arrives (or the file becomes writable again), however
+// much is left unread. With Edge a program must therefore
+//
+//   - use non-blocking file descriptors (O_NONBLOCK), and
+//   - read (or write, or accept) until the call fails with EAGAIN before
+//     waiting again,
+//
+// or it stalls with data pending and no event to tell it so. Level
+// triggering tolerates partial reads; edge triggering saves the kernel from
+// re-checking files that stay ready. Non-blocking descriptors are the rule
+// with either mode: readiness is a hint that can be stale by the time the
+// program acts (another thread read first; a packet with a bad checksum was
+// dropped), so a read must be able to fail with EAGAIN rather than block.
+//
+// OneShot (EPOLLONESHOT) disables a registration after its first event;
+// Modify re-arms it. It is how several threads share one instance without
+// two of them handling the same file at once. Exclusive (EPOLLEXCLUSIVE) is
+// for the other sharing pattern, one instance per thread all watching the
+// same listening socket: an event wakes one of the waiting instances instead
+// of all of them.
+//
+// # Registrations follow the open file, not the number
+//
+// The kernel keys a registration by the pair (file descriptor number, open
+// file description) at the time of Add, and removes it only when the open
+// file description is released. Closing an fd that was dup'ed, inherited by
+// a child across fork, or passed over a Unix socket leaves the registration
+// alive: events keep arriving with the old data, and the number may already
+// name another file. Delete a descriptor before closing it. Higher layers of
+// this module tag the 64-bit data with a generation so that a late event for
+// a closed registration is recognised and dropped.
+//
+// # What can be watched
+//
+// Sockets, pipes, FIFOs, terminals, eventfd, timerfd, signalfd, inotify,
+// pidfd, userfaultfd, and epoll instances themselves (nesting, up to 5
+// levels, without cycles). Regular files and directories cannot: their
+// reads never block, and Add fails with ErrNotPollable (EPERM).
+//
+// # Errors
+//
+// Every error is an *Error naming the call and the target descriptor.
+// Kernel errors keep their errno, so errors.Is(err, unix.EEXIST) works;
+// argument errors found before the system call match unix.EINVAL. A method
+// called on a closed Instance returns an error matching ErrClosed.
+//
+// # Concurrency and Close
+//
+// All methods may be called from any goroutine. Close may run while other
+// goroutines are inside Wait, WaitContext or Add: they return ErrClosed, and
+// no system call is issued on the instance's descriptor number after Close
+// has released it, since by then the number may belong to someone else.
 package epoll
