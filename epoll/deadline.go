@@ -78,6 +78,16 @@ func (ep *Instance) waitRealtime(evs []Event, deadline time.Time) (int, error) {
 		return 0, err
 	}
 	defer ep.decref()
+	n, err := ep.waitRealtimeRef(call, evs, deadline)
+	if err == nil && ep.isClosed() {
+		// As in wait: the wake registration may be among the events.
+		n, err = 0, closedError(call)
+	}
+	return n, err
+}
+
+// waitRealtimeRef runs with a reference on ep.fd held.
+func (ep *Instance) waitRealtimeRef(call string, evs []Event, deadline time.Time) (int, error) {
 	if err := ep.ensureWake(call); err != nil {
 		return 0, err
 	}

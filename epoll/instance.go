@@ -25,7 +25,7 @@ type Instance struct {
 	ref     atomic.Uint64
 	drained chan struct{} // receives once when the count drains after Close
 
-	msWait   bool // forced millisecond fallback (WithMillisecondWait)
+	msWait bool // forced millisecond fallback (WithMillisecondWait)
 
 	mu        sync.Mutex    // guards the lazily made parts below
 	closing   chan struct{} // closed when Close begins; wakes WaitContext queues

@@ -80,9 +80,10 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 		}
 	}
 	n, err := ep.waitFd(ep.fd, evs, timeout, sigmask)
-	if err == nil && timeout != 0 && ep.isClosed() {
-		// Close woke us through the wake registration; the events, if any,
-		// belong to an instance the caller has closed.
+	if err == nil && ep.isClosed() {
+		// Close ran while we were in the kernel and may have made its wake
+		// registration ready; the events, if any, belong to an instance the
+		// caller has closed.
 		n, err = 0, closedError(call)
 	}
 	ep.decref()

@@ -76,6 +76,10 @@ func (ep *Instance) waitParked(ctx context.Context, done <-chan struct{}, evs []
 	for {
 		err := ep.raw.Read(w.fn)
 		if err == nil {
+			if w.err == nil && ep.isClosed() {
+				// Close's wake registration may be among the events.
+				return 0, closedError(call)
+			}
 			return w.n, w.err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {

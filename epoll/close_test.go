@@ -1,0 +1,162 @@
+package epoll
+
+import (
+	"context"
+	"errors"
+	"math/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
+	checkNoFdLeak(t)
+	ep, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	efd := newEventfd(t)
+	if err := ep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+	if ep.Fd() != -1 {
+		t.Errorf("Fd after Close = %d, want -1", ep.Fd())
+	}
+	evs := make([]Event, 1)
+	for name, err := range map[string]error{
+		"Add":         ep.Add(efd, In, 0),
+		"Modify":      ep.Modify(efd, In, 0),
+		"Delete":      ep.Delete(efd),
+		"Wait":        second(ep.Wait(evs, 0)),
+		"Wait(-1)":    second(ep.Wait(evs, -1)),
+		"WaitDl Mono": second(ep.WaitDeadline(evs, time.Now().Add(time.Second), Monotonic)),
+		"WaitDl Real": second(ep.WaitDeadline(evs, time.Now().Add(time.Second), Realtime)),
+		"WaitContext": second(ep.WaitContext(context.Background(), evs)),
+		"SetBusyPoll": ep.SetBusyPoll(BusyPollParams{}),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+func second(_ int, err error) error { return err }
+
+// Close wakes every kind of blocked wait, which then returns ErrClosed.
+func TestCloseWakesBlockedWaits(t *testing.T) {
+	checkNoFdLeak(t)
+	waits := map[string]func(*Instance) error{
+		"Wait(-1)": func(ep *Instance) error { return second(ep.Wait(make([]Event, 1), -1)) },
+		"Wait(1h)": func(ep *Instance) error { return second(ep.Wait(make([]Event, 1), time.Hour)) },
+		"PWait":    func(ep *Instance) error { return second(ep.PWait(make([]Event, 1), -1, &unix.Sigset_t{})) },
+		"WaitDl Realtime": func(ep *Instance) error {
+			return second(ep.WaitDeadline(make([]Event, 1), time.Now().Add(time.Hour), Realtime))
+		},
+		"WaitContext": func(ep *Instance) error {
+			return second(ep.WaitContext(context.Background(), make([]Event, 1)))
+		},
+	}
+	for name, wait := range waits {
+		ep, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := make(chan error, 3)
+		for i := 0; i < 3; i++ {
+			go func() { res <- wait(ep) }()
+		}
+		time.Sleep(30 * time.Millisecond)
+		closed := make(chan error, 1)
+		go func() { closed <- ep.Close() }()
+		for i := 0; i < 3; i++ {
+			select {
+			case err := <-res:
+				if !errors.Is(err, ErrClosed) {
+					t.Errorf("%s blocked during Close = %v, want ErrClosed", name, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s still blocked 5s after Close", name)
+			}
+		}
+		if err := <-closed; err != nil {
+			t.Errorf("%s: Close = %v", name, err)
+		}
+	}
+}
+
+// Goroutines add, modify, delete, wait and close at once. Under -race this
+// proves the reference counting; afterwards no descriptor is left open.
+func TestConcurrentUseWithCloseIsSafe(t *testing.T) {
+	checkNoFdLeak(t)
+	dur := 2 * time.Second
+	if testing.Short() {
+		dur = 300 * time.Millisecond
+	}
+	var fds []int
+	for i := 0; i < 16; i++ {
+		fd, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK) // always readable
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	stop := time.Now().Add(dur)
+	rounds := 0
+	for time.Now().Before(stop) {
+		rounds++
+		ep, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		worker := func(seed int64, f func(r *rand.Rand) error) {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(seed))
+			for {
+				if err := f(r); errors.Is(err, ErrClosed) {
+					return
+				} else if err != nil && !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOENT) {
+					t.Errorf("unexpected error: %v", err)
+					return
+				}
+			}
+		}
+		pick := func(r *rand.Rand) int { return fds[r.Intn(len(fds))] }
+		wg.Add(6)
+		go worker(1, func(r *rand.Rand) error { return ep.Add(pick(r), In, 1) })
+		go worker(2, func(r *rand.Rand) error { return ep.Modify(pick(r), In|Edge, 2) })
+		go worker(3, func(r *rand.Rand) error { return ep.Delete(pick(r)) })
+		go worker(4, func(r *rand.Rand) error { return second(ep.Wait(make([]Event, 4), time.Millisecond)) })
+		go worker(5, func(r *rand.Rand) error {
+			return second(ep.WaitDeadline(make([]Event, 4), time.Now().Add(time.Millisecond), Realtime))
+		})
+		go worker(6, func(r *rand.Rand) error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer cancel()
+			_, err := ep.WaitContext(ctx, make([]Event, 4))
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = nil
+			}
+			return err
+		})
+		time.Sleep(time.Duration(1+rounds%20) * time.Millisecond)
+		var cw sync.WaitGroup
+		for i := 0; i < 2; i++ { // two concurrent Closes
+			cw.Add(1)
+			go func() { defer cw.Done(); ep.Close() }()
+		}
+		cw.Wait()
+		wg.Wait()
+	}
+	t.Logf("%d rounds of concurrent use and Close", rounds)
+}
