@@ -1,0 +1,129 @@
+package source
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// inotifyRecord encodes one struct inotify_event with the name padded by
+// NULs to pad bytes, as the kernel writes it.
+func inotifyRecord(wd int32, mask, cookie uint32, name string, pad int) []byte {
+	b := make([]byte, inotifyHeader+pad)
+	binary.NativeEndian.PutUint32(b[0:], uint32(wd))
+	binary.NativeEndian.PutUint32(b[4:], mask)
+	binary.NativeEndian.PutUint32(b[8:], cookie)
+	binary.NativeEndian.PutUint32(b[12:], uint32(pad))
+	copy(b[inotifyHeader:], name)
+	return b
+}
+
+// FuzzParseInotify feeds the parser arbitrary bytes: it must never panic or
+// read outside the buffer, every name it returns must lie inside the input
+// and hold no NUL, and it must fail exactly when the records do not tile the
+// buffer.
+func FuzzParseInotify(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(inotifyRecord(1, unix.IN_CREATE, 0, "notes.txt", 16))
+	f.Add(append(inotifyRecord(1, unix.IN_MOVED_FROM, 7, "a", 16), inotifyRecord(1, unix.IN_MOVED_TO, 7, "b", 16)...))
+	f.Add(inotifyRecord(-1, unix.IN_Q_OVERFLOW, 0, "", 0))
+	f.Add(inotifyRecord(1, unix.IN_CREATE, 0, "x", 16)[:20])
+	f.Add([]byte{1, 2, 3})
+	huge := inotifyRecord(1, 0, 0, "", 0)
+	binary.NativeEndian.PutUint32(huge[12:], 0xffffffff)
+	f.Add(huge)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var total int
+		err := parseInotify(b, func(r rawInotify) {
+			if bytes.IndexByte(r.name, 0) >= 0 {
+				t.Fatalf("name %q holds a NUL", r.name)
+			}
+			total++
+		})
+		// Walk the records independently to know whether they tile b.
+		off, want := 0, 0
+		tiles := true
+		for off < len(b) {
+			if len(b)-off < inotifyHeader {
+				tiles = false
+				break
+			}
+			l := int64(binary.NativeEndian.Uint32(b[off+12:]))
+			if l > int64(len(b)-off-inotifyHeader) {
+				tiles = false
+				break
+			}
+			off += inotifyHeader + int(l)
+			want++
+		}
+		if tiles != (err == nil) {
+			t.Fatalf("records tile the buffer: %v, but parse error: %v", tiles, err)
+		}
+		if total != want {
+			t.Fatalf("parsed %d records, want %d", total, want)
+		}
+		if err != nil && !bytes.Contains([]byte(err.Error()), []byte("inotify parse")) {
+			t.Fatalf("error %q does not name the parser", err)
+		}
+	})
+}
+
+func TestParseInotifyDecodesKernelRecords(t *testing.T) {
+	b := append(inotifyRecord(4, unix.IN_MOVED_FROM, 9, "old", 16), inotifyRecord(4, unix.IN_MOVED_TO, 9, "new", 32)...)
+	b = append(b, inotifyRecord(-1, unix.IN_Q_OVERFLOW, 0, "", 0)...)
+	var got []rawInotify
+	if err := parseInotify(b, func(r rawInotify) { got = append(got, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || string(got[0].name) != "old" || string(got[1].name) != "new" || got[1].cookie != 9 ||
+		got[2].wd != -1 || got[2].mask != unix.IN_Q_OVERFLOW || len(got[2].name) != 0 {
+		t.Fatalf("decoded %+v", got)
+	}
+	if err := parseInotify(b[:len(b)-3], func(rawInotify) {}); err == nil {
+		t.Fatal("a truncated record parsed without error")
+	}
+}
+
+// FuzzTimerArgs checks the timer's argument validation against the kernel:
+// whatever checkTimerArgs accepts, timerfd_create and timerfd_settime
+// accept; whatever it refuses matches EINVAL and names the call; and the
+// validation never panics.
+func FuzzTimerArgs(f *testing.F) {
+	f.Add(int(Monotonic), int64(time.Millisecond), int64(0), false)
+	f.Add(int(Realtime), int64(1), int64(-1), true)
+	f.Add(int(Boottime), int64(0), int64(5), false)
+	f.Add(99, int64(1), int64(1), false)
+	f.Add(-1, int64(-1), int64(-1), true)
+	f.Add(int(Monotonic), int64(1<<62), int64(1<<62), true)
+	f.Fuzz(func(t *testing.T, clock int, first, interval int64, abs bool) {
+		c := Clock(clock)
+		err := checkTimerArgs(c, time.Duration(first), time.Duration(interval), abs)
+		if err != nil {
+			if !errors.Is(err, unix.EINVAL) {
+				t.Fatalf("refusal %v does not match EINVAL", err)
+			}
+			var se *Error
+			if !errors.As(err, &se) || se.Call == "" {
+				t.Fatalf("refusal %v names no call", err)
+			}
+			return
+		}
+		tm, err := NewTimer(c)
+		if err != nil {
+			t.Fatalf("checkTimerArgs accepted clock %v but NewTimer: %v", c, err)
+		}
+		defer tm.Close()
+		if abs {
+			err = tm.ArmAbsolute(time.Duration(first), time.Duration(interval))
+		} else {
+			err = tm.Arm(time.Duration(first), time.Duration(interval))
+		}
+		if err != nil {
+			t.Fatalf("checkTimerArgs accepted (%v, %d, %d, abs=%v) but the kernel refused: %v", c, first, interval, abs, err)
+		}
+	})
+}

@@ -1,0 +1,273 @@
+package source
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Clock names the clock a Timer counts on.
+type Clock int
+
+// The clocks a Timer accepts (the clockid_t values of the kernel).
+const (
+	// Monotonic (CLOCK_MONOTONIC) never jumps; it does not count time
+	// while the system is suspended. The clock for timeouts and periods.
+	Monotonic Clock = unix.CLOCK_MONOTONIC
+	// Realtime (CLOCK_REALTIME) is the wall clock, which settimeofday,
+	// clock_settime and NTP steps can move in either direction. An absolute
+	// Realtime timer is armed with TFD_TIMER_CANCEL_ON_SET, so a step is
+	// reported by Expirations as ErrClockChanged instead of being silently
+	// absorbed (firing early or late against the old time).
+	Realtime Clock = unix.CLOCK_REALTIME
+	// Boottime (CLOCK_BOOTTIME, Linux 2.6.39) is Monotonic plus the time
+	// spent suspended.
+	Boottime Clock = unix.CLOCK_BOOTTIME
+)
+
+// String returns the kernel's name for the clock, or "Clock(n)".
+func (c Clock) String() string {
+	switch c {
+	case Monotonic:
+		return "CLOCK_MONOTONIC"
+	case Realtime:
+		return "CLOCK_REALTIME"
+	case Boottime:
+		return "CLOCK_BOOTTIME"
+	}
+	return "Clock(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Now reads the clock with clock_gettime, as the time since the clock's
+// epoch: the value ArmAbsolute expects.
+func (c Clock) Now() (time.Duration, error) {
+	if err := checkClock("clock_gettime", c); err != nil {
+		return 0, err
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(c), &ts); err != nil {
+		return 0, callError("clock_gettime "+c.String(), -1, err)
+	}
+	return time.Duration(ts.Nano()), nil
+}
+
+// ErrClockChanged is returned by Expirations (wrapping unix.ECANCELED) when
+// an absolute Realtime timer was cancelled because the wall clock was set.
+// The timer stays armed for the same wall-clock time; re-read the clock and
+// decide, or re-arm.
+var ErrClockChanged = errors.New("realtime clock was set; absolute timer cancelled")
+
+var (
+	errTimerAgain   = wouldBlock("timerfd read")
+	errTimerChanged = &Error{Call: "timerfd read", Fd: -1, Err: unix.ECANCELED, Kind: ErrClockChanged}
+)
+
+// Timer is a timerfd(2): a kernel timer whose expirations are read from a
+// file descriptor, readable when it has expired at least once since the last
+// read. Times are in nanoseconds end to end; the kernel fires a timer no
+// earlier than its expiry, later by the timer slack (50 us by default for a
+// normal thread, see prctl PR_SET_TIMERSLACK) and scheduling delay.
+//
+// A periodic timer counts expirations in the kernel while nobody reads, so
+// no tick is lost: Expirations returns how many periods have passed since
+// the last read, and the program can tell it missed some.
+type Timer struct {
+	life  fdLife
+	clock Clock
+}
+
+// NewTimer creates a disarmed timer on clock c with timerfd_create(c,
+// TFD_NONBLOCK|TFD_CLOEXEC). Arm it with Arm, ArmAbsolute or ArmAt.
+//
+// Errors: EINVAL (an argument error, before any system call) for a clock
+// other than Monotonic, Realtime and Boottime; EMFILE, ENFILE, ENOMEM.
+func NewTimer(c Clock) (*Timer, error) {
+	if err := checkClock("timerfd_create", c); err != nil {
+		return nil, err
+	}
+	fd, err := unix.TimerfdCreate(int(c), unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, callError("timerfd_create "+c.String(), -1, err)
+	}
+	t := &Timer{clock: c}
+	t.life.init(fd)
+	return t, nil
+}
+
+func checkClock(call string, c Clock) error {
+	switch c {
+	case Monotonic, Realtime, Boottime:
+		return nil
+	}
+	return invalid(call, "unsupported clock "+c.String()+" (want Monotonic, Realtime or Boottime)")
+}
+
+// Fd returns the timerfd, to register for epoll.In. It stays owned by the
+// Timer. It is -1 once Close has begun.
+func (t *Timer) Fd() int { return t.life.get() }
+
+// Clock returns the clock the timer counts on.
+func (t *Timer) Clock() Clock { return t.clock }
+
+// Arm sets the timer to expire once after initial and then, if interval is
+// positive, every interval after that; an interval of 0 makes it one-shot.
+// Arming replaces any earlier setting and discards expirations not yet read.
+//
+// Errors (argument errors matching unix.EINVAL, before any system call):
+// initial <= 0, since the kernel would take a zero initial value as "disarm"
+// and the timer would silently never fire (use Stop to disarm); interval < 0.
+// ErrClosed after Close.
+func (t *Timer) Arm(initial, interval time.Duration) error {
+	if err := checkTimerArgs(t.clock, initial, interval, false); err != nil {
+		return err
+	}
+	return t.settime(0, initial, interval)
+}
+
+// ArmAbsolute sets the timer to expire when the clock reads at (a time since
+// the clock's epoch, as Clock.Now returns) and then every interval, with
+// TFD_TIMER_ABSTIME. A time already past fires at once. On Realtime it also
+// sets TFD_TIMER_CANCEL_ON_SET: when the wall clock is stepped, Expirations
+// reports ErrClockChanged.
+//
+// Errors: as Arm, with at <= 0 refused for the same reason as initial <= 0.
+func (t *Timer) ArmAbsolute(at, interval time.Duration) error {
+	if err := checkTimerArgs(t.clock, at, interval, true); err != nil {
+		return err
+	}
+	flags := unix.TFD_TIMER_ABSTIME
+	if t.clock == Realtime {
+		flags |= unix.TFD_TIMER_CANCEL_ON_SET
+	}
+	return t.settime(flags, at, interval)
+}
+
+// ArmAt sets the timer to expire at the instant deadline and then every
+// interval. On Realtime it is ArmAbsolute with deadline.UnixNano(), a
+// wall-clock time that follows clock steps (and reports them). On Monotonic
+// and Boottime it converts deadline to the timer's clock by the time
+// remaining until it (measured on Go's monotonic clock when deadline carries
+// a monotonic reading), so a deadline in the past fires at once.
+//
+// Errors: as ArmAbsolute.
+func (t *Timer) ArmAt(deadline time.Time, interval time.Duration) error {
+	if t.clock == Realtime {
+		return t.ArmAbsolute(time.Duration(deadline.UnixNano()), interval)
+	}
+	now, err := t.clock.Now()
+	if err != nil {
+		return err
+	}
+	at := now + time.Until(deadline)
+	if at <= 0 {
+		at = 1 // in the past: the earliest non-zero time, already expired
+	}
+	return t.ArmAbsolute(at, interval)
+}
+
+// checkTimerArgs validates arguments before timerfd_settime. It accepts
+// exactly what the kernel accepts, minus a zero first expiry, which the
+// kernel takes as "disarm".
+func checkTimerArgs(c Clock, first, interval time.Duration, abs bool) error {
+	const call = "timerfd_settime"
+	if err := checkClock(call, c); err != nil {
+		return err
+	}
+	what := "initial"
+	if abs {
+		what = "absolute time"
+	}
+	if first < 0 {
+		return invalid(call, "negative "+what+" "+first.String())
+	}
+	if first == 0 {
+		return invalid(call, "zero "+what+" would disarm the timer (use Stop)")
+	}
+	if interval < 0 {
+		return invalid(call, "negative interval "+interval.String())
+	}
+	return nil
+}
+
+func (t *Timer) settime(flags int, first, interval time.Duration) error {
+	if err := t.life.incref("timerfd_settime"); err != nil {
+		return err
+	}
+	defer t.life.decref()
+	spec := unix.ItimerSpec{
+		Value:    unix.NsecToTimespec(int64(first)),
+		Interval: unix.NsecToTimespec(int64(interval)),
+	}
+	if err := unix.TimerfdSettime(t.life.fd, flags, &spec, nil); err != nil {
+		return callError("timerfd_settime", t.life.fd, err)
+	}
+	return nil
+}
+
+// Stop disarms the timer and discards expirations not yet read; the
+// descriptor stays open for the next Arm.
+//
+// Errors: ErrClosed after Close.
+func (t *Timer) Stop() error {
+	if err := t.life.incref("timerfd_settime"); err != nil {
+		return err
+	}
+	defer t.life.decref()
+	var spec unix.ItimerSpec
+	if err := unix.TimerfdSettime(t.life.fd, 0, &spec, nil); err != nil {
+		return callError("timerfd_settime", t.life.fd, err)
+	}
+	return nil
+}
+
+// Remaining returns the time until the next expiry and the interval, with
+// timerfd_gettime; both are 0 for a disarmed timer.
+//
+// Errors: ErrClosed after Close.
+func (t *Timer) Remaining() (next, interval time.Duration, err error) {
+	if err := t.life.incref("timerfd_gettime"); err != nil {
+		return 0, 0, err
+	}
+	defer t.life.decref()
+	var spec unix.ItimerSpec
+	if err := unix.TimerfdGettime(t.life.fd, &spec); err != nil {
+		return 0, 0, callError("timerfd_gettime", t.life.fd, err)
+	}
+	return time.Duration(spec.Value.Nano()), time.Duration(spec.Interval.Nano()), nil
+}
+
+// Expirations reads the timer: the number of expirations since it was armed
+// or last read, at least 1. More than 1 means ticks passed while nobody read
+// (the program was late); they are counted, not lost. Reading resets the
+// count and makes the descriptor not readable until the next expiry.
+//
+// Errors: an error matching unix.EAGAIN when the timer has not expired since
+// the last read (drain until it); ErrClockChanged (matching unix.ECANCELED)
+// when an absolute Realtime timer was cancelled by a step of the wall clock
+// (the descriptor is readable to report it, and the report is consumed by
+// this read); ErrClosed after Close. It allocates nothing.
+func (t *Timer) Expirations() (uint64, error) {
+	if err := t.life.incref("timerfd read"); err != nil {
+		return 0, err
+	}
+	defer t.life.decref()
+	n, err := readUint64(t.life.fd)
+	switch err {
+	case nil:
+		return n, nil
+	case unix.EAGAIN:
+		return 0, errTimerAgain
+	case unix.ECANCELED:
+		return 0, errTimerChanged
+	}
+	return 0, callError("timerfd read", t.life.fd, err)
+}
+
+// Close disarms and closes the timer. It is idempotent; later calls return
+// nil.
+func (t *Timer) Close() error {
+	_, err := t.life.close()
+	return err
+}

@@ -1,0 +1,320 @@
+package source
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Op is a set of inotify(7) event bits: what to watch for in Watcher.Add, and
+// what happened in WatchEvent.Op. The constants have the values of the
+// kernel's IN_* macros.
+type Op uint32
+
+// Events that can be watched for and are reported.
+const (
+	Access       Op = unix.IN_ACCESS        // file read
+	Modify       Op = unix.IN_MODIFY        // file written
+	Attrib       Op = unix.IN_ATTRIB        // metadata changed (mode, owner, times, links)
+	CloseWrite   Op = unix.IN_CLOSE_WRITE   // file opened for writing closed
+	CloseNoWrite Op = unix.IN_CLOSE_NOWRITE // file not opened for writing closed
+	Open         Op = unix.IN_OPEN          // file opened
+	MovedFrom    Op = unix.IN_MOVED_FROM    // entry renamed out of a watched directory
+	MovedTo      Op = unix.IN_MOVED_TO      // entry renamed into a watched directory
+	Create       Op = unix.IN_CREATE        // entry created in a watched directory
+	Delete       Op = unix.IN_DELETE        // entry deleted from a watched directory
+	DeleteSelf   Op = unix.IN_DELETE_SELF   // the watched path itself deleted
+	MoveSelf     Op = unix.IN_MOVE_SELF     // the watched path itself moved
+
+	AllEvents Op = unix.IN_ALL_EVENTS
+)
+
+// Bits only reported, never asked for.
+const (
+	Unmount  Op = unix.IN_UNMOUNT    // the file system holding the watched path was unmounted
+	Overflow Op = unix.IN_Q_OVERFLOW // the kernel's event queue overflowed: events were lost
+	Ignored  Op = unix.IN_IGNORED    // the watch was removed (Remove, deletion, unmount)
+	IsDir    Op = unix.IN_ISDIR      // the subject of the event is a directory
+)
+
+// Flags that change how Add watches.
+const (
+	OnlyDir    Op = unix.IN_ONLYDIR     // fail with ENOTDIR unless the path is a directory
+	DontFollow Op = unix.IN_DONT_FOLLOW // do not follow a final symbolic link
+	ExclUnlink Op = unix.IN_EXCL_UNLINK // no events for children after they are unlinked
+	MaskCreate Op = unix.IN_MASK_CREATE // fail with EEXIST if the path is already watched (Linux 4.18)
+	MaskAdd    Op = unix.IN_MASK_ADD    // add to the mask of an existing watch instead of replacing it
+	OneShot    Op = unix.IN_ONESHOT     // remove the watch after its first event
+)
+
+var opNames = [...]struct {
+	bit  Op
+	name string
+}{
+	{Access, "ACCESS"}, {Modify, "MODIFY"}, {Attrib, "ATTRIB"}, {CloseWrite, "CLOSE_WRITE"},
+	{CloseNoWrite, "CLOSE_NOWRITE"}, {Open, "OPEN"}, {MovedFrom, "MOVED_FROM"}, {MovedTo, "MOVED_TO"},
+	{Create, "CREATE"}, {Delete, "DELETE"}, {DeleteSelf, "DELETE_SELF"}, {MoveSelf, "MOVE_SELF"},
+	{Unmount, "UNMOUNT"}, {Overflow, "Q_OVERFLOW"}, {Ignored, "IGNORED"},
+	{OnlyDir, "ONLYDIR"}, {DontFollow, "DONT_FOLLOW"}, {ExclUnlink, "EXCL_UNLINK"},
+	{MaskCreate, "MASK_CREATE"}, {MaskAdd, "MASK_ADD"}, {IsDir, "ISDIR"}, {OneShot, "ONESHOT"},
+}
+
+// String returns the set as kernel names without the IN_ prefix, joined by
+// "|": (Create|IsDir).String() is "CREATE|ISDIR". Unnamed bits are printed
+// as one hexadecimal number at the end; the empty set is "0".
+func (o Op) String() string {
+	if o == 0 {
+		return "0"
+	}
+	var b strings.Builder
+	rest := o
+	for _, f := range opNames {
+		if o&f.bit == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(f.name)
+		rest &^= f.bit
+	}
+	if rest != 0 {
+		if b.Len() > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString("0x" + strconv.FormatUint(uint64(rest), 16))
+	}
+	return b.String()
+}
+
+// ErrOverflow is the Err of the WatchEvent that reports IN_Q_OVERFLOW: the
+// kernel's queue for this Watcher was full (see
+// /proc/sys/fs/inotify/max_queued_events) and events were dropped. A program
+// that keeps a picture of the watched tree must rescan it.
+var ErrOverflow = errors.New("inotify event queue overflowed: events were lost")
+
+// WatchEvent is one decoded inotify event.
+type WatchEvent struct {
+	Watch  int    // the watch descriptor Add returned; -1 for an overflow
+	Op     Op     // what happened
+	Cookie uint32 // pairs a MovedFrom with its MovedTo; 0 otherwise
+	Name   string // the entry's name inside a watched directory; "" for the watched path itself
+	Path   string // the watched path joined with Name; "" if the watch is unknown (removed)
+	Err    error  // ErrOverflow for an IN_Q_OVERFLOW event; nil otherwise
+}
+
+// Watcher is an inotify(7) instance: a set of watched paths whose changes
+// are read as a byte stream of events from one descriptor, readable while
+// events are queued.
+//
+// Watches follow inodes, not names: a watched file that is renamed stays
+// watched under its new name, and one that is replaced (written to a
+// temporary name and renamed over, as editors do) is not watched any more;
+// watch its directory instead. Watching is not recursive: a directory watch
+// reports changes to its entries, not inside its subdirectories.
+type Watcher struct {
+	life fdLife
+
+	mu    sync.Mutex     // guards paths, and buf during Read
+	paths map[int]string // watch descriptor -> path
+	buf   []byte
+}
+
+var errWatcherAgain = wouldBlock("inotify read")
+
+// inotifyHeader is the size of struct inotify_event without its name.
+const inotifyHeader = 16
+
+// NewWatcher creates an inotify instance with inotify_init1(IN_NONBLOCK|
+// IN_CLOEXEC).
+//
+// Errors: EMFILE when the per-user limit of inotify instances
+// (/proc/sys/fs/inotify/max_user_instances) or of descriptors is reached;
+// ENFILE; ENOMEM.
+func NewWatcher() (*Watcher, error) {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, callError("inotify_init1", -1, err)
+	}
+	w := &Watcher{
+		paths: map[int]string{},
+		// Room for many events per read; the kernel needs at least one
+		// header plus NAME_MAX+1 name bytes or it answers EINVAL.
+		buf: make([]byte, 16*(inotifyHeader+unix.NAME_MAX+1)),
+	}
+	w.life.init(fd)
+	return w, nil
+}
+
+// Fd returns the inotify descriptor, to register for epoll.In. It is -1 once
+// Close has begun.
+func (w *Watcher) Fd() int { return w.life.get() }
+
+// Add watches path for the events in op (and the flags among them) with
+// inotify_add_watch, and returns the watch descriptor that events carry.
+// Adding a path already watched returns the same descriptor and replaces
+// its mask (or adds to it with MaskAdd).
+//
+// Errors: ENOENT when the path does not exist; EACCES without read
+// permission; ENOTDIR with OnlyDir on a non-directory; EEXIST with
+// MaskCreate on a watched path; ENOSPC when the per-user limit of watches
+// (/proc/sys/fs/inotify/max_user_watches) is reached; EINVAL (an argument
+// error, before the system call) when op has no event bit or an unknown bit,
+// or the path is empty or holds a NUL; ErrClosed after Close.
+func (w *Watcher) Add(path string, op Op) (int, error) {
+	call := "inotify_add_watch " + strconv.Quote(path)
+	if path == "" || strings.IndexByte(path, 0) >= 0 {
+		return -1, invalid(call, "empty path or path containing NUL")
+	}
+	const flags = OnlyDir | DontFollow | ExclUnlink | MaskCreate | MaskAdd | OneShot
+	if op&AllEvents == 0 {
+		return -1, invalid(call, "no event to watch for in "+op.String())
+	}
+	if rest := op &^ (AllEvents | flags); rest != 0 {
+		return -1, invalid(call, "bits that cannot be watched for: "+rest.String())
+	}
+	if err := w.life.incref(call); err != nil {
+		return -1, err
+	}
+	defer w.life.decref()
+	wd, err := unix.InotifyAddWatch(w.life.fd, path, uint32(op))
+	if err != nil {
+		return -1, callError(call, w.life.fd, err)
+	}
+	w.mu.Lock()
+	w.paths[wd] = path
+	w.mu.Unlock()
+	return wd, nil
+}
+
+// Remove removes a watch with inotify_rm_watch. The kernel then queues an
+// Ignored event for it, which Read reports.
+//
+// Errors: EINVAL when wd is not a watch of this Watcher (already removed,
+// or removed by the kernel after DeleteSelf or OneShot); ErrClosed after
+// Close.
+func (w *Watcher) Remove(wd int) error {
+	call := "inotify_rm_watch " + strconv.Itoa(wd)
+	if err := w.life.incref(call); err != nil {
+		return err
+	}
+	defer w.life.decref()
+	if _, err := unix.InotifyRmWatch(w.life.fd, uint32(wd)); err != nil {
+		return callError(call, w.life.fd, err)
+	}
+	return nil
+}
+
+// Read reads the queued events, decodes them and appends them to dst. Each
+// read system call returns whole events only; one Read takes as many as fit
+// in the Watcher's buffer (16 events with the longest names, many more with
+// short ones), so call it until it returns EAGAIN.
+//
+// An IN_Q_OVERFLOW from the kernel is not dropped: it becomes an event with
+// Op Overflow, Watch -1 and Err ErrOverflow, and the other events keep
+// coming. An Ignored event (the watch is gone) is reported and forgets the
+// watch's path.
+//
+// Errors: an error matching unix.EAGAIN when no event is queued, with dst
+// unchanged; ErrClosed after Close; an error naming "inotify parse" if the
+// kernel's bytes cannot be decoded (never seen in practice; the events
+// decoded before the fault are still appended).
+func (w *Watcher) Read(dst []WatchEvent) ([]WatchEvent, error) {
+	if err := w.life.incref("inotify read"); err != nil {
+		return dst, err
+	}
+	defer w.life.decref()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var n int
+	var err error
+	for {
+		n, err = unix.Read(w.life.fd, w.buf)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err == unix.EAGAIN {
+		return dst, errWatcherAgain
+	}
+	if err != nil {
+		return dst, callError("inotify read", w.life.fd, err)
+	}
+	perr := parseInotify(w.buf[:n], func(r rawInotify) {
+		ev := WatchEvent{Watch: int(r.wd), Op: Op(r.mask), Cookie: r.cookie, Name: string(r.name)}
+		if ev.Op&Overflow != 0 {
+			ev.Watch = -1
+			ev.Err = ErrOverflow
+		} else if p, ok := w.paths[ev.Watch]; ok {
+			ev.Path = p
+			if ev.Name != "" {
+				ev.Path = filepath.Join(p, ev.Name)
+			}
+		}
+		if ev.Op&Ignored != 0 {
+			delete(w.paths, ev.Watch)
+		}
+		dst = append(dst, ev)
+	})
+	if perr != nil {
+		return dst, perr
+	}
+	return dst, nil
+}
+
+// rawInotify is one struct inotify_event as the kernel lays it out, with the
+// name cut at its first NUL (the kernel pads names with NULs to alignment).
+type rawInotify struct {
+	wd     int32
+	mask   uint32
+	cookie uint32
+	name   []byte // aliases the input
+}
+
+// parseInotify decodes a buffer of struct inotify_event records, calling fn
+// for each whole one. It never reads past b: a header or name that does not
+// fit is an error naming the offset, after fn has seen the records before
+// it. The kernel writes whole records only, so the error means corruption.
+func parseInotify(b []byte, fn func(rawInotify)) error {
+	off := 0
+	for off < len(b) {
+		if len(b)-off < inotifyHeader {
+			return parseError(off, "truncated header: "+strconv.Itoa(len(b)-off)+" bytes")
+		}
+		h := b[off : off+inotifyHeader]
+		r := rawInotify{
+			wd:     int32(binary.NativeEndian.Uint32(h[0:])),
+			mask:   binary.NativeEndian.Uint32(h[4:]),
+			cookie: binary.NativeEndian.Uint32(h[8:]),
+		}
+		nameLen := uint64(binary.NativeEndian.Uint32(h[12:]))
+		if nameLen > uint64(len(b)-off-inotifyHeader) {
+			return parseError(off, "name length "+strconv.FormatUint(nameLen, 10)+" runs past the buffer")
+		}
+		name := b[off+inotifyHeader : off+inotifyHeader+int(nameLen)]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		r.name = name
+		fn(r)
+		off += inotifyHeader + int(nameLen)
+	}
+	return nil
+}
+
+func parseError(off int, why string) error {
+	return &Error{Call: "inotify parse", Fd: -1, Err: errors.New("at byte " + strconv.Itoa(off) + ": " + why)}
+}
+
+// Close closes the inotify instance; the kernel removes all its watches. It
+// is idempotent; later calls return nil.
+func (w *Watcher) Close() error {
+	_, err := w.life.close()
+	return err
+}

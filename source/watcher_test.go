@@ -1,0 +1,176 @@
+package source
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func newWatcher(t testing.TB) *Watcher {
+	t.Helper()
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// drainWatcher reads until EAGAIN.
+func drainWatcher(t testing.TB, w *Watcher) []WatchEvent {
+	t.Helper()
+	var evs []WatchEvent
+	for {
+		var err error
+		evs, err = w.Read(evs)
+		if errors.Is(err, unix.EAGAIN) {
+			return evs
+		}
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+	}
+}
+
+func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
+	checkNoFdLeak(t)
+	ep := newInstance(t)
+	w := newWatcher(t)
+	nb, ce := fdFlags(t, w.Fd())
+	if !nb || !ce {
+		t.Fatalf("inotify nonblock=%v cloexec=%v, want both", nb, ce)
+	}
+	dir := t.TempDir()
+	wd, err := w.Add(dir, Create|Modify|CloseWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch(t, ep, w, 21)
+	expectNoEvent(t, ep)
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ep, 21, 5*time.Second)
+	evs := drainWatcher(t, w)
+	var ops []Op
+	for _, ev := range evs {
+		if ev.Watch != wd || ev.Name != "notes.txt" || ev.Path != filepath.Join(dir, "notes.txt") || ev.Err != nil {
+			t.Fatalf("event %+v: want watch %d, name notes.txt, path in %s", ev, wd, dir)
+		}
+		ops = append(ops, ev.Op)
+	}
+	if len(ops) != 3 || ops[0] != Create || ops[1] != Modify || ops[2] != CloseWrite {
+		t.Fatalf("ops %v, want [CREATE MODIFY CLOSE_WRITE]", ops)
+	}
+	expectNoEvent(t, ep)
+}
+
+func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
+	if err != nil {
+		t.Skip(err)
+	}
+	var max int
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			max = max*10 + int(c-'0')
+		}
+	}
+	if max <= 0 || max > 1<<17 {
+		t.Skipf("max_queued_events %d: too large to overflow quickly", max)
+	}
+	w := newWatcher(t)
+	f := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(f, nil, 0o644)
+	if _, err := w.Add(f, Open|CloseNoWrite); err != nil {
+		t.Fatal(err)
+	}
+	// Open and close alternate, so the kernel cannot merge repeats.
+	for i := 0; i < max/2+10; i++ {
+		fd, err := unix.Open(f, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	evs := drainWatcher(t, w)
+	last := evs[len(evs)-1]
+	if last.Op != Overflow || last.Watch != -1 || !errors.Is(last.Err, ErrOverflow) {
+		t.Fatalf("last of %d events is %+v, want the overflow error event", len(evs), last)
+	}
+	for _, ev := range evs[:len(evs)-1] {
+		if ev.Err != nil || ev.Path != f {
+			t.Fatalf("event before the overflow: %+v", ev)
+		}
+	}
+	t.Logf("%d events then %v (%v)", len(evs)-1, last.Op, last.Err)
+}
+
+func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
+	w := newWatcher(t)
+	f := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(f, nil, 0o644)
+	wd, err := w.Add(f, Modify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Remove(wd); err != nil {
+		t.Fatal(err)
+	}
+	evs := drainWatcher(t, w)
+	if len(evs) != 1 || evs[0].Op != Ignored || evs[0].Watch != wd || evs[0].Path != f {
+		t.Fatalf("events after Remove: %+v, want one IGNORED for %s", evs, f)
+	}
+	wantCallError(t, w.Remove(wd), unix.EINVAL, "inotify_rm_watch")
+}
+
+func TestWatcherMissingPathFailsWithENOENT(t *testing.T) {
+	checkNoFdLeak(t)
+	w := newWatcher(t)
+	missing := filepath.Join(t.TempDir(), "does-not-exist")
+	wd, err := w.Add(missing, Create)
+	if wd != -1 {
+		t.Fatalf("Add returned watch %d", wd)
+	}
+	wantCallError(t, err, unix.ENOENT, "inotify_add_watch")
+	wantCallError(t, err, unix.ENOENT, missing)
+	for _, op := range []Op{0, IsDir, Overflow, Create | 1<<27} {
+		_, err := w.Add(t.TempDir(), op)
+		wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
+	}
+	_, err = w.Add("", Create)
+	wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
+	_, err = w.Add(t.TempDir()+"/a\x00b", Create)
+	wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
+}
+
+func TestWatcherCallsAfterCloseReturnErrClosed(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Add(t.TempDir(), Create); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Add after Close = %v", err)
+	}
+	if _, err := w.Read(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Close = %v", err)
+	}
+}
+
+func TestOpStringNamesKernelBits(t *testing.T) {
+	for op, want := range map[Op]string{
+		0: "0", Create | IsDir: "CREATE|ISDIR", Overflow: "Q_OVERFLOW", CloseWrite | 1<<12: "CLOSE_WRITE|0x1000",
+	} {
+		if got := op.String(); got != want {
+			t.Errorf("Op(%#x).String() = %q, want %q", uint32(op), got, want)
+		}
+	}
+}
