@@ -63,6 +63,17 @@
 // levels, without cycles). Regular files and directories cannot: their
 // reads never block, and Add fails with ErrNotPollable (EPERM).
 //
+// # Batching
+//
+// Batch applies many interest changes in one call, with the semantics of
+// the epoll_ctl_batch proposed in 2015: in order, not atomic, stopping at
+// the first failure and saying how many succeeded; BatchAll is the mode for
+// event loops that applies every command and reports each result. On
+// io_uring (IORING_OP_EPOLL_CTL, Linux 5.6) a batch costs one system call per
+// 256 commands; without io_uring it is one epoll_ctl per command with the
+// same results. Changes collects a loop iteration's changes and drops the
+// ones that cancel out before applying them with BatchAll.
+//
 // # Errors
 //
 // Every error is an *Error naming the call and the target descriptor.

@@ -36,6 +36,8 @@ type Instance struct {
 	raw       syscall.RawConn
 	wc        waitCtx       // WaitContext state, owned by the holder of wcTurn
 	wcTurn    chan struct{} // one-slot token: one goroutine parks in the runtime poller at a time
+
+	batch batchState // Batch's backend and its lazily made io_uring ring (batch_uring.go)
 }
 
 const closedBit = 1 << 62
@@ -149,6 +151,7 @@ func (ep *Instance) Close() error {
 	if ep.ref.Add(0) != closedBit {
 		<-ep.drained
 	}
+	ep.closeBatch() // no batch is in flight now; the ring goes before the fd
 	var err error
 	if ep.file != nil {
 		// The runtime poller owns the descriptor now: its Close evicts parked

@@ -1,0 +1,308 @@
+package epoll
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// Changes collects the interest changes an event loop makes during one
+// iteration and applies them with one BatchAll before the next wait, after
+// merging the ones that cancel or supersede each other: the cheapest
+// epoll_ctl is the one never made. Every Add, Modify and Delete checks its
+// arguments at once (the same errors as Instance.Add, Modify and Delete,
+// returned immediately and never queued); the kernel sees the surviving
+// commands at Flush.
+//
+// Changes keeps, per fd, what it has applied (registered or not, with which
+// events and data) and merges only where the result is certain to be the
+// same as applying every call in order, as long as it is the only path by
+// which its fds are added to and removed from the instance. The merges,
+// given a pending command for the same fd:
+//
+//   - Add, then Modify: the Add takes the Modify's events and data, when the
+//     Add is expected to succeed (the fd is not registered as far as Changes
+//     knows, or the Add follows a pending Delete) and is not Exclusive. Add
+//     followed by a successful Modify is the same as an Add of the final
+//     mask; the Modify could only behave differently if the Add failed with
+//     EEXIST, which the knowledge excludes. (The kernel refuses Modify on an
+//     Exclusive registration, so that pair is left for it to refuse.)
+//   - Add, then Delete: both are dropped under the same condition, because
+//     they leave the fd unregistered whatever happens. The errors the pair
+//     would have reported (EPERM for a regular file, EBADF) go with it.
+//   - Modify, then Modify: the last one wins. Both succeed or both fail on
+//     the same registration, and the second overwrites the first.
+//   - Modify, then Delete: the Delete replaces the Modify, which Delete
+//     would undo anyway.
+//   - A Modify that leaves a level-triggered registration as it is (same
+//     events, same data, no Edge, no OneShot) is dropped. It is kept with
+//     OneShot, because a Modify is how a fired OneShot registration is
+//     re-armed, and with Edge, because a Modify makes the kernel poll the
+//     file again and report it if it is ready, which programs use to get a
+//     fresh edge.
+//
+// Delete, then Add is not merged into a Modify: between the two the program
+// may have closed the fd and opened another file that got the same number.
+// The kernel keys a registration by the open file, not by the number, so a
+// Modify would fail with ENOENT where Delete and Add succeed, and Changes
+// cannot tell without a system call. Both commands are kept, in order.
+// Other sequences (Add after Add, Delete after Delete, Modify after Delete)
+// are kept as they are, so the kernel reports the error it would have.
+//
+// A Changes is for one goroutine: it is not safe for concurrent use. Its
+// steady state allocates nothing: the command list and the per-fd table
+// (indexed by fd, so it grows to the largest fd seen, as the kernel's and
+// the Go runtime's fd tables do) are reused.
+type Changes struct {
+	ep      *Instance
+	cmds    []Cmd
+	prev    []int32 // prev[i]: 1 + index of the previous live command for cmds[i].Fd, or 0
+	fds     []fdState
+	live    int  // commands in cmds that are not dropped
+	flushed bool // cmds holds the last Flush's commands, for the caller to read
+}
+
+// fdState is what Changes knows about one fd.
+type fdState struct {
+	pending int32 // 1 + index in cmds of the last live command for this fd, or 0
+	reg     uint8 // regNo, regYes (ev and data known), regUnknown (registered, mask unknown)
+	ev      Events
+	data    uint64
+}
+
+const (
+	regNo uint8 = iota
+	regYes
+	regUnknown
+)
+
+// opDropped marks a command removed by a merge; Flush compacts them away.
+const opDropped Op = 0
+
+// NewChanges returns an empty change set for ep.
+func NewChanges(ep *Instance) *Changes { return &Changes{ep: ep} }
+
+// Len returns how many commands Flush would send now, after merging.
+func (c *Changes) Len() int {
+	if c.flushed {
+		return 0
+	}
+	return c.live
+}
+
+// Add queues the registration of fd for ev with data (Instance.Add).
+// It returns an argument error (EBADF for a negative fd, EINVAL for bad
+// events) at once, queuing nothing.
+func (c *Changes) Add(fd int, ev Events, data uint64) error {
+	if err := checkCtl(int(OpAdd), fd, ev); err != nil {
+		return err
+	}
+	c.begin()
+	c.push(Cmd{Op: OpAdd, Fd: fd, Events: ev, Data: data})
+	return nil
+}
+
+// Modify queues a change of fd's events and data (Instance.Modify), merged
+// or dropped as the type's documentation describes. Argument errors are
+// returned at once, as for Add.
+func (c *Changes) Modify(fd int, ev Events, data uint64) error {
+	if err := checkCtl(int(OpModify), fd, ev); err != nil {
+		return err
+	}
+	c.begin()
+	st := c.state(fd)
+	if st.pending == 0 {
+		if st.reg == regYes && st.ev == ev && st.data == data && ev&(Edge|OneShot) == 0 {
+			return nil
+		}
+		c.push(Cmd{Op: OpModify, Fd: fd, Events: ev, Data: data})
+		return nil
+	}
+	i := st.pending - 1
+	p := &c.cmds[i]
+	switch {
+	case p.Op == OpAdd && p.Events&Exclusive == 0 && c.addExpectedToSucceed(i):
+		p.Events, p.Data = ev, data
+	case p.Op == OpModify:
+		p.Events, p.Data = ev, data
+		if c.prev[i] == 0 && st.reg == regYes && st.ev == ev && st.data == data && ev&(Edge|OneShot) == 0 {
+			c.drop(i)
+		}
+	default:
+		c.push(Cmd{Op: OpModify, Fd: fd, Events: ev, Data: data})
+	}
+	return nil
+}
+
+// Delete queues the removal of fd's registration (Instance.Delete), merged
+// as the type's documentation describes. Delete before closing fd: the
+// registration belongs to the open file and outlives the number. A
+// negative fd is refused at once with EBADF.
+func (c *Changes) Delete(fd int) error {
+	if err := checkCtl(int(OpDelete), fd, 0); err != nil {
+		return err
+	}
+	c.begin()
+	st := c.state(fd)
+	if st.pending != 0 {
+		i := st.pending - 1
+		p := &c.cmds[i]
+		switch {
+		case p.Op == OpAdd && c.addExpectedToSucceed(i):
+			c.drop(i)
+			return nil
+		case p.Op == OpModify:
+			p.Op, p.Events, p.Data = OpDelete, 0, 0
+			return nil
+		}
+	}
+	c.push(Cmd{Op: OpDelete, Fd: fd})
+	return nil
+}
+
+// Forget tells Changes that fd was closed without a Delete, or that its
+// registration was changed behind Changes' back: what it knew about fd is
+// dropped, pending commands for fd stay queued. The kernel removes the
+// registration of a closed file by itself (unless a dup keeps the file
+// open), so after a close the fd counts as unregistered.
+func (c *Changes) Forget(fd int) {
+	if fd < 0 || fd >= len(c.fds) {
+		return
+	}
+	st := &c.fds[fd]
+	st.reg, st.ev, st.data = regNo, 0, 0
+}
+
+// Flush applies the queued commands with BatchAll, in the order they were
+// queued, and returns them with every Result set, so that a loop can act on
+// each failure (a command for an fd the peer closed typically fails with
+// EBADF or ENOENT and is simply dropped). The returned slice is valid until
+// the next call on c. More than MaxBatch commands go in several batches.
+//
+// The error is nil when every command succeeded, else a *BatchError for the
+// first failure (Index into the returned slice). ErrClosed when the
+// instance was closed; the queued commands are discarded then. An empty
+// Flush makes no system call.
+func (c *Changes) Flush() ([]Cmd, error) {
+	if c.flushed || c.live == 0 {
+		c.begin()
+		return nil, nil
+	}
+	cmds := c.compact()
+	c.flushed = true
+	var first error
+	for off := 0; off < len(cmds); off += MaxBatch {
+		chunk := cmds[off:min(len(cmds), off+MaxBatch)]
+		_, err := c.ep.BatchAll(chunk)
+		if err == nil {
+			continue
+		}
+		var be *BatchError
+		if !errors.As(err, &be) {
+			// ErrClosed: nothing in this chunk ran, and nothing later will.
+			c.forgetPending(cmds)
+			return nil, err
+		}
+		if first == nil {
+			if off != 0 {
+				be = &BatchError{Index: off + be.Index, Err: be.Err}
+			}
+			first = be
+		}
+	}
+	c.learn(cmds)
+	return cmds, first
+}
+
+// begin clears the previous Flush's commands before new ones are queued.
+func (c *Changes) begin() {
+	if c.flushed {
+		c.cmds, c.prev, c.live, c.flushed = c.cmds[:0], c.prev[:0], 0, false
+	}
+}
+
+func (c *Changes) state(fd int) *fdState {
+	if fd >= len(c.fds) {
+		n := max(64, 2*len(c.fds))
+		for n <= fd {
+			n *= 2
+		}
+		c.fds = append(c.fds, make([]fdState, n-len(c.fds))...)
+	}
+	return &c.fds[fd]
+}
+
+func (c *Changes) push(cmd Cmd) {
+	st := c.state(cmd.Fd)
+	c.cmds = append(c.cmds, cmd)
+	c.prev = append(c.prev, st.pending)
+	st.pending = int32(len(c.cmds))
+	c.live++
+}
+
+// drop removes the last live command for its fd.
+func (c *Changes) drop(i int32) {
+	st := &c.fds[c.cmds[i].Fd]
+	st.pending = c.prev[i]
+	c.cmds[i].Op = opDropped
+	c.live--
+}
+
+// addExpectedToSucceed: the Add at i finds fd unregistered, because a
+// Delete precedes it or, with nothing before it, Changes knows the fd is
+// not registered.
+func (c *Changes) addExpectedToSucceed(i int32) bool {
+	if p := c.prev[i]; p != 0 {
+		return c.cmds[p-1].Op == OpDelete
+	}
+	return c.fds[c.cmds[i].Fd].reg == regNo
+}
+
+// compact removes dropped commands in place.
+func (c *Changes) compact() []Cmd {
+	out := c.cmds[:0]
+	for _, cmd := range c.cmds {
+		if cmd.Op != opDropped {
+			cmd.Result = nil
+			out = append(out, cmd)
+		}
+	}
+	c.cmds = out
+	return out
+}
+
+// learn updates the per-fd knowledge from the Results, in order.
+func (c *Changes) learn(cmds []Cmd) {
+	for i := range cmds {
+		cmd := &cmds[i]
+		st := &c.fds[cmd.Fd]
+		st.pending = 0
+		switch errno := resultErrno(cmd.Result); {
+		case cmd.Result == nil && cmd.Op != OpDelete:
+			st.reg, st.ev, st.data = regYes, cmd.Events, cmd.Data
+		case cmd.Result == nil, errno == unix.ENOENT, errno == unix.EBADF:
+			st.reg, st.ev, st.data = regNo, 0, 0
+		case errno == unix.EEXIST:
+			st.reg = regUnknown
+		}
+	}
+}
+
+// resultErrno returns the errno inside a failed command's Result, or 0. It
+// is a function of its own so that the target of errors.As escapes to the
+// heap only on the failure path.
+func resultErrno(err error) unix.Errno {
+	if err == nil {
+		return 0
+	}
+	var errno unix.Errno
+	errors.As(err, &errno)
+	return errno
+}
+
+func (c *Changes) forgetPending(cmds []Cmd) {
+	for i := range cmds {
+		c.fds[cmds[i].Fd].pending = 0
+	}
+	c.cmds, c.prev, c.live, c.flushed = c.cmds[:0], c.prev[:0], 0, false
+}

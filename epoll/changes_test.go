@@ -1,0 +1,384 @@
+package epoll
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// changesInterest returns the instance's changesInterest set as the kernel reports it
+// (see batchEnv.state).
+func changesInterest(t testing.TB, ep *Instance, fds []int) string {
+	t.Helper()
+	return (&batchEnv{ep: ep, fds: fds}).state(t)
+}
+
+func changesFlush(t testing.TB, c *Changes) []Cmd {
+	t.Helper()
+	cmds, err := c.Flush()
+	if err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	return cmds
+}
+
+func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 2)
+	c := NewChanges(ep)
+	c.Add(fds[0], In, 1)
+	c.Add(fds[1], In, 2)
+	c.Delete(fds[0])
+	if c.Len() != 1 {
+		t.Fatalf("Len = %d after Add, Add, Delete of the first; want 1", c.Len())
+	}
+	cmds := changesFlush(t, c)
+	if len(cmds) != 1 || cmds[0].Fd != fds[1] {
+		t.Fatalf("Flush sent %+v, want only the Add of fds[1]", cmds)
+	}
+	if got := changesInterest(t, ep, fds); got != "{2:IN}" {
+		t.Fatalf("changesInterest set %s, want {2:IN}", got)
+	}
+	// Registered now: Add then Delete is no longer a no-op and must reach
+	// the kernel in order (EEXIST, then the Delete removes it).
+	c.Add(fds[1], In, 2)
+	c.Delete(fds[1])
+	if c.Len() != 2 {
+		t.Fatalf("Len = %d for Add+Delete of a registered fd; want 2 (not merged)", c.Len())
+	}
+	cmds, err := c.Flush()
+	if !errors.Is(err, unix.EEXIST) || cmds[1].Result != nil {
+		t.Fatalf("Flush = %v, %v; want EEXIST for the Add and a successful Delete", err, cmds)
+	}
+	if got := changesInterest(t, ep, fds); got != "{}" {
+		t.Fatalf("changesInterest set %s, want {}", got)
+	}
+}
+
+func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 1)
+	c := NewChanges(ep)
+	c.Add(fds[0], In, 1)
+	c.Modify(fds[0], Out, 9)
+	cmds := changesFlush(t, c)
+	if len(cmds) != 1 || cmds[0].Op != OpAdd || cmds[0].Events != Out || cmds[0].Data != 9 {
+		t.Fatalf("Flush sent %+v, want one ADD OUT data 9", cmds)
+	}
+	if got := changesInterest(t, ep, fds); got != "{9:OUT}" {
+		t.Fatalf("changesInterest set %s", got)
+	}
+}
+
+func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 1)
+	c := NewChanges(ep)
+	c.Add(fds[0], In|Exclusive, 1)
+	c.Modify(fds[0], Out, 1)
+	cmds, err := c.Flush()
+	if len(cmds) != 2 || !errors.Is(err, unix.EINVAL) || cmds[0].Result != nil {
+		t.Fatalf("Flush = %+v, %v; want the Add to succeed and the Modify to fail with EINVAL", cmds, err)
+	}
+}
+
+func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 1)
+	c := NewChanges(ep)
+	c.Add(fds[0], In, 1)
+	changesFlush(t, c)
+	c.Modify(fds[0], Out, 2)
+	c.Modify(fds[0], In|Out, 3)
+	c.Modify(fds[0], Out, 4)
+	cmds := changesFlush(t, c)
+	if len(cmds) != 1 || cmds[0].Op != OpModify || cmds[0].Data != 4 {
+		t.Fatalf("Flush sent %+v, want one MOD with data 4", cmds)
+	}
+	if got := changesInterest(t, ep, fds); got != "{4:OUT}" {
+		t.Fatalf("changesInterest set %s", got)
+	}
+	// Back and forth to the registered state: nothing to send.
+	c.Modify(fds[0], In, 5)
+	c.Modify(fds[0], Out, 4)
+	if c.Len() != 0 {
+		t.Fatalf("Len = %d after Modifies that end where they began; want 0", c.Len())
+	}
+}
+
+func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 1)
+	c := NewChanges(ep)
+	c.Add(fds[0], In, 1)
+	changesFlush(t, c)
+	c.Modify(fds[0], In, 1)
+	if c.Len() != 0 {
+		t.Fatalf("Len = %d: a Modify to the registered level-triggered mask was queued", c.Len())
+	}
+	c.Modify(fds[0], In, 2) // the data differs: not a no-op
+	if c.Len() != 1 {
+		t.Fatalf("Len = %d: a Modify of the data was dropped", c.Len())
+	}
+}
+
+// TestChangesModifyRearmsOneShotAndEdge: a Modify to the same mask is how
+// OneShot is re-armed and how an edge is asked for again, so it is sent.
+func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
+	for _, ev := range []Events{In | OneShot, In | Edge} {
+		ep := newBatchInstance(t)
+		fds := batchEventfds(t, 1)
+		c := NewChanges(ep)
+		c.Add(fds[0], ev, 1)
+		changesFlush(t, c)
+		one := [8]byte{1}
+		unix.Write(fds[0], one[:])
+		evs := make([]Event, 2)
+		if n, _ := ep.Wait(evs, 0); n != 1 {
+			t.Fatalf("%v: first Wait = %d, want 1", ev, n)
+		}
+		if n, _ := ep.Wait(evs, 0); n != 0 {
+			t.Fatalf("%v: second Wait = %d, want 0 (fired once)", ev, n)
+		}
+		c.Modify(fds[0], ev, 1)
+		if c.Len() != 1 {
+			t.Fatalf("%v: a re-arming Modify was dropped", ev)
+		}
+		changesFlush(t, c)
+		if n, _ := ep.Wait(evs, 0); n != 1 {
+			t.Fatalf("%v: Wait after the re-arming Modify = %d, want 1", ev, n)
+		}
+	}
+}
+
+func TestChangesModifyThenDeleteBecomesDelete(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 1)
+	c := NewChanges(ep)
+	c.Add(fds[0], In, 1)
+	changesFlush(t, c)
+	c.Modify(fds[0], Out, 2)
+	c.Delete(fds[0])
+	cmds := changesFlush(t, c)
+	if len(cmds) != 1 || cmds[0].Op != OpDelete {
+		t.Fatalf("Flush sent %+v, want one DEL", cmds)
+	}
+}
+
+// TestChangesDeleteThenAddIsNotMerged proves why: the number may name a
+// new file by the time of the Add, and a Modify would then fail.
+func TestChangesDeleteThenAddIsNotMerged(t *testing.T) {
+	ep := newBatchInstance(t)
+	old, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewChanges(ep)
+	c.Add(old, In, 1)
+	changesFlush(t, c)
+	c.Delete(old)
+	unix.Close(old)
+	fresh, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fresh) })
+	if fresh != old {
+		t.Skipf("the kernel did not reuse fd %d (got %d)", old, fresh)
+	}
+	c.Add(fresh, In, 2)
+	if c.Len() != 2 {
+		t.Fatalf("Len = %d, want 2: Delete then Add must stay two commands", c.Len())
+	}
+	cmds, err := c.Flush()
+	if cmds[1].Result != nil {
+		t.Fatalf("Add of the new file failed: %v (Flush err %v)", cmds[1].Result, err)
+	}
+	if got := changesInterest(t, ep, []int{fresh}); got != "{2:IN}" {
+		t.Fatalf("changesInterest set %s, want the new file registered", got)
+	}
+}
+
+func TestChangesFlushContinuesPastFailures(t *testing.T) {
+	ep := newBatchInstance(t)
+	e := newBatchEnv(t, BatchAuto, 3)
+	ep = e.ep
+	c := NewChanges(ep)
+	c.Add(e.fds[0], In, 1)
+	c.Add(e.file, In, 99) // EPERM
+	c.Delete(e.fds[2])    // ENOENT
+	c.Add(e.fds[1], In, 2)
+	cmds, err := c.Flush()
+	var be *BatchError
+	if !errors.As(err, &be) || be.Index != 1 || !errors.Is(err, ErrNotPollable) {
+		t.Fatalf("Flush error %v, want the first failure (index 1, ErrNotPollable)", err)
+	}
+	if !errors.Is(cmds[2].Result, unix.ENOENT) || cmds[3].Result != nil {
+		t.Fatalf("Results %+v", cmds)
+	}
+	if got := e.state(t); got != "{1:IN 2:IN}" {
+		t.Fatalf("changesInterest set %s", got)
+	}
+}
+
+func TestChangesArgumentErrorsAreImmediate(t *testing.T) {
+	c := NewChanges(newBatchInstance(t))
+	if err := c.Add(-1, In, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("Add(-1) = %v, want EBADF", err)
+	}
+	if err := c.Modify(3, 1<<20, 0); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("Modify with unknown bits = %v, want EINVAL", err)
+	}
+	if err := c.Delete(-2); !errors.Is(err, unix.EBADF) {
+		t.Errorf("Delete(-2) = %v, want EBADF", err)
+	}
+	if c.Len() != 0 {
+		t.Errorf("refused calls were queued: Len = %d", c.Len())
+	}
+}
+
+func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
+	ep := newBatchInstance(t)
+	c := NewChanges(ep)
+	c.Add(batchEventfds(t, 1)[0], In, 0)
+	ep.Close()
+	if _, err := c.Flush(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Flush = %v, want ErrClosed", err)
+	}
+	if c.Len() != 0 {
+		t.Fatalf("Len = %d after a closed Flush, want 0", c.Len())
+	}
+}
+
+func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, MaxBatch+100)
+	c := NewChanges(ep)
+	for i, fd := range fds {
+		c.Add(fd, In, uint64(i))
+	}
+	c.Delete(fds[0])
+	c.Add(fds[0], In, 0)
+	c.Modify(fds[len(fds)-1], Out, 1) // merges into its Add
+	c.Delete(fds[len(fds)-2])         // cancels its Add
+	cmds := changesFlush(t, c)
+	if len(cmds) != len(fds)-1 {
+		t.Fatalf("Flush sent %d commands, want %d", len(cmds), len(fds)-1)
+	}
+	evs := make([]Event, len(fds))
+	one := [8]byte{1}
+	for _, fd := range fds {
+		unix.Write(fd, one[:])
+	}
+	if n, err := ep.Wait(evs, 0); n != len(fds)-1 || err != nil {
+		t.Fatalf("Wait = %d, %v; want %d registrations", n, err, len(fds)-1)
+	}
+}
+
+// TestChangesFlushAllocatesNothing: the steady state of an event loop.
+func TestChangesFlushAllocatesNothing(t *testing.T) {
+	ep := newBatchInstance(t)
+	fds := batchEventfds(t, 64)
+	c := NewChanges(ep)
+	allocs := testing.AllocsPerRun(50, func() {
+		for i, fd := range fds {
+			c.Add(fd, In, uint64(i))
+		}
+		changesFlush(t, c)
+		for i, fd := range fds {
+			c.Modify(fd, Out, uint64(i))
+			c.Modify(fd, In|Out, uint64(i))
+		}
+		changesFlush(t, c)
+		for _, fd := range fds {
+			c.Delete(fd)
+		}
+		changesFlush(t, c)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per loop iteration, want 0", allocs)
+	}
+}
+
+// TestChangesMatchesCallsInOrder drives random Add/Modify/Delete sequences
+// through Changes and, call by call, through Instance on a twin instance,
+// and requires the same changesInterest set after every Flush: merging never
+// changes what the kernel ends up with.
+func TestChangesMatchesCallsInOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fds := batchEventfds(t, 6)
+	evsets := []Events{In, Out, In | Out, In | Edge, Out | OneShot, In | Exclusive}
+	for round := range 40 {
+		a, b := newBatchInstance(t), newBatchInstance(t)
+		c := NewChanges(a)
+		for flush := range 5 {
+			for range 20 {
+				fd := fds[rng.IntN(len(fds))]
+				ev := evsets[rng.IntN(len(evsets))]
+				data := uint64(rng.IntN(3))
+				switch rng.IntN(3) {
+				case 0:
+					c.Add(fd, ev, data)
+					b.Add(fd, ev, data)
+				case 1:
+					ev &^= Exclusive
+					c.Modify(fd, ev, data)
+					b.Modify(fd, ev, data)
+				case 2:
+					c.Delete(fd)
+					b.Delete(fd)
+				}
+			}
+			c.Flush()
+			if ga, gb := changesInterest(t, a, fds), changesInterest(t, b, fds); ga != gb {
+				t.Fatalf("round %d flush %d: Changes left %s, calls in order left %s", round, flush, ga, gb)
+			}
+		}
+		a.Close()
+		b.Close()
+	}
+}
+
+// FuzzChangesMatchesCallsInOrder is TestChangesMatchesCallsInOrder with
+// the call sequence (and the Flush points) chosen by the fuzzer.
+func FuzzChangesMatchesCallsInOrder(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 1, 0, 2, 2, 0, 0, 3, 0, 0})
+	f.Add([]byte{2, 1, 0, 0, 1, 0, 1, 1, 4, 3, 1, 0, 2, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 3*64 {
+			data = data[:3*64]
+		}
+		fds := batchEventfds(t, 4)
+		evsets := []Events{In, Out, In | Out, In | Edge, Out | OneShot, In | Exclusive, 0}
+		a, b := newBatchInstance(t), newBatchInstance(t)
+		c := NewChanges(a)
+		for i := 0; i+3 <= len(data); i += 3 {
+			fd := fds[int(data[i+1])%len(fds)]
+			ev := evsets[int(data[i+2]>>1)%len(evsets)]
+			d := uint64(data[i+2] & 1)
+			switch data[i] % 4 {
+			case 0:
+				c.Add(fd, ev, d)
+				b.Add(fd, ev, d)
+			case 1:
+				ev &^= Exclusive
+				c.Modify(fd, ev, d)
+				b.Modify(fd, ev, d)
+			case 2:
+				c.Delete(fd)
+				b.Delete(fd)
+			case 3:
+				c.Flush()
+				if ga, gb := changesInterest(t, a, fds), changesInterest(t, b, fds); ga != gb {
+					t.Fatalf("after op %d: Changes left %s, calls in order left %s", i/3, ga, gb)
+				}
+			}
+		}
+		c.Flush()
+		if ga, gb := changesInterest(t, a, fds), changesInterest(t, b, fds); ga != gb {
+			t.Fatalf("at the end: Changes left %s, calls in order left %s", ga, gb)
+		}
+	})
+}
