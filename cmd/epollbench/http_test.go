@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHTTPReportQuickServesRepliesWithDeadConnections(t *testing.T) {
+	before := pipetestOpenFds()
+	sec, err := httpReport(reportOptions{Quick: true, Progress: pipetestQuietProgress(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipetestCheckNoFdLeak(t, before)
+	pipetestCheckSection(t, sec, "http")
+	res := sec.Raw.(*httpResult)
+	if len(res.Points) != len(res.Dead)*len(httpEngines) {
+		t.Fatalf("%d points for %d sizes and %d engines", len(res.Points), len(res.Dead), len(httpEngines))
+	}
+	for _, p := range res.Points {
+		if p.Replies == 0 || p.Errors != 0 || len(p.Windows) != 2 || p.Rate < p.Mean*0.999 {
+			t.Errorf("%s dead=%d: %d replies, %d server errors, windows %v (best %.0f, mean %.0f)",
+				p.Engine, p.Dead, p.Replies, p.Errors, p.Windows, p.Rate, p.Mean)
+		}
+	}
+}
+
+// httpTestServer starts a server of the engine and returns it with a stop
+// function that fails the test if serve failed.
+func httpTestServer(t *testing.T, engine string) (*httpServer, func()) {
+	t.Helper()
+	srv, err := newHTTPServer(engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.serve() }()
+	return srv, func() {
+		srv.stop.Store(true)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestHTTPServerAnswersEveryPipelinedRequest(t *testing.T) {
+	for _, engine := range httpEngines {
+		t.Run(engine, func(t *testing.T) {
+			srv, stop := httpTestServer(t, engine)
+			defer stop()
+			c, err := net.Dial("tcp4", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			// Three requests in one write, the last split across two.
+			req := httpRequest + httpRequest + httpRequest
+			if _, err := c.Write([]byte(req[:len(req)-5])); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if _, err := c.Write([]byte(req[len(req)-5:])); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 3*len(httpResponse))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatal(err)
+			}
+			if want := bytes.Repeat(httpResponse, 3); !bytes.Equal(got, want) {
+				t.Errorf("replies differ from three copies of the page")
+			}
+		})
+	}
+}
+
+func TestHTTPServerDropsOversizedRequestHeader(t *testing.T) {
+	for _, engine := range httpEngines {
+		t.Run(engine, func(t *testing.T) {
+			srv, stop := httpTestServer(t, engine)
+			defer stop()
+			c, err := net.Dial("tcp4", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte("GET /" + strings.Repeat("a", 4000))); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := io.Copy(io.Discard, c); n != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+				t.Errorf("oversized header: read %d bytes, %v; want the connection closed without a reply", n, err)
+			}
+			for deadline := time.Now().Add(5 * time.Second); srv.errors.Load() == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if srv.errors.Load() != 1 {
+				t.Errorf("server errors = %d, want 1", srv.errors.Load())
+			}
+		})
+	}
+}
+
+func TestHTTPRunPrintsTable(t *testing.T) {
+	out, err := pipetestCaptureStdout(t, func() error {
+		return httpRun([]string{"-dead", "0,50", "-c", "2", "-d", "50ms", "-warmup", "0"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"poll replies/s", "epoll replies/s", "\n       0 ", "\n      50 ", "2002 (seed 001)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestHTTPRunRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-dead", "-1"},
+		{"-dead", "many"},
+		{"-engine", "select"},
+		{"-c", "0"},
+		{"-d", "0s"},
+		{"-windows", "0"},
+		{"-warmup", "-1s"},
+	} {
+		if err := httpRun(args); err == nil {
+			t.Errorf("http %v: no error", args)
+		}
+	}
+}

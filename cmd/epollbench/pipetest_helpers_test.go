@@ -1,0 +1,121 @@
+package main
+
+import (
+	"io"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Helpers shared by the pipetest, timeout and http tests.
+
+// pipetestCaptureStdout runs f with os.Stdout sent to a file and returns what
+// f printed.
+func pipetestCaptureStdout(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	tmp, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	old := os.Stdout
+	os.Stdout = tmp
+	ferr := f()
+	os.Stdout = old
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), ferr
+}
+
+// pipetestQuietProgress is a Progress that logs to the test.
+func pipetestQuietProgress(t *testing.T) func(string, ...any) {
+	return func(format string, args ...any) { t.Logf(format, args...) }
+}
+
+// pipetestCheckSection checks what every experiment's section must hold:
+// its name on every row, finite positive figures with a unit, a ratio that
+// agrees with Ours and Ref, and charts whose series are well-formed (and
+// positive on a logarithmic axis).
+func pipetestCheckSection(t *testing.T, sec Section, name string) {
+	t.Helper()
+	if sec.Experiment != name {
+		t.Errorf("section experiment = %q, want %q", sec.Experiment, name)
+	}
+	if len(sec.Rows) == 0 {
+		t.Fatalf("%s: no rows", name)
+	}
+	for _, r := range sec.Rows {
+		if r.Experiment != name {
+			t.Errorf("row %q: experiment %q, want %q", r.Case, r.Experiment, name)
+		}
+		if r.Case == "" || r.Unit == "" {
+			t.Errorf("row %+v: empty case or unit", r)
+		}
+		if !(r.Ours > 0) || math.IsInf(r.Ours, 0) {
+			t.Errorf("row %q: ours = %v, want a finite positive figure", r.Case, r.Ours)
+		}
+		if r.Ref != 0 && r.RefName == "" {
+			t.Errorf("row %q: a reference figure without a name", r.Case)
+		}
+		want := 0.0
+		if r.Ref != 0 {
+			want = r.Ours / r.Ref
+			if r.LowerIsBetter {
+				want = r.Ref / r.Ours
+			}
+		}
+		if math.Abs(r.Ratio-want) > 1e-9*math.Max(1, want) {
+			t.Errorf("row %q: ratio %v, want %v", r.Case, r.Ratio, want)
+		}
+	}
+	if len(sec.Charts) == 0 {
+		t.Fatalf("%s: no chart", name)
+	}
+	for _, c := range sec.Charts {
+		if c.File == "" || !strings.HasSuffix(c.File, ".svg") || strings.Contains(c.File, "/") {
+			t.Errorf("chart file %q: want a base name ending in .svg", c.File)
+		}
+		if c.Title == "" || c.XLabel == "" || c.YLabel == "" {
+			t.Errorf("chart %q: missing title or axis label", c.File)
+		}
+		if len(c.Series) == 0 {
+			t.Errorf("chart %q: no series", c.File)
+		}
+		for _, s := range c.Series {
+			if s.Name == "" || len(s.X) == 0 || len(s.X) != len(s.Y) {
+				t.Errorf("chart %q series %q: %d x for %d y", c.File, s.Name, len(s.X), len(s.Y))
+			}
+			for i := range s.X {
+				if (c.LogX && !(s.X[i] > 0)) || (c.LogY && !(s.Y[i] > 0)) || math.IsNaN(s.X[i]) || math.IsNaN(s.Y[i]) {
+					t.Errorf("chart %q series %q point %d = (%v, %v): not drawable", c.File, s.Name, i, s.X[i], s.Y[i])
+				}
+			}
+		}
+	}
+}
+
+// pipetestCheckNoFdLeak fails if the process holds more descriptors than
+// before. Closing a socket that the Go runtime polls completes promptly but
+// not always synchronously, so the count gets a second to settle.
+func pipetestCheckNoFdLeak(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		after := pipetestOpenFds()
+		if after <= before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("descriptors: %d before, %d after: a leak", before, after)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestPipetestRingKeepsExactlyOneToken(t *testing.T) {
+	for _, m := range pipetestMechs {
+		t.Run(m.name, func(t *testing.T) {
+			pr, err := newPipetestRing(5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.close()
+			st, err := m.open(pr)
+			if errors.Is(err, errPipetestSkip) {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.close()
+			passes := 0
+			for passes < 23 {
+				k, err := st.step()
+				if err != nil {
+					t.Fatal(err)
+				}
+				passes += k
+			}
+			// 23 passes around 5 pipes: the token is now in pipe 23 % 5 = 3,
+			// and in no other.
+			var buf [8]byte
+			total := 0
+			for i, fd := range pr.r {
+				n, err := unix.Read(fd, buf[:])
+				if err == unix.EAGAIN {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i != 3 {
+					t.Errorf("token found in pipe %d, want pipe 3", i)
+				}
+				total += n
+			}
+			if total != 1 {
+				t.Errorf("%d bytes in the ring after %d passes, want the 1-byte token", total, passes)
+			}
+		})
+	}
+}
+
+func TestPipetestSelectSkipsDescriptorsPastFdSetSize(t *testing.T) {
+	pr := &pipetestRing{r: []int{3, pipetestSelectSetSize}, w: []int{4, 5}}
+	if _, err := openPipetestSelect(pr); err == nil || !strings.Contains(err.Error(), "FD_SETSIZE") {
+		t.Fatalf("select on descriptor %d: err = %v, want a skip naming FD_SETSIZE", pipetestSelectSetSize, err)
+	}
+}
+
+func TestPipetestReportQuickMeasuresEveryMechanismWithoutLeaks(t *testing.T) {
+	before := pipetestOpenFds()
+	sec, err := pipetestReport(reportOptions{Quick: true, Progress: pipetestQuietProgress(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipetestCheckNoFdLeak(t, before)
+	pipetestCheckSection(t, sec, "pipetest")
+	res := sec.Raw.(*pipetestResult)
+	for _, n := range res.Ns {
+		for _, m := range []string{"poll", "epoll", "epoll-lt"} {
+			if res.rate(m, n) <= 0 {
+				t.Errorf("%s N=%d: no passes measured", m, n)
+			}
+		}
+	}
+	if res.rate("select", 10) <= 0 {
+		t.Errorf("select N=10: no passes measured")
+	}
+	for _, want := range []string{"epoll N=1000 / N=10", "epoll vs poll N=1000", "poll N=10"} {
+		found := false
+		for _, r := range sec.Rows {
+			found = found || r.Case == want
+		}
+		if !found {
+			t.Errorf("no row %q", want)
+		}
+	}
+	// The shape the benchmark exists to show, with a generous margin: poll
+	// scans all N descriptors per pass, so 100 times more pipes cannot leave
+	// it at even half its rate.
+	if p10, p1000 := res.rate("poll", 10), res.rate("poll", 1000); p1000 > p10/2 {
+		t.Errorf("poll: %.0f passes/s at N=1000 against %.0f at N=10; want the O(N) fall", p1000, p10)
+	}
+}
+
+func TestPipetestRunPrintsTable(t *testing.T) {
+	out, err := pipetestCaptureStdout(t, func() error {
+		return pipetestRun([]string{"-n", "10,50", "-d", "30ms", "-rounds", "2", "-warmup", "0", "-mech", "poll,epoll"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"poll passes/s", "epoll passes/s", "\n      10 ", "\n      50 ", "2002 (seed 001)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestPipetestRunRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-n", "0"},
+		{"-n", "ten"},
+		{"-mech", "kqueue"},
+		{"-d", "0s"},
+		{"-rounds", "0"},
+		{"-warmup", "-1s"},
+	} {
+		if err := pipetestRun(args); err == nil {
+			t.Errorf("pipetest %v: no error", args)
+		}
+	}
+}
+
+func TestPipetestRaiseNofileReportsWhatItGot(t *testing.T) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pipetestRaiseNofile(int(lim.Cur))
+	if err != nil || got < int(lim.Cur) {
+		t.Fatalf("raise to the current limit %d: got %d, %v", lim.Cur, got, err)
+	}
+	// Far past fs.nr_open: no process may have it, so the answer is a
+	// smaller limit, never a claim of success.
+	huge := pipetestNrOpen() + 1
+	if huge <= 1 {
+		t.Skip("cannot read /proc/sys/fs/nr_open")
+	}
+	got, _ = pipetestRaiseNofile(huge)
+	if got >= huge {
+		t.Errorf("raise to %d (past nr_open): claims %d", huge, got)
+	}
+}
