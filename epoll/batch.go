@@ -154,10 +154,33 @@ func (ep *Instance) runBatch(cmds []Cmd, strict bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if useRing && !strict && ep.batch.want == BatchAuto && mayRepeatFd(cmds) {
+		// Commands on one fd need hard links on the ring, which lose to
+		// epoll_ctl. Decided here, before the ring's lock, so that
+		// goroutines batching on one instance do not queue for a ring they
+		// will not use.
+		useRing = false
+	}
 	if useRing {
 		return ep.batchRing(cmds, strict)
 	}
 	return batchSyscall(ep.fd, cmds, strict)
+}
+
+// mayRepeatFd reports whether two commands may name the same fd: exactly
+// for fds below 1<<15, conservatively (a collision modulo 1<<15 counts as a
+// repeat) above. The bit set lives on the stack: no allocation, no lock.
+func mayRepeatFd(cmds []Cmd) bool {
+	var seen [1 << 15 / 64]uint64
+	for i := range cmds {
+		fd := uint32(cmds[i].Fd) & (1<<15 - 1)
+		w, b := fd/64, uint64(1)<<(fd%64)
+		if seen[w]&b != 0 {
+			return true
+		}
+		seen[w] |= b
+	}
+	return false
 }
 
 // checkBatch validates every argument before any command runs: the

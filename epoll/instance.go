@@ -88,22 +88,28 @@ func (ep *Instance) Fd() int {
 }
 
 // incref takes a reference on fd for a call that will issue a system call
-// on it, or fails with ErrClosed.
+// on it, or fails with ErrClosed. It is one atomic add, not a compare-and-
+// swap loop: the counter's cache line is shared by every goroutine using
+// the instance. A call that finds closedBit already set gives its
+// reference straight back and never touches fd.
 func (ep *Instance) incref(call string) error {
-	for {
-		s := ep.ref.Load()
-		if s&closedBit != 0 {
-			return closedError(call)
-		}
-		if ep.ref.CompareAndSwap(s, s+1) {
-			return nil
-		}
+	if ep.ref.Add(1)&closedBit != 0 {
+		ep.decref()
+		return closedError(call)
 	}
+	return nil
 }
 
+// decref drops a reference. The drop that leaves a closed instance with
+// none signals Close. Late callers refused by incref can make the count touch
+// zero again after that, so the send must not block; Close waits at most
+// once, and only after it set closedBit, so no signal it receives is stale.
 func (ep *Instance) decref() {
 	if ep.ref.Add(^uint64(0)) == closedBit {
-		ep.drained <- struct{}{}
+		select {
+		case ep.drained <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -62,6 +62,8 @@ func TestWaitEverySettingCountsOperationsOnEveryThread(t *testing.T) {
 		"ctx":         func(c *waitConfig) { c.Engine = "ctx" },
 		"ring":        func(c *waitConfig) { c.Engine = "ring" },
 		"ringOneshot": func(c *waitConfig) { c.Engine, c.Oneshot, c.Multiq = "ring", true, true },
+		"ringEpoll":   func(c *waitConfig) { c.Engine = "ring-epoll" },
+		"ringEpollS":  func(c *waitConfig) { c.Engine, c.Oneshot = "ring-epoll", true },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -69,7 +71,7 @@ func TestWaitEverySettingCountsOperationsOnEveryThread(t *testing.T) {
 			c := quickWait()
 			f(&c)
 			res, err := runWait(c)
-			if c.Engine == "ring" && errors.Is(err, errors.ErrUnsupported) {
+			if isRingEngine(c.Engine) && errors.Is(err, errors.ErrUnsupported) {
 				t.Skipf("io_uring unavailable: %v", err)
 			}
 			if err != nil {
