@@ -62,6 +62,19 @@
 // io_uring_enter per batch rather than per event. New with
 // WithEngine(EngineEpollWait) fails on a kernel without the opcode.
 //
+// Which to pick: EngineMultishot posts one completion per wake-up of the
+// file, so a file written many times before the loop reads it (an eventfd
+// or a pipe fed by a fast producer) fills the ring with completions that
+// all report the same readiness; the loop then reads through stale edges
+// (a read that finds nothing: drop the event). EngineEpollWait reports each
+// ready file once per batch however often it was woken. On the perf bench
+// epoll wait workload with 1024 eventfds (cmd/epollbench wait -engine
+// ring|ring-epoll -f 1024; figures in BENCHMARKS.md) EngineEpollWait
+// delivered 1.59x the events per second of C epoll_wait and
+// EngineMultishot 0.44x. EngineMultishot suits files woken about once per
+// event (sockets with one message per wake-up, listeners) and kernels
+// between 5.13 and 6.15.
+//
 // # When to use a Ring, and when an epoll.Instance
 //
 // Choose a Ring when one goroutine drives a busy event loop over many files
