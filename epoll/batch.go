@@ -76,6 +76,8 @@ type BatchError struct {
 	Err   error // that command's Result
 }
 
+// Error returns "epoll: epoll_ctl_batch: command <Index>: " and the
+// failing command's error.
 func (e *BatchError) Error() string {
 	return "epoll: epoll_ctl_batch: command " + strconv.Itoa(e.Index) + ": " +
 		strings.TrimPrefix(e.Err.Error(), "epoll: ")

@@ -40,6 +40,8 @@ type Error struct {
 	Kind error  // a sentinel classifying the cause, or nil
 }
 
+// Error returns "epoll: <Call> fd <Fd>: <Kind>: <Err>", leaving out the fd
+// when the call has none and the kind when it is nil.
 func (e *Error) Error() string {
 	s := "epoll: " + e.Call
 	if e.Fd >= 0 && e.Call != "parse events" {

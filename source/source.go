@@ -51,6 +51,8 @@ type Error struct {
 	Kind error  // a classifying sentinel, or nil
 }
 
+// Error returns the message: the package, the call, the target when there
+// is one, and the cause.
 func (e *Error) Error() string {
 	s := "source: " + e.Call
 	if e.Fd >= 0 {
