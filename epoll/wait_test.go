@@ -85,10 +85,21 @@ func TestMillisecondFallbackNeverReturnsEarly(t *testing.T) {
 	for _, d := range []time.Duration{100 * time.Microsecond, 1500 * time.Microsecond} {
 		got := measureWaits(t, ep, d, 200)
 		floor := (d + time.Millisecond - 1) / time.Millisecond * time.Millisecond
+		short := 0
 		for i, g := range got {
-			if g < floor {
-				t.Fatalf("wait %d of %v took %v: the fallback must round up to %v", i, d, g, floor)
+			if g < d {
+				t.Fatalf("wait %d of %v returned early, after %v", i, d, g)
 			}
+			if g < floor {
+				short++
+			}
+		}
+		// A wait interrupted by a signal (the runtime's SIGURG) after the
+		// requested time has passed rightly returns then, before the
+		// rounded-up millisecond; every other wait lasts the whole of it.
+		// Rounding down would make nearly all of them short.
+		if short > len(got)/10 {
+			t.Errorf("%d of %d waits of %v ended before %v: the fallback did not round up", short, len(got), d, floor)
 		}
 		t.Logf("ms fallback Wait(%v) x200: best %v, median %v", d, percentile(got, 0), percentile(got, 0.5))
 	}
