@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
 func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	ep, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +50,7 @@ func second(_ int, err error) error { return err }
 
 // Close wakes every kind of blocked wait, which then returns ErrClosed.
 func TestCloseWakesBlockedWaits(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	waits := map[string]func(*Instance) error{
 		"Wait(-1)": func(ep *Instance) error { return second(ep.Wait(make([]Event, 1), -1)) },
 		"Wait(1h)": func(ep *Instance) error { return second(ep.Wait(make([]Event, 1), time.Hour)) },
@@ -92,7 +93,7 @@ func TestCloseWakesBlockedWaits(t *testing.T) {
 // Goroutines add, modify, delete, wait and close at once. Under -race this
 // proves the reference counting; afterwards no descriptor is left open.
 func TestConcurrentUseWithCloseIsSafe(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	dur := 2 * time.Second
 	if testing.Short() {
 		dur = 300 * time.Millisecond

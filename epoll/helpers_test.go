@@ -60,51 +60,6 @@ func drain(t testing.TB, efd int) {
 	}
 }
 
-// openFds lists the process's open descriptors.
-func openFds(t testing.TB) []string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("reading /proc/self/fd: %v", err)
-	}
-	var fds []string
-	for _, e := range ents {
-		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		fds = append(fds, e.Name()+" -> "+target)
-	}
-	sort.Strings(fds)
-	return fds
-}
-
-// checkNoFdLeak records the open descriptors and, when the test ends,
-// fails if any new one is still open.
-func checkNoFdLeak(t testing.TB) {
-	t.Helper()
-	before := map[string]bool{}
-	for _, f := range openFds(t) {
-		before[strings.SplitN(f, " ", 2)[0]] = true
-	}
-	t.Cleanup(func() {
-		var leaked []string
-		// The runtime closes descriptors of os.Files asynchronously only in
-		// finalizers, which eventpoll never relies on; allow a moment for
-		// concurrent closes in flight to finish.
-		for try := 0; try < 50; try++ {
-			leaked = leaked[:0]
-			for _, f := range openFds(t) {
-				if !before[strings.SplitN(f, " ", 2)[0]] {
-					leaked = append(leaked, f)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Errorf("leaked %d descriptors: %v", len(leaked), leaked)
-	})
-}
-
 // threadCount reads Threads: from /proc/self/status.
 func threadCount(t testing.TB) int {
 	t.Helper()

@@ -2,12 +2,11 @@ package ring
 
 import (
 	"errors"
-	"os"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,7 +24,7 @@ func forEngine(t *testing.T, f func(t *testing.T, e Engine)) {
 // checks that the test leaked no file descriptor.
 func newTestRing(t testing.TB, maxItems int, opts ...Option) *Ring {
 	t.Helper()
-	checkFds(t)
+	fdtest.Check(t)
 	r, err := New(maxItems, opts...)
 	if errors.Is(err, errors.ErrUnsupported) {
 		t.Skipf("ring unavailable here, epoll.Instance is the fallback: %v", err)
@@ -39,35 +38,6 @@ func newTestRing(t testing.TB, maxItems int, opts ...Option) *Ring {
 		}
 	})
 	return r
-}
-
-// checkFds fails the test if the descriptors open at cleanup differ from
-// those open now. Registered first, it runs after every other cleanup.
-func checkFds(t testing.TB) {
-	t.Helper()
-	before := openFds(t)
-	t.Cleanup(func() {
-		if after := openFds(t); !slices.Equal(before, after) {
-			t.Errorf("fd leak: /proc/self/fd was %v, now %v", before, after)
-		}
-	})
-}
-
-func openFds(t testing.TB) []string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("read /proc/self/fd: %v", err)
-	}
-	var out []string
-	for _, e := range ents {
-		// The directory's own descriptor is closed by now.
-		if _, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
-			out = append(out, e.Name())
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // newEventfd returns a non-blocking eventfd closed at cleanup.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"github.com/eventpoll/eventpoll/internal/uring"
 	"golang.org/x/sys/unix"
 )
@@ -498,7 +499,7 @@ func TestNewRejectsBadArguments(t *testing.T) {
 
 func TestNewWithoutUringSaysWhyAndWrapsErrUnsupported(t *testing.T) {
 	t.Cleanup(uring.ForceUnsupported())
-	checkFds(t)
+	fdtest.Check(t)
 	r, err := New(4)
 	if err == nil {
 		r.Close()

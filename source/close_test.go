@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,7 +15,7 @@ import (
 // a second Close returns nil, and no descriptor is left open. Under -race
 // this also proves the closed flag is the only shared state touched.
 func TestCloseWhileInUseIsSafe(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	dir := t.TempDir()
 	kinds := map[string]func() (Source, func() error){
 		"timer": func() (Source, func() error) {

@@ -2,7 +2,6 @@ package source
 
 import (
 	"errors"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -86,44 +85,6 @@ func wantCallError(t testing.TB, err, target error, call string) {
 	if !strings.Contains(err.Error(), call) {
 		t.Fatalf("error %q does not name %q", err, call)
 	}
-}
-
-func openFds(t testing.TB) map[string]string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("reading /proc/self/fd: %v", err)
-	}
-	fds := map[string]string{}
-	for _, e := range ents {
-		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		fds[e.Name()] = target
-	}
-	return fds
-}
-
-// checkNoFdLeak records the open descriptors and, when the test ends, fails
-// if any new one is still open.
-func checkNoFdLeak(t testing.TB) {
-	t.Helper()
-	before := openFds(t)
-	t.Cleanup(func() {
-		var leaked []string
-		for try := 0; try < 50; try++ {
-			leaked = leaked[:0]
-			for fd, target := range openFds(t) {
-				if _, ok := before[fd]; !ok {
-					leaked = append(leaked, fd+" -> "+target)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		sort.Strings(leaked)
-		t.Errorf("leaked %d descriptors: %v", len(leaked), leaked)
-	})
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,7 +23,7 @@ func newNotifierT(t testing.TB) *Notifier {
 }
 
 func TestNotifyFromAnotherGoroutineWakesEpoll(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	ep := newInstance(t)
 	n := newNotifierT(t)
 	watch(t, ep, n, 5)
@@ -222,7 +223,7 @@ func TestSemaphoreCountsEveryNotify(t *testing.T) {
 }
 
 func TestNotifierCloseWhileInUseIsSafe(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	for round := 0; round < 50; round++ {
 		n, err := NewNotifier()
 		if err != nil {

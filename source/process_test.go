@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,7 @@ func startT(t testing.TB, argv ...string) *Process {
 }
 
 func TestProcessExitIsReportedAndStatusRead(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	ep := newInstance(t)
 	p := startT(t, "sh", "-c", "exit 3")
 	nb, ce := fdFlags(t, p.Fd())
@@ -96,7 +97,7 @@ func TestOpenProcessOfNonChildCannotWait(t *testing.T) {
 }
 
 func TestOpenProcessNonexistentPidFailsWithESRCH(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	pid := findFreePid(t)
 	p, err := OpenProcess(pid)
 	if p != nil {
@@ -133,7 +134,7 @@ func findFreePid(t testing.TB) int {
 }
 
 func TestWithoutPidfdTheErrorSaysSo(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	noPidfd = true
 	defer func() { noPidfd = false }()
 	_, err := OpenProcess(os.Getpid())

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ func newSignals(t testing.TB, sigs ...syscall.Signal) *Signals {
 }
 
 func TestSignalSentToProcessArrivesAsReadiness(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	ep := newInstance(t)
 	s := newSignals(t, syscall.SIGUSR1, syscall.SIGUSR2)
 	watch(t, ep, s, 11)
@@ -63,7 +64,7 @@ func TestSignalSentToProcessArrivesAsReadiness(t *testing.T) {
 }
 
 func TestSignalsRejectUncatchableAndEmptySets(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	for _, sigs := range [][]syscall.Signal{nil, {syscall.SIGKILL}, {syscall.SIGUSR1, syscall.SIGSTOP}, {0}, {65}, {-3}} {
 		s, err := NewSignals(sigs...)
 		if s != nil {

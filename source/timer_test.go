@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,7 @@ func newTimer(t testing.TB, c Clock) *Timer {
 }
 
 func TestTimerExpiryIsReportedByEpollOnEveryClock(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	for _, c := range []Clock{Monotonic, Realtime, Boottime} {
 		t.Run(c.String(), func(t *testing.T) {
 			ep := newInstance(t)
@@ -187,7 +188,7 @@ func TestTimerStopDisarmsAndDiscardsExpirations(t *testing.T) {
 }
 
 func TestTimerRejectsInvalidArgumentsWithoutLeaking(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	for _, c := range []Clock{-1, 2 /* CLOCK_PROCESS_CPUTIME_ID */, 4 /* MONOTONIC_RAW */, 99} {
 		tm, err := NewTimer(c)
 		if tm != nil {

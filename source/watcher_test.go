@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +38,7 @@ func drainWatcher(t testing.TB, w *Watcher) []WatchEvent {
 }
 
 func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	ep := newInstance(t)
 	w := newWatcher(t)
 	nb, ce := fdFlags(t, w.Fd())
@@ -129,7 +130,7 @@ func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
 }
 
 func TestWatcherMissingPathFailsWithENOENT(t *testing.T) {
-	checkNoFdLeak(t)
+	fdtest.Check(t)
 	w := newWatcher(t)
 	missing := filepath.Join(t.TempDir(), "does-not-exist")
 	wd, err := w.Add(missing, Create)

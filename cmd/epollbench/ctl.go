@@ -167,7 +167,7 @@ func runCtl(c ctlConfig) (*ctlResult, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := raiseNofile(c.Fds*c.Threads*2 + 50 + fdsOpen()); err != nil {
+	if err := raiseNofile(c.Fds*c.Threads*2 + 50 + openFdCount()); err != nil {
 		return nil, fmt.Errorf("ctl: %w", err)
 	}
 	backend, _ := ctlBackend(c.Backend)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
 
 func quickCtl() ctlConfig {
@@ -31,7 +33,7 @@ func TestCtlRoundsSucceedEqually(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := openFds(t)
+			fdtest.Check(t)
 			c := quickCtl()
 			c.Mode, c.Backend, c.BatchSize = tc.mode, tc.backend, tc.batch
 			res, err := runCtl(c)
@@ -57,7 +59,6 @@ func TestCtlRoundsSucceedEqually(t *testing.T) {
 			if res.Avg <= 0 {
 				t.Errorf("avg = %v", res.Avg)
 			}
-			checkNoFdLeak(t, before)
 		})
 	}
 }

@@ -101,12 +101,12 @@ func httpRunAll(cfg httpConfig) (*httpResult, error) {
 		maxDead = max(maxDead, d)
 	}
 	// Both ends of every connection live in this process.
-	need := 2*(maxDead+cfg.Conc) + pipetestOpenFds() + httpFdMargin
-	limit, err := pipetestRaiseNofile(need)
+	need := 2*(maxDead+cfg.Conc) + openFdCount() + httpFdMargin
+	limit, err := nofileRaise(need)
 	if err != nil {
 		res.Notes = append(res.Notes, err.Error())
 	}
-	capDead := (limit-pipetestOpenFds()-httpFdMargin)/2 - cfg.Conc
+	capDead := (limit-openFdCount()-httpFdMargin)/2 - cfg.Conc
 	capped := false
 	for _, d := range cfg.Dead {
 		if d > capDead {

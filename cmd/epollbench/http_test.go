@@ -7,15 +7,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
 
 func TestHTTPReportQuickServesRepliesWithDeadConnections(t *testing.T) {
-	before := pipetestOpenFds()
+	fdtest.Check(t)
 	sec, err := httpReport(reportOptions{Quick: true, Progress: pipetestQuietProgress(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipetestCheckNoFdLeak(t, before)
 	pipetestCheckSection(t, sec, "http")
 	res := sec.Raw.(*httpResult)
 	if len(res.Points) != len(res.Dead)*len(httpEngines) {
@@ -106,7 +107,7 @@ func TestHTTPServerDropsOversizedRequestHeader(t *testing.T) {
 }
 
 func TestHTTPRunPrintsTable(t *testing.T) {
-	out, err := pipetestCaptureStdout(t, func() error {
+	out, err := captureStdout(t, func() error {
 		return httpRun([]string{"-dead", "0,50", "-c", "2", "-d", "50ms", "-warmup", "0"})
 	})
 	if err != nil {

@@ -353,19 +353,16 @@ func nestEpoll(n int, add func(fd int) error) (closeAll func(), err error) {
 	return closeAll, nil
 }
 
-// raiseNofile makes sure the process may hold want descriptors, as perf
-// sets RLIMIT_NOFILE to nfds*threads*2+50 before it starts.
+// raiseNofile raises RLIMIT_NOFILE to at least want descriptors (see
+// nofileRaise), or says why it cannot: a run that needs them would
+// otherwise fail half-way with EMFILE.
 func raiseNofile(want int) error {
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("getrlimit(RLIMIT_NOFILE): %w", err)
+	got, err := nofileRaise(want)
+	if err != nil {
+		return err
 	}
-	if lim.Cur >= uint64(want) {
-		return nil
-	}
-	nl := unix.Rlimit{Cur: uint64(want), Max: max(lim.Max, uint64(want))}
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &nl); err != nil {
-		return fmt.Errorf("setrlimit(RLIMIT_NOFILE, %d): %w (the run needs that many descriptors)", want, err)
+	if got < want {
+		return fmt.Errorf("RLIMIT_NOFILE: the run needs %d descriptors, the limit can only be raised to %d", want, got)
 	}
 	return nil
 }

@@ -361,11 +361,11 @@ func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
 	for _, n := range cfg.Ns {
 		maxN = max(maxN, n)
 	}
-	limit, err := pipetestRaiseNofile(2*maxN + pipetestOpenFds() + pipetestFdMargin)
+	limit, err := nofileRaise(2*maxN + openFdCount() + pipetestFdMargin)
 	if err != nil {
 		res.Notes = append(res.Notes, err.Error())
 	}
-	capN := (limit - pipetestOpenFds() - pipetestFdMargin) / 2
+	capN := (limit - openFdCount() - pipetestFdMargin) / 2
 	capped := false
 	for _, n := range cfg.Ns {
 		if n > capN {

@@ -1,38 +1,12 @@
 package main
 
 import (
-	"io"
 	"math"
-	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Helpers shared by the pipetest, timeout and http tests.
-
-// pipetestCaptureStdout runs f with os.Stdout sent to a file and returns what
-// f printed.
-func pipetestCaptureStdout(t *testing.T, f func() error) (string, error) {
-	t.Helper()
-	tmp, err := os.CreateTemp(t.TempDir(), "stdout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tmp.Close()
-	old := os.Stdout
-	os.Stdout = tmp
-	ferr := f()
-	os.Stdout = old
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b), ferr
-}
 
 // pipetestQuietProgress is a Progress that logs to the test.
 func pipetestQuietProgress(t *testing.T) func(string, ...any) {
@@ -98,24 +72,5 @@ func pipetestCheckSection(t *testing.T, sec Section, name string) {
 				}
 			}
 		}
-	}
-}
-
-// pipetestCheckNoFdLeak fails if the process holds more descriptors than
-// before. Closing a socket that the Go runtime polls completes promptly but
-// not always synchronously, so the count gets a second to settle.
-func pipetestCheckNoFdLeak(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		after := pipetestOpenFds()
-		if after <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("descriptors: %d before, %d after: a leak", before, after)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pipetestRaiseNofile raises RLIMIT_NOFILE so that the process may hold want
+// nofileRaise raises RLIMIT_NOFILE so that the process may hold want
 // descriptors, and returns how many it may hold afterwards.
 //
 // The soft limit can always go up to the hard limit. Past the hard limit only
@@ -17,7 +17,7 @@ import (
 // /proc/sys/fs/nr_open; the kernel answers EPERM or EINVAL otherwise, and the
 // caller is told the limit it got so that it can shrink the experiment and say
 // so in a note instead of failing half-way with EMFILE.
-func pipetestRaiseNofile(want int) (int, error) {
+func nofileRaise(want int) (int, error) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, fmt.Errorf("getrlimit(RLIMIT_NOFILE): %w", err)
@@ -28,7 +28,7 @@ func pipetestRaiseNofile(want int) (int, error) {
 	if lim.Max < uint64(want) {
 		// Try the hard limit too: allowed for root, up to fs.nr_open.
 		max := uint64(want)
-		if nr := pipetestNrOpen(); nr > 0 && max > uint64(nr) {
+		if nr := nrOpen(); nr > 0 && max > uint64(nr) {
 			max = uint64(nr)
 		}
 		try := unix.Rlimit{Cur: max, Max: max}
@@ -47,9 +47,9 @@ func pipetestRaiseNofile(want int) (int, error) {
 	return int(cur), nil
 }
 
-// pipetestNrOpen reads /proc/sys/fs/nr_open, the ceiling of any process's
+// nrOpen reads /proc/sys/fs/nr_open, the ceiling of any process's
 // descriptor limit, or returns 0 if it cannot.
-func pipetestNrOpen() int {
+func nrOpen() int {
 	b, err := os.ReadFile("/proc/sys/fs/nr_open")
 	if err != nil {
 		return 0
@@ -61,11 +61,11 @@ func pipetestNrOpen() int {
 	return n
 }
 
-// pipetestOpenFds counts the descriptors the process holds, from /proc/self/fd.
-func pipetestOpenFds() int {
+// openFdCount counts the descriptors the process holds, from /proc/self/fd.
+func openFdCount() int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return -1
+		return 64 // a guess, used only for sizing
 	}
 	return len(ents)
 }

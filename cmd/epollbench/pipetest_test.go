@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,12 +65,11 @@ func TestPipetestSelectSkipsDescriptorsPastFdSetSize(t *testing.T) {
 }
 
 func TestPipetestReportQuickMeasuresEveryMechanismWithoutLeaks(t *testing.T) {
-	before := pipetestOpenFds()
+	fdtest.Check(t)
 	sec, err := pipetestReport(reportOptions{Quick: true, Progress: pipetestQuietProgress(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipetestCheckNoFdLeak(t, before)
 	pipetestCheckSection(t, sec, "pipetest")
 	res := sec.Raw.(*pipetestResult)
 	for _, n := range res.Ns {
@@ -100,7 +100,7 @@ func TestPipetestReportQuickMeasuresEveryMechanismWithoutLeaks(t *testing.T) {
 }
 
 func TestPipetestRunPrintsTable(t *testing.T) {
-	out, err := pipetestCaptureStdout(t, func() error {
+	out, err := captureStdout(t, func() error {
 		return pipetestRun([]string{"-n", "10,50", "-d", "30ms", "-rounds", "2", "-warmup", "0", "-mech", "poll,epoll"})
 	})
 	if err != nil {
@@ -133,17 +133,17 @@ func TestPipetestRaiseNofileReportsWhatItGot(t *testing.T) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	got, err := pipetestRaiseNofile(int(lim.Cur))
+	got, err := nofileRaise(int(lim.Cur))
 	if err != nil || got < int(lim.Cur) {
 		t.Fatalf("raise to the current limit %d: got %d, %v", lim.Cur, got, err)
 	}
 	// Far past fs.nr_open: no process may have it, so the answer is a
 	// smaller limit, never a claim of success.
-	huge := pipetestNrOpen() + 1
+	huge := nrOpen() + 1
 	if huge <= 1 {
 		t.Skip("cannot read /proc/sys/fs/nr_open")
 	}
-	got, _ = pipetestRaiseNofile(huge)
+	got, _ = nofileRaise(huge)
 	if got >= huge {
 		t.Errorf("raise to %d (past nr_open): claims %d", huge, got)
 	}

@@ -5,15 +5,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
 
 func TestTimeoutReportQuickNeverReturnsEarly(t *testing.T) {
-	before := pipetestOpenFds()
+	fdtest.Check(t)
 	sec, err := timeoutReport(reportOptions{Quick: true, Progress: pipetestQuietProgress(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipetestCheckNoFdLeak(t, before)
 	pipetestCheckSection(t, sec, "timeout")
 	res := sec.Raw.(*timeoutResult)
 	for _, s := range res.Stats {
@@ -96,7 +97,7 @@ func TestTimeoutPercentileIsNearestRank(t *testing.T) {
 }
 
 func TestTimeoutRunPrintsTable(t *testing.T) {
-	out, err := pipetestCaptureStdout(t, func() error {
+	out, err := captureStdout(t, func() error {
 		return timeoutRun([]string{"-req", "50us", "-samples", "5", "-mech", "ppoll,Wait (epoll_pwait2)", "-qemu-fds", "4", "-qemu-d", "50ms"})
 	})
 	if err != nil {

@@ -219,7 +219,7 @@ func runWait(c waitConfig) (*waitResult, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := raiseNofile(c.Fds*c.Threads*2 + 50 + fdsOpen()); err != nil {
+	if err := raiseNofile(c.Fds*c.Threads*2 + 50 + openFdCount()); err != nil {
 		return nil, fmt.Errorf("wait: %w", err)
 	}
 	events := epoll.In
@@ -586,15 +586,6 @@ func waitRun(args []string) error {
 		fmt.Printf("\nGo/C: %.3fx (%.0f vs %.0f ops/sec averaged per thread)\n", res.Avg/p.Avg, res.Avg, p.Avg)
 	}
 	return nil
-}
-
-// fdsOpen counts the descriptors the process holds.
-func fdsOpen() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return 64
-	}
-	return len(ents)
 }
 
 // waitPoint is one measured setting, ours beside C's. Each side runs

@@ -2,44 +2,12 @@ package main
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
-
-// openFds lists /proc/self/fd, to prove a run closes what it opened.
-func openFds(t *testing.T) map[string]bool {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]bool{}
-	for _, e := range ents {
-		m[e.Name()] = true
-	}
-	return m
-}
-
-// checkNoFdLeak fails the test if descriptors opened after before are still
-// open. The runtime's own (its poller, a pidfd) may appear lazily, so only
-// growth past a small allowance counts.
-func checkNoFdLeak(t *testing.T, before map[string]bool) {
-	t.Helper()
-	var extra []string
-	for fd := range openFds(t) {
-		if !before[fd] {
-			target, _ := os.Readlink("/proc/self/fd/" + fd)
-			extra = append(extra, fd+"->"+target)
-		}
-	}
-	for _, e := range extra {
-		if strings.Contains(e, "eventfd") || strings.Contains(e, "eventpoll") || strings.Contains(e, "io_uring") {
-			t.Errorf("descriptor leaked: %s (all new: %v)", e, extra)
-		}
-	}
-}
 
 func quickWait() waitConfig {
 	c := defaultWaitConfig()
@@ -67,7 +35,7 @@ func TestWaitEverySettingCountsOperationsOnEveryThread(t *testing.T) {
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
-			before := openFds(t)
+			fdtest.Check(t)
 			c := quickWait()
 			f(&c)
 			res, err := runWait(c)
@@ -90,7 +58,6 @@ func TestWaitEverySettingCountsOperationsOnEveryThread(t *testing.T) {
 			if res.Avg <= 0 || res.Elapsed < c.Runtime.Seconds() {
 				t.Errorf("avg %v ops/s over %vs; want > 0 over at least %v", res.Avg, res.Elapsed, c.Runtime)
 			}
-			checkNoFdLeak(t, before)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,7 +112,7 @@ func benchBatch(b *testing.B, link uint8) {
 }
 
 func BenchmarkEpollCtlSyscall64(b *testing.B) {
-	checkFds(b)
+	fdtest.Check(b)
 	epfd, fds := batchFixture(b)
 	b.ReportAllocs()
 	i := 0

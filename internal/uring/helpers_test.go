@@ -2,11 +2,10 @@ package uring
 
 import (
 	"errors"
-	"os"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,7 +14,7 @@ import (
 // file descriptor.
 func newTestRing(t testing.TB, entries int, opts Options) *Ring {
 	t.Helper()
-	checkFds(t)
+	fdtest.Check(t)
 	r, err := New(entries, opts)
 	if errors.Is(err, ErrUnsupported) {
 		t.Skipf("io_uring unusable here: %v", err)
@@ -29,41 +28,6 @@ func newTestRing(t testing.TB, entries int, opts Options) *Ring {
 		}
 	})
 	return r
-}
-
-// checkFds fails the test if the set of open descriptors differs at cleanup
-// from what it is now. Registered first, it runs after every other cleanup.
-func checkFds(t testing.TB) {
-	t.Helper()
-	before := openFds(t)
-	t.Cleanup(func() {
-		if after := openFds(t); !slices.Equal(before, after) {
-			t.Errorf("fd leak: /proc/self/fd was %v, now %v", before, after)
-		}
-	})
-}
-
-func openFds(t testing.TB) []string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("read /proc/self/fd: %v", err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	// The descriptor ReadDir itself used is closed again, but may sit at a
-	// different number between calls if another was freed meanwhile;
-	// compare the set without it by dropping names that no longer resolve.
-	out := names[:0]
-	for _, n := range names {
-		if _, err := os.Readlink("/proc/self/fd/" + n); err == nil {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func newEventfd(t testing.TB) int {

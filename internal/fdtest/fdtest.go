@@ -1,0 +1,66 @@
+// Package fdtest lets tests prove they leave no file descriptor open: it
+// compares /proc/self/fd when a test starts with what is open when it ends.
+package fdtest
+
+import (
+	"os"
+	"sort"
+	"testing"
+	"time"
+)
+
+// settle bounds how long Check waits for closes still in flight (a socket
+// the Go runtime polls is closed promptly but not always synchronously).
+const settle = time.Second
+
+// Open returns the process's open descriptors, number to target (the
+// readlink of /proc/self/fd/N). It fails the test if /proc cannot be read.
+func Open(t testing.TB) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("reading /proc/self/fd: %v", err)
+	}
+	fds := make(map[string]string, len(ents))
+	for _, e := range ents {
+		// The descriptor ReadDir itself used is closed by now: a number
+		// that no longer resolves is not open.
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
+			fds[e.Name()] = target
+		}
+	}
+	return fds
+}
+
+// Leaked returns the descriptors open now that were not in before, as
+// "N -> target", after waiting up to a second for them to close.
+func Leaked(t testing.TB, before map[string]string) []string {
+	t.Helper()
+	deadline := time.Now().Add(settle)
+	for {
+		var extra []string
+		for fd, target := range Open(t) {
+			if _, ok := before[fd]; !ok {
+				extra = append(extra, fd+" -> "+target)
+			}
+		}
+		if len(extra) == 0 || time.Now().After(deadline) {
+			sort.Strings(extra)
+			return extra
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Check records the open descriptors now and, when the test ends, fails it
+// if any descriptor opened since is still open. Call it first, so that its
+// cleanup runs after every other one.
+func Check(t testing.TB) {
+	t.Helper()
+	before := Open(t)
+	t.Cleanup(func() {
+		if leaked := Leaked(t, before); len(leaked) > 0 {
+			t.Errorf("leaked %d descriptors: %v", len(leaked), leaked)
+		}
+	})
+}
