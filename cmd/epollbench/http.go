@@ -100,19 +100,29 @@ func httpRunAll(cfg httpConfig) (*httpResult, error) {
 	for _, d := range cfg.Dead {
 		maxDead = max(maxDead, d)
 	}
-	// Both ends of every connection live in this process.
-	need := 2*(maxDead+cfg.Conc) + openFdCount() + httpFdMargin
+	// The server's end of every connection is in this process's table;
+	// the client ends of the dead ones are in a table of their own (a
+	// tableThread), as if on another machine, unless the kernel refuses
+	// one: then both ends share this table and count against its limit.
+	ends := 1
+	if tt, err := newTableThread(); err != nil {
+		ends = 2
+		res.Notes = append(res.Notes, "the dead connections' client ends share the server's descriptor table: "+err.Error())
+	} else {
+		tt.close()
+	}
+	need := ends*maxDead + 2*cfg.Conc + openFdCount() + httpFdMargin
 	limit, err := nofileRaise(need)
 	if err != nil {
 		res.Notes = append(res.Notes, err.Error())
 	}
-	capDead := (limit-openFdCount()-httpFdMargin)/2 - cfg.Conc
+	capDead := (limit - openFdCount() - httpFdMargin - 2*cfg.Conc) / ends
 	capped := false
 	for _, d := range cfg.Dead {
 		if d > capDead {
 			if !capped {
 				res.Notes = append(res.Notes, fmt.Sprintf(
-					"dead connections capped at %d: RLIMIT_NOFILE could only be raised to %d and both ends of each connection are in this process", capDead, limit))
+					"dead connections capped at %d: RLIMIT_NOFILE could only be raised to %d and the server holds every connection", capDead, limit))
 				res.Dead = append(res.Dead, capDead)
 			}
 			capped = true
@@ -122,7 +132,7 @@ func httpRunAll(cfg httpConfig) (*httpResult, error) {
 	}
 	for _, dead := range res.Dead {
 		for _, engine := range cfg.Engines {
-			pt, err := httpMeasure(engine, dead, cfg)
+			pt, err := httpMeasure(engine, dead, ends == 1, cfg)
 			if err != nil {
 				return res, fmt.Errorf("http %s dead=%d: %w", engine, dead, err)
 			}
@@ -136,8 +146,20 @@ func httpRunAll(cfg httpConfig) (*httpResult, error) {
 
 // httpMeasure starts a server, parks dead idle connections on it, and runs
 // the closed-loop load generator against it.
-func httpMeasure(engine string, dead int, cfg httpConfig) (httpPoint, error) {
+func httpMeasure(engine string, dead int, ownTable bool, cfg httpConfig) (httpPoint, error) {
 	pt := httpPoint{Engine: engine, Dead: dead}
+	// The client ends of the dead connections, in a table of their own when
+	// ownTable; made before the server, so that the table holds no copy of
+	// the server's descriptors (a copy would keep the listener open).
+	onClient := func(f func() error) error { return f() }
+	if ownTable {
+		tt, err := newTableThread()
+		if err != nil {
+			return pt, err
+		}
+		defer tt.close()
+		onClient = tt.do
+	}
 	srv, err := newHTTPServer(engine)
 	if err != nil {
 		return pt, err
@@ -149,8 +171,14 @@ func httpMeasure(engine string, dead int, cfg httpConfig) (httpPoint, error) {
 		return <-srvDone
 	}
 
-	deadFds, err := httpDialDead(srv, dead)
-	defer httpCloseAll(deadFds)
+	var deadFds []int
+	err = onClient(func() (err error) {
+		deadFds, err = httpDialDead(srv, dead)
+		return err
+	})
+	// Abortive closes in the table that holds them: the thread's end
+	// would close them too, but gracefully, leaving TIME_WAIT sockets.
+	defer onClient(func() error { httpCloseAll(deadFds); return nil })
 	if err != nil {
 		stopServer()
 		return pt, err
@@ -247,7 +275,7 @@ func httpCloseAll(fds []int) {
 
 func httpRun(args []string) error {
 	fs := flag.NewFlagSet("http", flag.ContinueOnError)
-	dead := fs.String("dead", "0,1000,5000,10000", "numbers of idle connections held open, comma-separated")
+	dead := fs.String("dead", "0,1000,5000,10000,19000", "numbers of idle connections held open, comma-separated")
 	engines := fs.String("engine", strings.Join(httpEngines, ","), "server engines, comma-separated")
 	conc := fs.Int("c", 8, "load-generator connections, one request in flight on each")
 	d := fs.Duration("d", 3*time.Second, "measuring time per engine and number of dead connections")

@@ -135,3 +135,32 @@ func TestHTTPRunRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
+	fdtest.Check(t)
+	tt, err := newTableThread()
+	if err != nil {
+		t.Skip("no table of its own:", err)
+	}
+	defer tt.close()
+	srv, stop := httpTestServer(t, httpEngineEpoll)
+	defer stop()
+	const dead = 100
+	before := fdtest.Open(t)
+	var fds []int
+	if err := tt.do(func() (err error) { fds, err = httpDialDead(srv, dead); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer tt.do(func() error { httpCloseAll(fds); return nil })
+	// The server accepted every connection into this table; the client
+	// ends are in the thread's table only.
+	sockets := 0
+	for _, fd := range fdtest.Leaked(t, before) {
+		if strings.Contains(fd, "socket:") {
+			sockets++
+		}
+	}
+	if sockets != dead {
+		t.Errorf("process table gained %d sockets for %d dead connections, want %d (the server's ends)", sockets, dead, dead)
+	}
+}

@@ -307,6 +307,7 @@ type pipetestPoint struct {
 	Seconds float64   `json:"seconds"`
 	Rate    float64   `json:"passes_per_s"` // the best round's
 	Rounds  []float64 `json:"rounds"`       // each round's rate
+	Tables  int       `json:"tables"`       // descriptor tables the ring spanned (1: one thread)
 	Skipped string    `json:"skipped,omitempty"`
 }
 
@@ -341,6 +342,8 @@ type pipetestConfig struct {
 	Duration time.Duration // measuring time per mechanism and N, split into Rounds
 	Rounds   int
 	Warmup   time.Duration // untimed, before each round
+	Segment  int           // if > 0, cut rings larger than this into tables of this many pipes
+	C        bool          // also run the C reference (needs gcc)
 	Progress func(format string, args ...any)
 }
 
@@ -348,42 +351,107 @@ type pipetestConfig struct {
 type pipetestResult struct {
 	Points []pipetestPoint `json:"points"`
 	Notes  []string        `json:"notes,omitempty"`
-	Ns     []int           `json:"n"` // the N actually measured (capped by the fd limit)
+	Ns     []int           `json:"n"`                // the N actually measured
+	C      []pipetestPoint `json:"c,omitempty"`      // the C reference: same ring, same method
+	CNote  string          `json:"c_note,omitempty"` // why C is absent
 }
 
-// pipetestRunAll measures every mechanism at every N on one locked OS thread.
-func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+// pipetestLayout is a ring as the mechanisms see it: in one descriptor
+// table (pipetestSingle) or spread over several (pipetestWide).
+type pipetestLayout interface {
+	// prime passes the token once around the ring with no wait. A pipe's
+	// first write allocates its buffer page, which the pipe keeps: without
+	// a lap first, the first mechanism measured on a large ring would pay
+	// N page allocations that the others do not.
+	prime() error
+	open(mech string) (pipetestStepper, error)
+	measure(st pipetestStepper, warm, d time.Duration) (int, time.Duration, error)
+	tables() int
+	close()
+}
 
-	res := &pipetestResult{}
+// pipetestSingle is a ring in the calling thread's table.
+type pipetestSingle struct{ pr *pipetestRing }
+
+func (s pipetestSingle) open(mech string) (pipetestStepper, error) {
+	for _, m := range pipetestMechs {
+		if m.name == mech {
+			return m.open(s.pr)
+		}
+	}
+	return nil, fmt.Errorf("pipetest: unknown mechanism %q", mech)
+}
+
+func (s pipetestSingle) measure(st pipetestStepper, warm, d time.Duration) (int, time.Duration, error) {
+	return pipetestMeasure(st, warm, d)
+}
+
+func (s pipetestSingle) prime() error {
+	for range s.pr.r {
+		if ok, err := s.pr.pass(s.pr.at); err != nil || !ok {
+			return fmt.Errorf("pipetest: priming lap: token lost at pipe %d (%v)", s.pr.at, err)
+		}
+	}
+	return nil
+}
+
+func (s pipetestSingle) tables() int { return 1 }
+func (s pipetestSingle) close()      { s.pr.close() }
+
+func (w *pipetestWide) tables() int { return len(w.workers) }
+
+// pipetestPlan decides which rings fit one descriptor table: rings of more
+// than single pipes are cut into segments of segment pipes. It raises
+// RLIMIT_NOFILE as far as it may first; the notes say what was cut or left
+// out and why.
+func pipetestPlan(cfg pipetestConfig) (ns []int, single, segment int, notes []string) {
 	maxN := 0
 	for _, n := range cfg.Ns {
 		maxN = max(maxN, n)
 	}
 	limit, err := nofileRaise(2*maxN + openFdCount() + pipetestFdMargin)
 	if err != nil {
-		res.Notes = append(res.Notes, err.Error())
+		notes = append(notes, err.Error())
 	}
-	capN := (limit - openFdCount() - pipetestFdMargin) / 2
-	capped := false
+	single = (limit - openFdCount() - pipetestFdMargin) / 2
+	// A worker's table also holds every segment's cross pipe.
+	segment = single - pipetestMaxTables
+	if cfg.Segment > 0 {
+		single = min(single, cfg.Segment)
+		segment = min(segment, cfg.Segment)
+	}
+	if segment < 2 {
+		notes = append(notes, fmt.Sprintf("RLIMIT_NOFILE %d leaves no room for a ring", limit))
+		return nil, 0, 0, notes
+	}
+	wide := false
 	for _, n := range cfg.Ns {
-		if n > capN {
-			if !capped {
-				res.Notes = append(res.Notes, fmt.Sprintf(
-					"N capped at %d: RLIMIT_NOFILE could only be raised to %d and N pipes need 2N descriptors", capN, limit))
-				res.Ns = append(res.Ns, capN)
-			}
-			capped = true
+		if n > segment*pipetestMaxTables {
+			notes = append(notes, fmt.Sprintf("N=%d not measured: %d tables of %d pipes hold at most %d",
+				n, pipetestMaxTables, segment, segment*pipetestMaxTables))
 			continue
 		}
-		res.Ns = append(res.Ns, n)
+		wide = wide || n > single
+		ns = append(ns, n)
 	}
+	if wide {
+		notes = append(notes, fmt.Sprintf(
+			"RLIMIT_NOFILE is %d: rings of more than %d pipes were cut into segments of up to %d, each made by a thread with a descriptor table of its own (unshare CLONE_FILES), one epoll instance watching all N; the token's holder hands the turn on at each segment's end (one thread wake-up per segment per lap, counted); poll, select and the ring cannot span tables",
+			limit, single, segment))
+	}
+	return ns, single, segment, notes
+}
 
-	byName := map[string]pipetestMech{}
-	for _, m := range pipetestMechs {
-		byName[m.name] = m
-	}
+// pipetestRunAll measures every mechanism at every N on one locked OS thread,
+// or on one thread per descriptor table when the ring does not fit one.
+func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	res := &pipetestResult{}
+	ns, capN, segment, notes := pipetestPlan(cfg)
+	res.Notes = append(res.Notes, notes...)
+
 	// Rounds: in each round every N gets a fresh ring and every mechanism
 	// runs once on it, in turn; each (mechanism, N) keeps its best round. On
 	// a shared machine a burst of other work lowers whichever runs it lands
@@ -391,60 +459,61 @@ func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
 	// and the best round compares them under the least disturbed conditions.
 	pts := map[string]*pipetestPoint{}
 	key := func(name string, n int) string { return fmt.Sprint(name, "/", n) }
+	unsupported := ""
 	for round := 0; round < cfg.Rounds; round++ {
-		for _, n := range res.Ns {
+		for _, n := range ns {
+			if n > capN && unsupported != "" {
+				continue
+			}
 			t0 := time.Now()
-			pr, err := newPipetestRing(n)
-			if err != nil {
+			var lay pipetestLayout
+			if n > capN {
+				w, err := newPipetestWide(n, segment, cfg.Mechs)
+				if errors.Is(err, errors.ErrUnsupported) {
+					unsupported = fmt.Sprintf("N > %d not measured: one descriptor table cannot hold the ring and %v", capN, err)
+					res.Notes = append(res.Notes, unsupported)
+					continue
+				}
+				if err != nil {
+					return res, err
+				}
+				lay = w
+			} else {
+				pr, err := newPipetestRing(n)
+				if err != nil {
+					return res, err
+				}
+				lay = pipetestSingle{pr}
+			}
+			if err := lay.prime(); err != nil {
+				lay.close()
 				return res, err
 			}
 			if round == 0 {
-				cfg.Progress("pipetest: N=%d: %d pipes made in %v", n, n, time.Since(t0).Round(time.Millisecond))
+				cfg.Progress("pipetest: N=%d: %d pipes made and primed in %v (%d descriptor tables)", n, n, time.Since(t0).Round(time.Millisecond), lay.tables())
 			}
-			for _, name := range cfg.Mechs {
-				m, ok := byName[name]
-				if !ok {
-					continue
-				}
+			err := pipetestRound(cfg, lay, n, round, func(name string) *pipetestPoint {
 				pt := pts[key(name, n)]
 				if pt == nil {
-					pt = &pipetestPoint{N: n, Mech: name}
+					pt = &pipetestPoint{N: n, Mech: name, Tables: lay.tables()}
 					pts[key(name, n)] = pt
 				}
-				if pt.Skipped != "" {
-					continue
-				}
-				// Opened for the round only: a second instance watching the
-				// same pipes would add its callback to every write.
-				st, err := m.open(pr)
-				if errors.Is(err, errPipetestSkip) {
-					pt.Skipped = err.Error()
-					continue
-				}
-				if err != nil {
-					pr.close()
-					return res, fmt.Errorf("pipetest %s N=%d: %w", name, n, err)
-				}
-				passes, el, err := pipetestMeasure(st, cfg.Warmup, cfg.Duration/time.Duration(cfg.Rounds))
-				st.close()
-				if err != nil {
-					pr.close()
-					return res, fmt.Errorf("pipetest %s N=%d: %w", name, n, err)
-				}
-				pt.Passes += passes
-				pt.Seconds += el.Seconds()
-				rate := float64(passes) / el.Seconds()
-				pt.Rounds = append(pt.Rounds, rate)
-				pt.Rate = max(pt.Rate, rate)
-				if round == cfg.Rounds-1 {
-					cfg.Progress("pipetest: N=%-6d %-8s %12.0f passes/s (best of %d rounds; %d passes in %.2fs)",
-						n, name, pt.Rate, len(pt.Rounds), pt.Passes, pt.Seconds)
-				}
+				return pt
+			})
+			lay.close()
+			if err != nil {
+				return res, err
 			}
-			pr.close()
 		}
 	}
-	for _, n := range res.Ns {
+	if cfg.C {
+		pipetestRunCAll(cfg, res, ns, capN, segment, unsupported != "")
+	}
+	for _, n := range ns {
+		if n > capN && unsupported != "" {
+			continue
+		}
+		res.Ns = append(res.Ns, n)
 		for _, name := range cfg.Mechs {
 			if pt := pts[key(name, n)]; pt != nil {
 				res.Points = append(res.Points, *pt)
@@ -452,6 +521,95 @@ func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// pipetestRound runs every mechanism once on the ring lay of n pipes.
+func pipetestRound(cfg pipetestConfig, lay pipetestLayout, n, round int, point func(string) *pipetestPoint) error {
+	for _, name := range cfg.Mechs {
+		pt := point(name)
+		if pt.Skipped != "" {
+			continue
+		}
+		// Opened for the round only: a second instance watching the
+		// same pipes would add its callback to every write.
+		st, err := lay.open(name)
+		if errors.Is(err, errPipetestSkip) {
+			pt.Skipped = err.Error()
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("pipetest %s N=%d: %w", name, n, err)
+		}
+		passes, el, err := lay.measure(st, cfg.Warmup, cfg.Duration/time.Duration(cfg.Rounds))
+		st.close()
+		if err != nil {
+			return fmt.Errorf("pipetest %s N=%d: %w", name, n, err)
+		}
+		pt.Passes += passes
+		pt.Seconds += el.Seconds()
+		rate := float64(passes) / el.Seconds()
+		pt.Rounds = append(pt.Rounds, rate)
+		pt.Rate = max(pt.Rate, rate)
+		if round == cfg.Rounds-1 {
+			cfg.Progress("pipetest: N=%-6d %-8s %12.0f passes/s (best of %d rounds; %d passes in %.2fs)",
+				n, name, pt.Rate, len(pt.Rounds), pt.Passes, pt.Seconds)
+		}
+	}
+	return nil
+}
+
+// pipetestRunCAll runs the C reference at every N, with the same segments;
+// what stops it becomes res.CNote.
+func pipetestRunCAll(cfg pipetestConfig, res *pipetestResult, ns []int, single, segment int, noWide bool) {
+	bin, cleanup, note := buildC("pipetest", pipetestCSource, "-pthread")
+	if note != "" {
+		res.CNote = note
+		return
+	}
+	defer cleanup()
+	for _, n := range ns {
+		seg := n
+		if n > single {
+			if noWide {
+				continue
+			}
+			seg = segment
+		}
+		rates, err := pipetestCRun(bin, n, seg, cfg, pipetestCMechs)
+		if err != nil {
+			res.CNote = err.Error()
+			return
+		}
+		for _, m := range pipetestCMechs {
+			pt := pipetestPoint{N: n, Mech: m, Rounds: rates[m], Tables: (n + seg - 1) / seg}
+			for _, r := range rates[m] {
+				pt.Rate = max(pt.Rate, r)
+			}
+			res.C = append(res.C, pt)
+			cfg.Progress("pipetest: N=%-6d C %-6s %12.0f passes/s (best of %d rounds)", n, m, pt.Rate, len(pt.Rounds))
+		}
+	}
+}
+
+// cRate is the C reference's best rate for mech at n, or 0.
+func (r *pipetestResult) cRate(mech string, n int) float64 {
+	for _, p := range r.C {
+		if p.Mech == mech && p.N == n {
+			return p.Rate
+		}
+	}
+	return 0
+}
+
+// largest is the largest N at which mech was measured, or 0.
+func (r *pipetestResult) largest(mech string) int {
+	n := 0
+	for _, p := range r.Points {
+		if p.Mech == mech && p.Rate > 0 {
+			n = max(n, p.N)
+		}
+	}
+	return n
 }
 
 func (r *pipetestResult) rate(mech string, n int) float64 {
@@ -466,17 +624,20 @@ func (r *pipetestResult) rate(mech string, n int) float64 {
 func pipetestRun(args []string) error {
 	fs := flag.NewFlagSet("pipetest", flag.ContinueOnError)
 	ns := fs.String("n", "10,100,500,1000,5000,10000,16000,50000,100000", "numbers of pipes in the ring, comma-separated")
+	segment := fs.Int("segment", 0, "cut rings larger than this into descriptor tables of this many pipes (0: only rings too large for one table)")
 	mechs := fs.String("mech", strings.Join(pipetestMechNames(), ","), "mechanisms to measure, comma-separated")
 	d := fs.Duration("d", 2*time.Second, "measuring time per mechanism and N, split into rounds")
 	rounds := fs.Int("rounds", 5, "rounds per N; each mechanism runs once per round and its best round is kept")
 	warm := fs.Duration("warmup", 20*time.Millisecond, "untimed warm-up before each round")
+	withC := fs.Bool("C", true, "also run the C reference of the same ring, direct and epoll (needs gcc)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := pipetestParseConfig(*ns, *mechs, *d, *rounds, *warm)
+	cfg, err := pipetestParseConfig(*ns, *mechs, *d, *rounds, *warm, *segment)
 	if err != nil {
 		return err
 	}
+	cfg.C = *withC
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	res, err := pipetestRunAll(cfg)
 	if err != nil {
@@ -486,7 +647,7 @@ func pipetestRun(args []string) error {
 	return nil
 }
 
-func pipetestParseConfig(ns, mechs string, d time.Duration, rounds int, warm time.Duration) (pipetestConfig, error) {
+func pipetestParseConfig(ns, mechs string, d time.Duration, rounds int, warm time.Duration, segment int) (pipetestConfig, error) {
 	var cfg pipetestConfig
 	var err error
 	if cfg.Ns, err = pipetestParseInts("n", ns); err != nil {
@@ -504,7 +665,10 @@ func pipetestParseConfig(ns, mechs string, d time.Duration, rounds int, warm tim
 	if warm < 0 {
 		return cfg, fmt.Errorf("-warmup: %v is negative", warm)
 	}
-	cfg.Duration, cfg.Rounds, cfg.Warmup = d, rounds, warm
+	if segment < 0 || segment == 1 {
+		return cfg, fmt.Errorf("-segment: %d is not 0 (automatic) or at least 2 pipes", segment)
+	}
+	cfg.Duration, cfg.Rounds, cfg.Warmup, cfg.Segment = d, rounds, warm, segment
 	return cfg, nil
 }
 
@@ -514,16 +678,37 @@ func pipetestPrint(res *pipetestResult, mechs []string) {
 	for _, m := range mechs {
 		fmt.Printf(" %14s", m+" passes/s")
 	}
-	fmt.Printf(" %12s\n", "epoll/poll")
+	if res.C != nil {
+		for _, m := range pipetestCMechs {
+			fmt.Printf(" %14s", "C "+m)
+		}
+	}
+	fmt.Printf(" %7s %12s\n", "tables", "epoll/poll")
 	for _, n := range res.Ns {
 		fmt.Printf("%8d", n)
+		tables := 0
 		for _, m := range mechs {
 			if r := res.rate(m, n); r > 0 {
 				fmt.Printf(" %14.0f", r)
 			} else {
 				fmt.Printf(" %14s", "-")
 			}
+			for _, p := range res.Points {
+				if p.N == n && p.Mech == m && p.Skipped == "" {
+					tables = p.Tables
+				}
+			}
 		}
+		if res.C != nil {
+			for _, m := range pipetestCMechs {
+				if r := res.cRate(m, n); r > 0 {
+					fmt.Printf(" %14.0f", r)
+				} else {
+					fmt.Printf(" %14s", "-")
+				}
+			}
+		}
+		fmt.Printf(" %7d", tables)
 		if e, p := res.rate("epoll", n), res.rate("poll", n); e > 0 && p > 0 {
 			fmt.Printf(" %12.1f", e/p)
 		}
@@ -537,11 +722,20 @@ func pipetestPrint(res *pipetestResult, mechs []string) {
 	for _, n := range res.Notes {
 		fmt.Println("#", n)
 	}
+	if res.CNote != "" {
+		fmt.Println("# C reference:", res.CNote)
+	}
 	if len(res.Ns) > 1 {
-		lo, hi := res.Ns[0], res.Ns[len(res.Ns)-1]
+		lo := res.Ns[0]
 		for _, m := range mechs {
-			if a, b := res.rate(m, lo), res.rate(m, hi); a > 0 && b > 0 {
-				fmt.Printf("# %s: N=%d / N=%d = %.3f\n", m, hi, lo, b/a)
+			if hi := res.largest(m); hi > lo {
+				fmt.Printf("# %s: N=%d / N=%d = %.3f\n", m, hi, lo, res.rate(m, hi)/res.rate(m, lo))
+			}
+		}
+		hi := res.Ns[len(res.Ns)-1]
+		for _, m := range pipetestCMechs {
+			if a, b := res.cRate(m, lo), res.cRate(m, hi); a > 0 && b > 0 {
+				fmt.Printf("# C %s: N=%d / N=%d = %.3f\n", m, hi, lo, b/a)
 			}
 		}
 	}
@@ -551,14 +745,16 @@ func pipetestPrint(res *pipetestResult, mechs []string) {
 
 func pipetestReport(opts reportOptions) (Section, error) {
 	cfg := pipetestConfig{
-		Ns:       []int{10, 100, 1000, 5000, 16000, 100000},
+		Ns:       []int{10, 100, 1000, 9000, 16000, 100000},
 		Mechs:    pipetestMechNames(),
 		Duration: 600 * time.Millisecond,
 		Rounds:   4,
 		Warmup:   10 * time.Millisecond,
 		Progress: opts.Progress,
+		C:        true,
 	}
 	if opts.Quick {
+		cfg.C = false
 		cfg.Ns = []int{10, 100, 1000}
 		cfg.Duration = 60 * time.Millisecond
 		cfg.Rounds = 2
@@ -618,13 +814,40 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 		add(Row{Case: fmt.Sprintf("epoll N=%d / N=10", big), Ours: b / a, Unit: "x",
 			RefName: "seed 001 (2002)", Ref: float64(pipetest2002EpollBig) / pipetest2002Epoll10, RefNote: at2002})
 	}
-	if a, b := res.rate("poll", lo), res.rate("poll", hi); a > 0 && b > 0 {
-		add(Row{Case: fmt.Sprintf("poll N=%d / N=%d", hi, lo), Ours: b / a, Unit: "x",
-			RefNote: fmt.Sprintf("1/N would be %.2g", float64(lo)/float64(hi))})
+	if ph := res.largest("poll"); ph > lo {
+		add(Row{Case: fmt.Sprintf("poll N=%d / N=%d", ph, lo), Ours: res.rate("poll", ph) / res.rate("poll", lo), Unit: "x",
+			RefNote: fmt.Sprintf("1/N would be %.2g", float64(lo)/float64(ph))})
 	}
-	if a, b := res.rate("poll", 10), res.rate("poll", big); a > 0 && b > 0 && big > 10 {
-		add(Row{Case: fmt.Sprintf("poll N=%d / N=10", big), Ours: b / a, Unit: "x",
-			RefName: "seed 001 (2002)", Ref: float64(pipetest2002PollBig) / pipetest2002Poll10, RefNote: at2002})
+	// The C reference on the same ring: whether a fall with N is the
+	// machine's (C falls alike) or ours.
+	if a, b, ca, cb := res.rate("epoll", lo), res.rate("epoll", hi), res.cRate("epoll", lo), res.cRate("epoll", hi); a > 0 && b > 0 {
+		r := Row{Case: fmt.Sprintf("epoll N=%d / N=%d vs C", hi, lo), Ours: b / a, Unit: "x", RefName: "C, same ring"}
+		if ca > 0 && cb > 0 {
+			r.Ref = cb / ca
+		} else {
+			r.RefNote = res.CNote
+		}
+		add(r)
+	}
+	for _, n := range []int{lo, hi} {
+		if e, c := res.rate("epoll", n), res.cRate("epoll", n); e > 0 && c > 0 {
+			add(Row{Case: fmt.Sprintf("epoll N=%d vs C", n), Ours: e, Unit: "passes/s", RefName: "C, same ring", Ref: c})
+		}
+	}
+	// poll stops where one descriptor table does.
+	pbig := 0
+	for _, p := range res.Points {
+		if p.Mech == "poll" && p.Rate > 0 && p.N <= pipetest2002N {
+			pbig = max(pbig, p.N)
+		}
+	}
+	pat2002 := ""
+	if pbig != pipetest2002N {
+		pat2002 = fmt.Sprintf("2002 figure at N=%d", pipetest2002N)
+	}
+	if a, b := res.rate("poll", 10), res.rate("poll", pbig); a > 0 && b > 0 && pbig > 10 {
+		add(Row{Case: fmt.Sprintf("poll N=%d / N=10", pbig), Ours: b / a, Unit: "x",
+			RefName: "seed 001 (2002)", Ref: float64(pipetest2002PollBig) / pipetest2002Poll10, RefNote: pat2002})
 	}
 	// Against the no-wait baseline: how much of epoll's fall is the wait's,
 	// and how much the pipes' own (both rates fall as N pipes' kernel state
@@ -669,14 +892,15 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 		mech string
 		n    int
 		ref  float64
+		note string
 	}{
-		{"epoll", 10, pipetest2002Epoll10}, {"epoll", big, pipetest2002EpollBig},
-		{"poll", 10, pipetest2002Poll10}, {"poll", big, pipetest2002PollBig},
+		{"epoll", 10, pipetest2002Epoll10, ""}, {"epoll", big, pipetest2002EpollBig, at2002},
+		{"poll", 10, pipetest2002Poll10, ""}, {"poll", pbig, pipetest2002PollBig, pat2002},
 	} {
 		if r := res.rate(c.mech, c.n); r > 0 {
 			note := "2002 hardware, kernel 2.5.44"
-			if c.n == big && big != pipetest2002N {
-				note += "; " + at2002
+			if c.n != 10 && c.note != "" {
+				note += "; " + c.note
 			}
 			add(Row{Case: fmt.Sprintf("%s N=%d", c.mech, c.n), Ours: r, Unit: "passes/s",
 				RefName: "seed 001 (2002)", Ref: c.ref, RefNote: note})
@@ -695,6 +919,18 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 		s := Series{Name: m}
 		for _, n := range res.Ns {
 			if r := res.rate(m, n); r > 0 {
+				s.X = append(s.X, float64(n))
+				s.Y = append(s.Y, r)
+			}
+		}
+		if len(s.X) > 0 {
+			ch.Series = append(ch.Series, s)
+		}
+	}
+	for _, m := range pipetestCMechs {
+		s := Series{Name: "C " + m}
+		for _, n := range res.Ns {
+			if r := res.cRate(m, n); r > 0 {
 				s.X = append(s.X, float64(n))
 				s.Y = append(s.Y, r)
 			}

@@ -121,6 +121,8 @@ func TestPipetestRunRejectsBadFlags(t *testing.T) {
 		{"-d", "0s"},
 		{"-rounds", "0"},
 		{"-warmup", "-1s"},
+		{"-segment", "-1"},
+		{"-segment", "1"},
 	} {
 		if err := pipetestRun(args); err == nil {
 			t.Errorf("pipetest %v: no error", args)

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -85,28 +83,9 @@ func timeoutRunC(samples map[time.Duration]int, slack time.Duration, reqs []time
 	return timeoutExecC(bin, samples, slack, reqs)
 }
 
-// timeoutBuildC compiles the C reference into a temporary directory, which
-// cleanup removes. It returns a note instead when it cannot.
+// timeoutBuildC compiles the C reference; see buildC.
 func timeoutBuildC() (bin string, cleanup func(), note string) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		return "", nil, "gcc not installed"
-	}
-	dir, err := os.MkdirTemp("", "epollbench-timeout-")
-	if err != nil {
-		return "", nil, "temporary directory: " + err.Error()
-	}
-	cleanup = func() { os.RemoveAll(dir) }
-	src, bin := filepath.Join(dir, "pwait2.c"), filepath.Join(dir, "pwait2")
-	if err := os.WriteFile(src, []byte(timeoutCSource), 0o600); err != nil {
-		cleanup()
-		return "", nil, "write C source: " + err.Error()
-	}
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, fmt.Sprintf("gcc failed: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return bin, cleanup, ""
+	return buildC("pwait2", timeoutCSource)
 }
 
 // timeoutExecC runs the compiled C reference and parses its output.

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventpoll/eventpoll/internal/fdtest"
+	"golang.org/x/sys/unix"
+)
+
+func TestPipetestSegmentsCoverTheRingInOrder(t *testing.T) {
+	for _, c := range []struct {
+		n, size int
+		want    [][2]int
+	}{
+		{10, 10, [][2]int{{0, 10}}},
+		{10, 100, [][2]int{{0, 10}}},
+		{25, 10, [][2]int{{0, 10}, {10, 20}, {20, 25}}},
+		{20, 10, [][2]int{{0, 10}, {10, 20}}},
+	} {
+		if got := pipetestSegments(c.n, c.size); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("pipetestSegments(%d, %d) = %v, want %v", c.n, c.size, got, c.want)
+		}
+	}
+}
+
+// tableSize counts the descriptors of the table the calling thread uses.
+func tableSize(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/self/task/%d/fd", unix.Gettid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestPipetestWideRingKeepsItsPipesOutOfTheProcessTable(t *testing.T) {
+	fdtest.Check(t)
+	const n, size = 25, 10 // three tables: 10, 10 and 5 pipes
+	before := len(fdtest.Open(t))
+	w, err := newPipetestWide(n, size, []string{"direct", "epoll", "epoll-lt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if w.tables() != 3 {
+		t.Fatalf("%d tables, want 3", w.tables())
+	}
+	// This table gained the three cross pipes and the two instances (each
+	// with the descriptors the epoll package keeps), not 25 pipes.
+	if got := len(fdtest.Open(t)) - before; got < 2*3+2 || got >= 2*n {
+		t.Errorf("process table grew by %d descriptors; want the cross pipes and instances only (< %d)", got, 2*n)
+	}
+	// Each worker's table holds its own segment: a second worker's pipes
+	// are not in the first worker's table.
+	var sizes []int
+	for _, wk := range w.workers {
+		wk.do(func() error { sizes = append(sizes, tableSize(t)); return nil })
+	}
+	if sizes[0]-sizes[2] != 2*(10-5) {
+		t.Errorf("worker tables hold %v descriptors; the first (10 pipes) should hold 10 more than the last (5 pipes)", sizes)
+	}
+}
+
+func TestPipetestWideRingKeepsExactlyOneTokenAcrossTables(t *testing.T) {
+	fdtest.Check(t)
+	const n, size = 25, 10
+	for _, mech := range []string{"direct", "epoll", "epoll-lt"} {
+		t.Run(mech, func(t *testing.T) {
+			w, err := newPipetestWide(n, size, []string{mech})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.close()
+			if err := w.prime(); err != nil {
+				t.Fatal(err)
+			}
+			if w.pr.at != 0 {
+				t.Fatalf("after the priming lap the token is in pipe %d, want 0", w.pr.at)
+			}
+			st, err := w.open(mech)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two laps and 3 passes: every table's worker waited on the
+			// shared instance at least twice.
+			const passes = 2*n + 3
+			turn := &pipetestTurn{st: st, deadline: time.Now().Add(time.Minute), limit: passes, done: make(chan error, 1)}
+			w.hand(turn)
+			if err := <-turn.done; err != nil {
+				t.Fatal(err)
+			}
+			st.close()
+			if turn.passes != passes || w.pr.at != passes%n {
+				t.Fatalf("%d passes, token in pipe %d; want %d passes, pipe %d", turn.passes, w.pr.at, passes, passes%n)
+			}
+			// Read every pipe in the table that holds it: one byte in all,
+			// in pipe 3.
+			total := 0
+			for _, wk := range w.workers {
+				if err := wk.do(func() error {
+					var buf [8]byte
+					for i := wk.lo; i < wk.hi; i++ {
+						k, err := unix.Read(w.pr.r[i], buf[:])
+						if err == unix.EAGAIN {
+							continue
+						}
+						if err != nil {
+							return fmt.Errorf("read pipe %d: %w", i, err)
+						}
+						if i != passes%n {
+							return fmt.Errorf("token found in pipe %d, want pipe %d", i, passes%n)
+						}
+						total += k
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if total != 1 {
+				t.Errorf("%d bytes in the ring, want the 1-byte token", total)
+			}
+		})
+	}
+}
+
+func TestPipetestWideRingRefusesSingleTableMechanisms(t *testing.T) {
+	fdtest.Check(t)
+	w, err := newPipetestWide(20, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	for _, m := range []string{"poll", "select", "ring"} {
+		if _, err := w.open(m); err == nil || !strings.Contains(err.Error(), "2 tables") {
+			t.Errorf("open %s on a ring of 2 tables: err = %v, want a skip naming the tables", m, err)
+		}
+	}
+}
+
+func TestPipetestForcedSegmentsMeasureEveryWideMechanism(t *testing.T) {
+	fdtest.Check(t)
+	res, err := pipetestRunAll(pipetestConfig{
+		Ns: []int{10, 300}, Mechs: pipetestMechNames(), Duration: 40 * time.Millisecond, Rounds: 2,
+		Segment: 100, Progress: pipetestQuietProgress(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Points {
+		wantTables := 1
+		if p.N == 300 {
+			wantTables = 3
+		}
+		if p.Tables != wantTables {
+			t.Errorf("%s N=%d: %d tables, want %d", p.Mech, p.N, p.Tables, wantTables)
+		}
+		_, wide := pipetestWideMechs[p.Mech]
+		switch {
+		case p.N == 300 && !wide:
+			if p.Skipped == "" {
+				t.Errorf("%s N=300 over 3 tables: measured, want skipped", p.Mech)
+			}
+		case p.Mech == "select" || p.Mech == "ring":
+			// may be skipped for reasons of their own (FD_SETSIZE, no io_uring)
+		case !(p.Rate > 0):
+			t.Errorf("%s N=%d: rate %v, want passes measured (skipped: %q)", p.Mech, p.N, p.Rate, p.Skipped)
+		}
+	}
+	found := false
+	for _, n := range res.Notes {
+		found = found || strings.Contains(n, "unshare")
+	}
+	if !found {
+		t.Errorf("notes %q do not say how the ring was cut", res.Notes)
+	}
+}
+
+func TestPipetestCReferenceRunsTheSameRing(t *testing.T) {
+	bin, cleanup, note := buildC("pipetest", pipetestCSource, "-pthread")
+	if note != "" {
+		t.Skip("C reference unavailable:", note)
+	}
+	defer cleanup()
+	cfg := pipetestConfig{Duration: 40 * time.Millisecond, Rounds: 2, Warmup: time.Millisecond}
+	for _, c := range []struct{ n, seg int }{{10, 10}, {30, 10}} {
+		rates, err := pipetestCRun(bin, c.n, c.seg, cfg, []string{"direct", "epoll", "epoll-lt"})
+		if err != nil {
+			t.Fatalf("N=%d segment %d: %v", c.n, c.seg, err)
+		}
+		for m, rs := range rates {
+			if len(rs) != 2 {
+				t.Errorf("N=%d %s: %d rounds, want 2", c.n, m, len(rs))
+			}
+		}
+	}
+	if _, err := pipetestCRun(bin, 10, 10, cfg, []string{"kqueue"}); err == nil {
+		t.Errorf("C reference with an unknown mechanism: no error")
+	}
+}
+
+func TestPipetestParseCRejectsMalformedOutput(t *testing.T) {
+	mechs := []string{"direct", "epoll"}
+	if got, err := pipetestParseC("direct 10 20\nepoll 5 6\n", mechs, 2); err != nil || got["epoll"][1] != 6 {
+		t.Fatalf("well-formed output: %v, %v", got, err)
+	}
+	for _, out := range []string{
+		"", "direct 10 20\n", "direct 10\nepoll 5\n", "direct 10 20\nepoll 5 x\n",
+		"direct 10 20\nepoll 5 -1\n", "direct 10 20\ndirect 5 6\n", "poll 1 2\nepoll 5 6\n",
+		"direct 10 20\nepoll 5 +Inf\n", "direct 10 20\nepoll 5 NaN\n",
+	} {
+		if _, err := pipetestParseC(out, mechs, 2); err == nil {
+			t.Errorf("output %q: no error", out)
+		}
+	}
+}
+
+func FuzzParsePipetestC(f *testing.F) {
+	f.Add("direct 10 20\nepoll 5 6\n")
+	f.Add("epoll 1e9 2\ndirect 3 4")
+	f.Fuzz(func(t *testing.T, out string) {
+		got, err := pipetestParseC(out, []string{"direct", "epoll"}, 2)
+		if err != nil {
+			return
+		}
+		for m, rs := range got {
+			if len(rs) != 2 {
+				t.Fatalf("%s: %d rates accepted, want 2", m, len(rs))
+			}
+			for _, r := range rs {
+				if !(r > 0) || math.IsInf(r, 0) {
+					t.Fatalf("%s: rate %v accepted", m, r)
+				}
+			}
+		}
+	})
+}
