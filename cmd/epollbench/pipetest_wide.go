@@ -214,28 +214,30 @@ func (w *pipetestWide) open(m string) (pipetestStepper, error) {
 			return nil, err
 		}
 	}
-	return &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: ep, evs: make([]epoll.Event, 64)}, w, m}, nil
+	return &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: ep, evs: make([]epoll.Event, 64)}, w, ev}, nil
 }
 
-// pipetestWideEpoll is the epoll stepper on a wide ring; close releases the
-// instance, which every table holds.
+// pipetestWideEpoll is the epoll stepper on a wide ring.
 type pipetestWideEpoll struct {
 	pipetestEpoll
-	w    *pipetestWide
-	mech string
+	w  *pipetestWide
+	ev epoll.Events
 }
 
-// close ends the instance: every worker closes its table's copy of the
-// descriptor, then the instance itself is closed, and the kernel frees the
-// registrations with the last reference. Until then a second instance over
-// the same pipes would add its callback to every write.
+// close takes every registration out of the instance again, each worker
+// its own segment's, so that the ring can be measured again: the instance
+// itself cannot be replaced, since only an instance made before the workers
+// left the shared table is in every table. A registration left in would add
+// its callback to every write of the next mechanism's runs.
 func (e *pipetestWideEpoll) close() {
-	fd := e.ep.Fd()
 	for _, wk := range e.w.workers {
-		wk.do(func() error { return unix.Close(fd) })
+		wk.do(func() error {
+			for i := wk.lo; i < wk.hi; i++ {
+				e.ep.Delete(e.w.pr.r[i])
+			}
+			return nil
+		})
 	}
-	e.ep.Close()
-	delete(e.w.eps, e.mech)
 }
 
 // measure runs st for warm (untimed), then for d, starting with the worker
