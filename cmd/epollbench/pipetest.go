@@ -943,7 +943,7 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 
 	ch := Chart{
 		File:   "pipetest.svg",
-		Title:  "pipetest: one token around N pipes, single thread",
+		Title:  "pipetest: one token around N pipes, one thread moving it at a time",
 		XLabel: "pipes in the ring (N)",
 		YLabel: "token passes per second",
 		LogX:   true,
