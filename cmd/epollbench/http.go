@@ -452,16 +452,7 @@ func httpSection(res *httpResult, cfg httpConfig) Section {
 		LogY:   true,
 	}
 	for _, e := range cfg.Engines {
-		s := Series{Name: e}
-		for _, d := range res.Dead {
-			if r := res.rate(e, d); r > 0 {
-				s.X = append(s.X, float64(d))
-				s.Y = append(s.Y, r)
-			}
-		}
-		if len(s.X) > 0 {
-			ch.Series = append(ch.Series, s)
-		}
+		ch.addSeries(e, res.Dead, func(d int) float64 { return res.rate(e, d) })
 	}
 	// The 2002 curves are left out: drawn to 60,000 dead connections on a
 	// linear axis they would squeeze ours into the left sixth; the rows

@@ -950,28 +950,10 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 		LogY:   true,
 	}
 	for _, m := range cfg.Mechs {
-		s := Series{Name: m}
-		for _, n := range res.Ns {
-			if r := res.rate(m, n); r > 0 {
-				s.X = append(s.X, float64(n))
-				s.Y = append(s.Y, r)
-			}
-		}
-		if len(s.X) > 0 {
-			ch.Series = append(ch.Series, s)
-		}
+		ch.addSeries(m, res.Ns, func(n int) float64 { return res.rate(m, n) })
 	}
 	for _, m := range pipetestCMechs {
-		s := Series{Name: "C " + m}
-		for _, n := range res.Ns {
-			if r := res.cRate(m, n); r > 0 {
-				s.X = append(s.X, float64(n))
-				s.Y = append(s.Y, r)
-			}
-		}
-		if len(s.X) > 0 {
-			ch.Series = append(ch.Series, s)
-		}
+		ch.addSeries("C "+m, res.Ns, func(n int) float64 { return res.cRate(m, n) })
 	}
 	ch.Series = append(ch.Series,
 		Series{Name: "epoll 2002", X: []float64{10, pipetest2002N}, Y: []float64{pipetest2002Epoll10, pipetest2002EpollBig}},

@@ -73,3 +73,18 @@ func (r *Row) ratio() {
 		r.Ratio = r.Ours / r.Ref
 	}
 }
+
+// addSeries appends to ch the curve name of y(x) at each x where y is
+// positive (a figure measured), and leaves ch alone when there is none.
+func (ch *Chart) addSeries(name string, xs []int, y func(x int) float64) {
+	s := Series{Name: name}
+	for _, x := range xs {
+		if v := y(x); v > 0 {
+			s.X = append(s.X, float64(x))
+			s.Y = append(s.Y, v)
+		}
+	}
+	if len(s.X) > 0 {
+		ch.Series = append(ch.Series, s)
+	}
+}
