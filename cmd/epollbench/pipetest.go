@@ -833,17 +833,20 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 			RefName: "target", Ref: pipetestTargetFlat,
 			RefNote: fmt.Sprintf("2002: %.2f at N=%d", float64(pipetest2002EpollBig)/pipetest2002Epoll10, pipetest2002N)})
 	}
-	// The 2002 shape, at the largest N measured up to the 2002 N.
-	big := 0
-	for _, n := range res.Ns {
-		if n <= pipetest2002N {
-			big = max(big, n)
+	// The 2002 shape, at the largest N a mechanism was measured at up to
+	// the 2002 N (poll stops where one descriptor table does).
+	upTo2002 := func(mech string) (big int, note string) {
+		for _, p := range res.Points {
+			if p.Mech == mech && p.Rate > 0 && p.N <= pipetest2002N {
+				big = max(big, p.N)
+			}
 		}
+		if big != pipetest2002N {
+			note = fmt.Sprintf("2002 figure at N=%d", pipetest2002N)
+		}
+		return big, note
 	}
-	at2002 := ""
-	if big != pipetest2002N {
-		at2002 = fmt.Sprintf("2002 figure at N=%d", pipetest2002N)
-	}
+	big, at2002 := upTo2002("epoll")
 	if a, b := res.rate("epoll", 10), res.rate("epoll", big); a > 0 && b > 0 && big > 10 {
 		add(Row{Case: fmt.Sprintf("epoll N=%d / N=10", big), Ours: b / a, Unit: "x",
 			RefName: "seed 001 (2002)", Ref: float64(pipetest2002EpollBig) / pipetest2002Epoll10, RefNote: at2002})
@@ -868,17 +871,7 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 			add(Row{Case: fmt.Sprintf("epoll N=%d vs C", n), Ours: e, Unit: "passes/s", RefName: "C, same ring", Ref: c})
 		}
 	}
-	// poll stops where one descriptor table does.
-	pbig := 0
-	for _, p := range res.Points {
-		if p.Mech == "poll" && p.Rate > 0 && p.N <= pipetest2002N {
-			pbig = max(pbig, p.N)
-		}
-	}
-	pat2002 := ""
-	if pbig != pipetest2002N {
-		pat2002 = fmt.Sprintf("2002 figure at N=%d", pipetest2002N)
-	}
+	pbig, pat2002 := upTo2002("poll")
 	if a, b := res.rate("poll", 10), res.rate("poll", pbig); a > 0 && b > 0 && pbig > 10 {
 		add(Row{Case: fmt.Sprintf("poll N=%d / N=10", pbig), Ours: b / a, Unit: "x",
 			RefName: "seed 001 (2002)", Ref: float64(pipetest2002PollBig) / pipetest2002Poll10, RefNote: pat2002})
