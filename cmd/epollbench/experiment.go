@@ -1,6 +1,10 @@
 package main
 
-import "sort"
+import (
+	"flag"
+	"fmt"
+	"sort"
+)
 
 // experiment is one subcommand of epollbench and one section of the
 // default report.
@@ -47,4 +51,16 @@ func ordered() []*experiment {
 		return es[i].Name < es[j].Name
 	})
 	return es
+}
+
+// newFlagSet is the flag set of one subcommand: errors are returned, not
+// exited on, and -h prints a usage line and what the experiment measures
+// above the flags.
+func newFlagSet(name, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: epollbench %s [flags]\n\n%s\n\n", name, about)
+		fs.PrintDefaults()
+	}
+	return fs
 }

@@ -11,7 +11,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -274,7 +273,7 @@ func httpCloseAll(fds []int) {
 }
 
 func httpRun(args []string) error {
-	fs := flag.NewFlagSet("http", flag.ContinueOnError)
+	fs := newFlagSet("http", "A dphttpd-like one-thread HTTP/1.1 server on loopback holding idle \"dead\" connections\nopen, driven by a closed-loop load generator: replies/s per engine and number of dead\nconnections (seed 001).")
 	dead := fs.String("dead", "0,1000,5000,10000,19000", "numbers of idle connections held open, comma-separated")
 	engines := fs.String("engine", strings.Join(httpEngines, ","), "server engines, comma-separated")
 	conc := fs.Int("c", 8, "load-generator connections, one request in flight on each")

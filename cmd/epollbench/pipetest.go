@@ -11,7 +11,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -656,7 +655,7 @@ func (r *pipetestResult) rate(mech string, n int) float64 {
 }
 
 func pipetestRun(args []string) error {
-	fs := flag.NewFlagSet("pipetest", flag.ContinueOnError)
+	fs := newFlagSet("pipetest", "The 2002 LSE pipetest (seed 001): one token passed around N pipes; passes/s for\npoll, select, epoll and the ring as N grows, beside a C program running the same ring.")
 	ns := fs.String("n", "10,100,500,1000,5000,10000,16000,50000,100000", "numbers of pipes in the ring, comma-separated")
 	segment := fs.Int("segment", 0, "cut rings larger than this into descriptor tables of this many pipes (0: only rings too large for one table)")
 	mechs := fs.String("mech", strings.Join(pipetestMechNames(), ","), "mechanisms to measure, comma-separated")

@@ -13,7 +13,6 @@ package main
 // system call, sets the floor of every row unless -slack lowers it.
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -385,7 +384,7 @@ func timeoutSampleCounts(reqs []time.Duration, n int, budget time.Duration) map[
 }
 
 func timeoutRun(args []string) error {
-	fs := flag.NewFlagSet("timeout", flag.ContinueOnError)
+	fs := newFlagSet("timeout", "Precision of timed waits (overshoot past 10 us, 100 us, 1 ms, 3.1 ms) for epoll_wait,\nWait, WaitDeadline, ppoll and timerfd, beside C epoll_pwait2; then the QEMU loop of seed 000.")
 	reqs := fs.String("req", "10us,100us,1ms,3.1ms", "requested timeouts, comma-separated")
 	n := fs.Int("samples", 2000, "waits per mechanism and request (fewer for long requests, see -budget)")
 	budget := fs.Duration("budget", 2*time.Second, "time budget per mechanism and request")
