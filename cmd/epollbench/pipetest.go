@@ -288,10 +288,22 @@ func openPipetestEpoll(pr *pipetestRing, ev epoll.Events) (pipetestStepper, erro
 	for i, fd := range pr.r {
 		if err := ep.Add(fd, ev, uint64(i)); err != nil {
 			ep.Close()
-			return nil, err
+			return nil, pipetestAddError(i, err)
 		}
 	}
 	return &pipetestEpoll{pr: pr, ep: ep, evs: make([]epoll.Event, 64)}, nil
+}
+
+// pipetestAddError explains a failed registration of pipe i. ENOSPC is the
+// per-user cap on epoll registrations (/proc/sys/fs/epoll/max_user_watches,
+// sized from memory), which a large ring on a small machine can reach: the
+// mechanism is then skipped at this N, with the reason, rather than the
+// whole experiment failing.
+func pipetestAddError(i int, err error) error {
+	if errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("%w: epoll refused registration %d with ENOSPC: the fs.epoll.max_user_watches limit", errPipetestSkip, i+1)
+	}
+	return fmt.Errorf("pipe %d: %w", i, err)
 }
 
 func (e *pipetestEpoll) step() (int, error) {

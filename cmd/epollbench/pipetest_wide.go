@@ -201,20 +201,21 @@ func (w *pipetestWide) open(m string) (pipetestStepper, error) {
 	if ev == 0 {
 		return &pipetestDirect{w.pr}, nil
 	}
-	ep := w.eps[m]
+	st := &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: w.eps[m], evs: make([]epoll.Event, 64)}, w, ev}
 	for _, wk := range w.workers {
 		if err := wk.do(func() error {
 			for i := wk.lo; i < wk.hi; i++ {
-				if err := ep.Add(w.pr.r[i], ev, uint64(i)); err != nil {
-					return fmt.Errorf("pipe %d: %w", i, err)
+				if err := st.ep.Add(w.pr.r[i], ev, uint64(i)); err != nil {
+					return pipetestAddError(i, err)
 				}
 			}
 			return nil
 		}); err != nil {
+			st.close() // what was added before the failure
 			return nil, err
 		}
 	}
-	return &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: ep, evs: make([]epoll.Event, 64)}, w, ev}, nil
+	return st, nil
 }
 
 // pipetestWideEpoll is the epoll stepper on a wide ring.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -240,4 +241,15 @@ func FuzzParsePipetestC(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPipetestAddErrorSkipsOnlyForTheWatchLimit(t *testing.T) {
+	err := pipetestAddError(4, fmt.Errorf("epoll: Add: %w", unix.ENOSPC))
+	if !errors.Is(err, errPipetestSkip) || !strings.Contains(err.Error(), "max_user_watches") {
+		t.Errorf("ENOSPC: %v; want a skip naming fs.epoll.max_user_watches", err)
+	}
+	err = pipetestAddError(4, fmt.Errorf("epoll: Add: %w", unix.EBADF))
+	if errors.Is(err, errPipetestSkip) || !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "pipe 4") {
+		t.Errorf("EBADF: %v; want the error itself, naming the pipe", err)
+	}
 }
