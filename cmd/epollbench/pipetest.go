@@ -479,76 +479,78 @@ func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
 	ns, capN, segment, notes := pipetestPlan(cfg)
 	res.Notes = append(res.Notes, notes...)
 
-	// Rounds: in each round every N gets a fresh ring and every mechanism
-	// runs once on it, in turn; each (mechanism, N) keeps its best round. On
-	// a shared machine a burst of other work lowers whichever runs it lands
-	// on; interleaving spreads the bursts over all N and mechanisms alike,
-	// and the best round compares them under the least disturbed conditions.
+	// Rounds: in each round every N that fits one table gets a fresh ring
+	// and every mechanism runs once on it, in turn; each (mechanism, N)
+	// keeps its best round. On a shared machine a burst of other work
+	// lowers whichever runs it lands on; interleaving spreads the bursts
+	// over all N and mechanisms alike, and the best round compares them
+	// under the least disturbed conditions.
+	//
+	// A wide ring is made once and runs all its rounds before the next
+	// wide ring is made: making and priming 100,000 pipes takes seconds,
+	// and they hold about 600 MB of kernel memory, which one ring at a time
+	// keeps within what a small machine has.
 	pts := map[string]*pipetestPoint{}
 	key := func(name string, n int) string { return fmt.Sprint(name, "/", n) }
-	unsupported := ""
-	// A ring that fits one table is made afresh each round: the rings of
-	// every N could not all be open at once. A wide ring keeps its pipes in
-	// its workers' tables, so it is made once and kept for all the rounds:
-	// making and priming 100,000 pipes takes seconds.
-	wide := map[int]*pipetestWide{}
-	defer func() {
-		for _, w := range wide {
-			w.close()
+	point := func(n, tables int) func(string) *pipetestPoint {
+		return func(name string) *pipetestPoint {
+			pt := pts[key(name, n)]
+			if pt == nil {
+				pt = &pipetestPoint{N: n, Mech: name, Tables: tables}
+				pts[key(name, n)] = pt
+			}
+			return pt
 		}
-	}()
+	}
+	var singles, wides []int
+	for _, n := range ns {
+		if n > capN {
+			wides = append(wides, n)
+		} else {
+			singles = append(singles, n)
+		}
+	}
 	for round := 0; round < cfg.Rounds; round++ {
-		for _, n := range ns {
-			if n > capN && unsupported != "" {
-				continue
-			}
+		for _, n := range singles {
 			t0 := time.Now()
-			var lay pipetestLayout
-			if w := wide[n]; w != nil {
-				lay = w
-			} else if n > capN {
-				w, err := newPipetestWide(n, segment, cfg.Mechs)
-				if errors.Is(err, errors.ErrUnsupported) {
-					unsupported = fmt.Sprintf("N > %d not measured: one descriptor table cannot hold the ring and %v", capN, err)
-					res.Notes = append(res.Notes, unsupported)
-					continue
-				}
-				if err != nil {
-					return res, err
-				}
-				wide[n] = w
-				lay = w
-				if err := lay.prime(); err != nil {
-					return res, err
-				}
-			} else {
-				pr, err := newPipetestRing(n)
-				if err != nil {
-					return res, err
-				}
-				lay = pipetestSingle{pr}
-				if err := lay.prime(); err != nil {
-					lay.close()
-					return res, err
-				}
-			}
-			if round == 0 {
-				cfg.Progress("pipetest: N=%d: %d pipes made and primed in %v (%d descriptor tables)", n, n, time.Since(t0).Round(time.Millisecond), lay.tables())
-			}
-			err := pipetestRound(cfg, lay, n, round, func(name string) *pipetestPoint {
-				pt := pts[key(name, n)]
-				if pt == nil {
-					pt = &pipetestPoint{N: n, Mech: name, Tables: lay.tables()}
-					pts[key(name, n)] = pt
-				}
-				return pt
-			})
-			if _, kept := lay.(*pipetestWide); !kept {
-				lay.close()
-			}
+			pr, err := newPipetestRing(n)
 			if err != nil {
 				return res, err
 			}
+			lay := pipetestSingle{pr}
+			if err := lay.prime(); err == nil {
+				if round == 0 {
+					cfg.Progress("pipetest: N=%d: %d pipes made and primed in %v", n, n, time.Since(t0).Round(time.Millisecond))
+				}
+				err = pipetestRound(cfg, lay, n, round, point(n, 1))
+			}
+			lay.close()
+			if err != nil {
+				return res, err
+			}
+		}
+	}
+	unsupported := ""
+	for _, n := range wides {
+		t0 := time.Now()
+		w, err := newPipetestWide(n, segment, cfg.Mechs)
+		if errors.Is(err, errors.ErrUnsupported) {
+			unsupported = fmt.Sprintf("N > %d not measured: one descriptor table cannot hold the ring and %v", capN, err)
+			res.Notes = append(res.Notes, unsupported)
+			break
+		}
+		if err != nil {
+			return res, err
+		}
+		if err = w.prime(); err == nil {
+			cfg.Progress("pipetest: N=%d: %d pipes made and primed in %v (%d descriptor tables)", n, n, time.Since(t0).Round(time.Millisecond), w.tables())
+			for round := 0; round < cfg.Rounds && err == nil; round++ {
+				err = pipetestRound(cfg, w, n, round, point(n, w.tables()))
+			}
+		}
+		w.close()
+		if err != nil {
+			return res, err
 		}
 	}
 	if cfg.C {
