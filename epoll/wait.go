@@ -33,14 +33,13 @@ var noPwait2 atomic.Bool
 // A signal interrupting the wait (EINTR; the Go runtime itself sends
 // SIGURG to preempt goroutines) restarts it with the time that remains.
 //
-// A Wait that finds events already queued returns them at once, as the
-// kernel would, through a zero-timeout call that cannot block and so skips
-// the runtime's bookkeeping around a blocking system call (about a tenth of
-// the cost of a busy loop's Wait: BenchmarkWaitBlockingReady1). Only when
-// nothing is queued does it make the blocking call. A blocking Wait holds an
-// OS thread for its duration, as any blocking system call does; a program
-// with many waiting instances should use WaitContext, which parks only the
-// goroutine.
+// A blocking Wait holds an OS thread for its duration, as any blocking
+// system call does; a program with many waiting instances should use
+// WaitContext, which parks only the goroutine. A Wait with a timeout pays
+// the runtime's bookkeeping around a call that may block even when events
+// are queued (BenchmarkWaitBlockingReady1 against BenchmarkWait0Ready1); a
+// loop that expects a backlog can drain it with Wait(evs, 0), which cannot
+// block and skips that bookkeeping, before it blocks.
 //
 // Errors: EINVAL (an argument error) when evs is empty; ErrClosed when the
 // instance was closed before or during the wait; EFAULT if evs is not
@@ -106,17 +105,6 @@ func (ep *Instance) waitFd(epfd int, evs []Event, timeout time.Duration, sigmask
 			return 0, callError("epoll_pwait", -1, errno)
 		}
 		return n, nil
-	}
-	if sigmask == nil {
-		// Events already queued are collected without blocking, so without
-		// the scheduler hand-off a blocking system call pays (the runtime
-		// marks the thread as in a system call, and may hand its P to
-		// another thread, around every call that may block). A busy loop
-		// mostly finds events queued; when it does not, the extra call
-		// costs far less than the sleep that follows it.
-		if n, errno := pollRaw(epfd, evs); errno == 0 && n > 0 {
-			return n, nil
-		}
 	}
 	var start time.Time
 	if timeout > 0 {
