@@ -24,8 +24,11 @@ package main
 // (or at arming, from the arming thread's table), so they cannot span
 // tables: they are measured only up to the single-table limit.
 //
-// When a worker's goroutine returns it is still locked to its thread, so the
-// runtime ends the thread, and the kernel closes that table's pipes with it.
+// The workers are tableThreads: closing one ends its thread, and the kernel
+// closes that table's pipes with it. The ring is made and primed once and
+// measured for every round (after each mechanism the epoll registrations are
+// deleted, not the instance closed: no later instance could be in every
+// table).
 
 import (
 	"fmt"
