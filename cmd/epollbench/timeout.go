@@ -371,12 +371,20 @@ func timeoutParseDurations(flagName, s string) ([]time.Duration, error) {
 
 // timeoutSampleCounts gives each request n samples, fewer for long requests
 // so that no request takes more than about budget.
+// timeoutMinSamples is the fewest samples a request gets, however long it
+// is; timeoutSampleCost is what a sample costs beyond its request (the
+// wake-up and the overshoot), for fitting samples into the budget.
+const (
+	timeoutMinSamples = 20
+	timeoutSampleCost = 60 * time.Microsecond
+)
+
 func timeoutSampleCounts(reqs []time.Duration, n int, budget time.Duration) map[time.Duration]int {
 	m := map[time.Duration]int{}
 	for _, r := range reqs {
 		k := n
-		if lim := int(budget / (r + 60*time.Microsecond)); k > lim {
-			k = max(lim, 20)
+		if lim := int(budget / (r + timeoutSampleCost)); k > lim {
+			k = max(lim, timeoutMinSamples)
 		}
 		m[r] = k
 	}
@@ -427,6 +435,12 @@ func timeoutParseConfig(reqs string, n int, budget time.Duration, rounds int, me
 	cfg.Rounds = rounds
 	if slack < 0 {
 		return cfg, fmt.Errorf("-slack: %v is negative", slack)
+	}
+	for _, r := range cfg.Requests {
+		if r > budget/timeoutMinSamples-timeoutSampleCost { // divided first: no overflow
+			return cfg, fmt.Errorf("-req %v: the %d samples every request gets take longer than -budget %v; raise -budget",
+				r, timeoutMinSamples, budget)
+		}
 	}
 	cfg.Samples = timeoutSampleCounts(cfg.Requests, n, budget)
 	if cfg.Mechs, err = pipetestParseNames("mech", mechs, timeoutMechs); err != nil {

@@ -120,6 +120,8 @@ func TestTimeoutRunRejectsBadFlags(t *testing.T) {
 		{"-slack", "-1us"},
 		{"-qemu-fds", "x"},
 		{"-qemu-d", "0s"},
+		{"-req", "1h"},                        // 20 samples of an hour against a 2 s budget
+		{"-req", "2562047h", "-budget", "1h"}, // near the largest duration: must not overflow into a pass
 	} {
 		if err := timeoutRun(args); err == nil {
 			t.Errorf("timeout %v: no error", args)
