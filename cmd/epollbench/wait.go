@@ -740,6 +740,9 @@ func waitReport(opts reportOptions) (Section, error) {
 			if pt.C != nil {
 				r.Ref = pt.C.Avg
 				r.RefNote = "target >= 0.95x"
+				if strings.HasPrefix(pt.Setting, "-f ") {
+					r.RefNote = "a point of the chart; no target"
+				}
 			}
 		} else {
 			r.Case = fmt.Sprintf("-engine %s %s", pt.Ours.Config.Engine, pt.Ours.Config.flagString())
