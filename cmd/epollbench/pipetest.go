@@ -386,15 +386,8 @@ type pipetestResult struct {
 // pipetestLayout is a ring as the mechanisms see it: in one descriptor
 // table (pipetestSingle) or spread over several (pipetestWide).
 type pipetestLayout interface {
-	// prime passes the token once around the ring with no wait. A pipe's
-	// first write allocates its buffer page, which the pipe keeps: without
-	// a lap first, the first mechanism measured on a large ring would pay
-	// N page allocations that the others do not.
-	prime() error
 	open(mech string) (pipetestStepper, error)
 	measure(st pipetestStepper, warm, d time.Duration) (int, time.Duration, error)
-	tables() int
-	close()
 }
 
 // pipetestSingle is a ring in the calling thread's table.
@@ -413,6 +406,10 @@ func (s pipetestSingle) measure(st pipetestStepper, warm, d time.Duration) (int,
 	return pipetestMeasure(st, warm, d)
 }
 
+// prime passes the token once around the ring with no wait. A pipe's first
+// write allocates its buffer page, which the pipe keeps: without a lap
+// first, the first mechanism measured on a large ring would pay N page
+// allocations that the others do not.
 func (s pipetestSingle) prime() error {
 	for range s.pr.r {
 		if ok, err := s.pr.pass(s.pr.at); err != nil || !ok {
@@ -422,8 +419,7 @@ func (s pipetestSingle) prime() error {
 	return nil
 }
 
-func (s pipetestSingle) tables() int { return 1 }
-func (s pipetestSingle) close()      { s.pr.close() }
+func (s pipetestSingle) close() { s.pr.close() }
 
 func (w *pipetestWide) tables() int { return len(w.workers) }
 

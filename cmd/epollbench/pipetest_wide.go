@@ -167,8 +167,8 @@ func (w *pipetestWide) hand(t *pipetestTurn) {
 }
 
 // play moves the token while it is in wk's segment, then hands the turn to
-// the worker whose segment it entered, or ends the turn when the deadline
-// has passed.
+// the worker whose segment it entered; the turn ends, wherever the token
+// is, when its deadline has passed or its passes are made.
 func (w *pipetestWide) play(wk *pipetestWorker, t *pipetestTurn) {
 	for {
 		k, err := t.st.step()
@@ -177,17 +177,12 @@ func (w *pipetestWide) play(wk *pipetestWorker, t *pipetestTurn) {
 			t.done <- err
 			return
 		}
-		late := !time.Now().Before(t.deadline) || (t.limit > 0 && t.passes >= t.limit)
-		if at := w.pr.at; at < wk.lo || at >= wk.hi {
-			if late {
-				t.done <- nil
-				return
-			}
-			w.hand(t)
+		if !time.Now().Before(t.deadline) || (t.limit > 0 && t.passes >= t.limit) {
+			t.done <- nil
 			return
 		}
-		if late {
-			t.done <- nil
+		if at := w.pr.at; at < wk.lo || at >= wk.hi {
+			w.hand(t)
 			return
 		}
 	}
@@ -204,7 +199,7 @@ func (w *pipetestWide) open(m string) (pipetestStepper, error) {
 	if ev == 0 {
 		return &pipetestDirect{w.pr}, nil
 	}
-	st := &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: w.eps[m], evs: make([]epoll.Event, 64)}, w, ev}
+	st := &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: w.eps[m], evs: make([]epoll.Event, 64)}, w}
 	for _, wk := range w.workers {
 		if err := wk.do(func() error {
 			for i := wk.lo; i < wk.hi; i++ {
@@ -224,8 +219,7 @@ func (w *pipetestWide) open(m string) (pipetestStepper, error) {
 // pipetestWideEpoll is the epoll stepper on a wide ring.
 type pipetestWideEpoll struct {
 	pipetestEpoll
-	w  *pipetestWide
-	ev epoll.Events
+	w *pipetestWide
 }
 
 // close takes every registration out of the instance again, each worker
@@ -261,8 +255,8 @@ func (w *pipetestWide) measure(st pipetestStepper, warm, d time.Duration) (int, 
 	return run(d)
 }
 
-// prime passes the token once around the ring with no wait: see
-// pipetestLayout.
+// prime passes the token once around the ring with no wait, for the reason
+// pipetestSingle.prime does.
 func (w *pipetestWide) prime() error {
 	t := &pipetestTurn{st: &pipetestDirect{w.pr}, deadline: time.Now().Add(time.Hour), limit: len(w.pr.r), done: make(chan error, 1)}
 	w.hand(t)
