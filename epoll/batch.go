@@ -201,7 +201,7 @@ func checkBatch(cmds []Cmd) error {
 			return invalid(batchCall, -1, "command "+strconv.Itoa(i)+": unknown op "+c.Op.String())
 		}
 		if err := checkCtl(int(c.Op), c.Fd, c.Events); err != nil {
-			return &Error{Call: batchCall, Fd: -1, Err: &cmdArgError{index: i, err: err}}
+			return &Error{Pkg: pkg, Call: batchCall, Fd: -1, Err: &cmdArgError{index: i, err: err}}
 		}
 	}
 	return nil

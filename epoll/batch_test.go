@@ -3,6 +3,7 @@ package epoll
 import (
 	"errors"
 	"fmt"
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -484,7 +485,7 @@ var errBatchUntouched = errors.New("untouched")
 // batchResultName classifies one Result for comparison across backends.
 func batchResultName(err error) string {
 	var errno unix.Errno
-	var ae *argError
+	var ae *errs.ArgError
 	switch {
 	case err == nil:
 		return "ok"

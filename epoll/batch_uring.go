@@ -122,7 +122,7 @@ func (bs *batchState) openRing() error {
 // ringError reports why a forced BatchUring cannot run: ErrUnsupported when
 // io_uring is off or lacks EPOLL_CTL, the plain cause (EMFILE, ENOMEM) else.
 func ringError(err error) error {
-	e := &Error{Call: batchCall, Fd: -1, Err: err}
+	e := &Error{Pkg: pkg, Call: batchCall, Fd: -1, Err: err}
 	if errors.Is(err, uring.ErrUnsupported) {
 		e.Kind = ErrUnsupported
 	}
@@ -331,7 +331,7 @@ func (bs *batchState) dropStale() {
 // had not run) and every Result of the chunk is set to the error, which
 // Batch returns; the next batch makes a new ring.
 func (bs *batchState) broken(chunk []Cmd, cause error) error {
-	err := &Error{Call: "io_uring_enter", Fd: -1, Err: cause}
+	err := &Error{Pkg: pkg, Call: "io_uring_enter", Fd: -1, Err: cause}
 	for i := range chunk {
 		chunk[i].Result = err
 	}

@@ -76,7 +76,7 @@ func (ep *Instance) paramsIoctl(call string, req uintptr, kp *epollParams) error
 	case 0:
 		return nil
 	case unix.ENOTTY:
-		return &Error{Call: call, Fd: -1, Err: errno, Kind: ErrUnsupported}
+		return &Error{Pkg: pkg, Call: call, Fd: -1, Err: errno, Kind: ErrUnsupported}
 	}
 	return callError(call, -1, errno)
 }

@@ -98,7 +98,7 @@ func checkCtl(op, fd int, ev Events) error {
 }
 
 func ctlError(op, fd int, errno unix.Errno) error {
-	e := &Error{Call: ctlCalls[op], Fd: fd, Err: errno}
+	e := &Error{Pkg: pkg, Call: ctlCalls[op], Fd: fd, Err: errno}
 	if errno == unix.EPERM && op == unix.EPOLL_CTL_ADD {
 		e.Kind = ErrNotPollable
 	}

@@ -7,29 +7,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Clock names the clock a WaitDeadline deadline is measured on, the clockid
-// argument of the proposed epoll_pwait1.
+// Clock names a clock of the kernel (a clockid_t): the clock a WaitDeadline
+// deadline is measured on (the clockid argument of the proposed
+// epoll_pwait1), and the clock a source.Timer counts on. It is the one
+// Clock type of eventpoll; package source uses it under the same names.
 type Clock int
 
 const (
 	// Monotonic (CLOCK_MONOTONIC) measures elapsed time and is never
-	// stepped: the deadline is a point a fixed interval from now.
+	// stepped: the deadline is a point a fixed interval from now. It does
+	// not count time while the system is suspended.
 	Monotonic Clock = unix.CLOCK_MONOTONIC
 	// Realtime (CLOCK_REALTIME) is the wall clock: the deadline is a
 	// calendar instant, and if the system clock is stepped during the wait
 	// the wait still ends when the wall clock reaches it.
 	Realtime Clock = unix.CLOCK_REALTIME
+	// Boottime (CLOCK_BOOTTIME, Linux 2.6.39) is Monotonic plus the time
+	// spent suspended. Timers accept it; WaitDeadline does not (a
+	// time.Time carries no boottime reading).
+	Boottime Clock = unix.CLOCK_BOOTTIME
 )
 
-// String returns "Monotonic", "Realtime", or "Clock(n)".
+// String returns "Monotonic", "Realtime", "Boottime", or "Clock(n)".
 func (c Clock) String() string {
 	switch c {
 	case Monotonic:
 		return "Monotonic"
 	case Realtime:
 		return "Realtime"
+	case Boottime:
+		return "Boottime"
 	}
 	return "Clock(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Now reads the clock with clock_gettime(2), as the time since the
+// clock's epoch.
+//
+// Errors: EINVAL for a clock other than Monotonic, Realtime and Boottime.
+func (c Clock) Now() (time.Duration, error) {
+	switch c {
+	case Monotonic, Realtime, Boottime:
+	default:
+		return 0, invalid("clock_gettime", -1, "unknown clock "+c.String())
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(c), &ts); err != nil {
+		return 0, callError("clock_gettime "+c.String(), -1, err)
+	}
+	return time.Duration(ts.Nano()), nil
 }
 
 // WaitDeadline is Wait with an absolute deadline on the given clock, as the

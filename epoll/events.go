@@ -95,7 +95,7 @@ func (e Events) String() string {
 func ParseEvents(s string) (Events, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, &Error{Call: "parse events", Err: errEmptyEvents}
+		return 0, &Error{Pkg: pkg, Call: "parse events", Fd: -1, Err: errEmptyEvents}
 	}
 	var e Events
 	for _, w := range strings.Split(s, "|") {
@@ -117,7 +117,7 @@ func ParseEvents(s string) (Events, error) {
 		}
 		v, err := strconv.ParseUint(strings.ToLower(w), 0, 32)
 		if err != nil {
-			return 0, &Error{Call: "parse events", Err: &unknownEventError{word: w}}
+			return 0, &Error{Pkg: pkg, Call: "parse events", Fd: -1, Err: &unknownEventError{word: w}}
 		}
 		e |= Events(v)
 	}
