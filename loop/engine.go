@@ -1,0 +1,74 @@
+package loop
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/ring"
+	"golang.org/x/sys/unix"
+)
+
+// ErrRunning is the cause of the error Run returns when another Run of the
+// same loop is running.
+var ErrRunning = errors.New("loop already running")
+
+// openPoller makes the loop's Poller: a ring when asked for and possible,
+// an epoll instance otherwise.
+func (l *Loop) openPoller() error {
+	if l.cfg.engine == EngineRing {
+		r, err := ring.New(l.cfg.maxRegs, ring.WithEngine(ring.EngineEpollWait))
+		if err == nil {
+			r.Close() // TEMP-MERGE: ring has no BatchAll until the ring branch lands
+			err = errors.ErrUnsupported
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return errs.Call(pkg, "New", -1, err)
+		}
+	}
+	ep, err := epoll.New()
+	if err != nil {
+		return errs.Call(pkg, "New", -1, err)
+	}
+	if l.cfg.busyPoll != nil {
+		if err := ep.SetBusyPoll(*l.cfg.busyPoll); err != nil {
+			ep.Close()
+			return errs.Call(pkg, "New", -1, err)
+		}
+	}
+	l.p, l.inst, l.engine = ep, ep, EngineEpoll
+	return nil
+}
+
+// changesTarget is what the loop's Changes applies batches to.
+func (l *Loop) changesTarget() *epoll.Instance { return l.inst } // TEMP-MERGE: epoll.Poller
+
+// configureThread gives the locked thread the loop's timer slack and CPU,
+// and returns the function that restores what it had.
+func (l *Loop) configureThread() (restore func()) {
+	var undo []func()
+	if l.cfg.slack > 0 {
+		old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err == nil && unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(l.cfg.slack/time.Nanosecond), 0, 0, 0) == nil {
+			undo = append(undo, func() { unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) })
+		}
+	}
+	if l.cfg.cpu >= 0 {
+		var old, set unix.CPUSet
+		if unix.SchedGetaffinity(0, &old) == nil {
+			set.Set(l.cfg.cpu)
+			if unix.SchedSetaffinity(0, &set) == nil {
+				undo = append(undo, func() { unix.SchedSetaffinity(0, &old) })
+			}
+		}
+	}
+	return func() {
+		for _, f := range undo {
+			f()
+		}
+	}
+}
+
+func runtimeStack(buf []byte) int { return runtime.Stack(buf, false) }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package loop
+
+const reuseTarget = 1_000_000
