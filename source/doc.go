@@ -29,20 +29,27 @@
 //
 // # Errors
 //
-// Every error is an *Error naming the call and, for kernel errors, keeping
-// the errno: errors.Is(err, unix.ENOENT) for a missing path,
-// errors.Is(err, unix.ESRCH) for a process that does not exist. Arguments
-// refused before any system call (an unknown clock, a negative interval)
-// match unix.EINVAL. No constructor leaves a descriptor open when it fails.
+// Every error is an *epoll.Error with Pkg "source", naming the call and, for
+// kernel errors, keeping the errno: errors.Is(err, unix.ENOENT) for a
+// missing path, errors.Is(err, unix.ESRCH) for a process that does not
+// exist. Arguments refused before any system call (an unknown clock, a
+// negative interval, a number the kernel would truncate) match unix.EINVAL.
+// A kernel without the facility gives an error matching ErrUnsupported (and
+// errors.ErrUnsupported). No constructor leaves a descriptor open when it
+// fails.
 //
-// # Close
+// # Close and zero values
 //
 // Close is idempotent and safe while other goroutines are inside any method
 // of the same source: those calls either finish first or return an error
 // matching ErrClosed, and no system call is issued on the descriptor number
 // after Close has released it, since by then the number may belong to
-// another file (each source keeps a reference count with a closed flag, as
-// epoll.Instance does). Delete a source's descriptor from an epoll instance
-// before closing the source, as for any descriptor: the kernel keeps a
-// registration alive while any duplicate of the file is open.
+// another file (each source counts the calls inside it, as the Go runtime's
+// fdMutex does, and closes the number only when they have left). Delete a source's descriptor from an epoll
+// instance before closing the source, as for any descriptor: the kernel
+// keeps a registration alive while any duplicate of the file is open.
+//
+// The zero value of every source type is "never created": its methods
+// return an error matching ErrClosed (its cause is epoll.ErrNotCreated), Fd
+// returns -1, and no call ever touches descriptor 0.
 package source

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,8 +107,8 @@ func FuzzTimerArgs(f *testing.F) {
 			if !errors.Is(err, unix.EINVAL) {
 				t.Fatalf("refusal %v does not match EINVAL", err)
 			}
-			var se *Error
-			if !errors.As(err, &se) || se.Call == "" {
+			var se *epoll.Error
+			if !errors.As(err, &se) || se.Pkg != "source" || se.Call == "" {
 				t.Fatalf("refusal %v names no call", err)
 			}
 			return

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,9 +26,12 @@ import (
 // the pid being reused, which is what pidfd exists to fix. OpenProcess and
 // StartProcess fail there with an error matching ErrUnsupported that says
 // so.
+//
+// The zero Process is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated), Fd returns -1, and no call touches descriptor 0.
 type Process struct {
-	life fdLife
-	pid  int
+	fd  fdlife.FD
+	pid int
 
 	mu     sync.Mutex
 	status *ExitStatus // set once reaped, so Wait can answer again
@@ -76,19 +82,14 @@ func checkPidfd(call string) error {
 		err = unix.ENOSYS
 	}
 	if err == unix.ENOSYS {
-		return &Error{Call: call, Fd: -1, Err: err, Kind: errNoPidfd}
+		return &errs.Error{Pkg: pkg, Call: call, Fd: -1, Err: errNoPidfd, Kind: ErrUnsupported}
 	}
 	return nil
 }
 
-// errNoPidfd is the ErrUnsupported of a kernel without pidfd; it says which
-// kernel is needed.
-var errNoPidfd = &unsupportedError{what: "pidfd (process file descriptors) requires Linux 5.3; there is no race-free fallback"}
-
-type unsupportedError struct{ what string }
-
-func (e *unsupportedError) Error() string        { return e.what }
-func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupported }
+// errNoPidfd is the cause given on a kernel without pidfd: it says which
+// kernel is needed, and keeps the kernel's ENOSYS.
+var errNoPidfd = fmt.Errorf("pidfd (process file descriptors) requires Linux 5.3; there is no race-free fallback: %w", unix.ENOSYS)
 
 // OpenProcess opens a pidfd for the running process pid with
 // pidfd_open(pid, PIDFD_NONBLOCK). The descriptor is close-on-exec.
@@ -120,7 +121,7 @@ func OpenProcess(pid int) (*Process, error) {
 		return nil, callError(call, -1, err)
 	}
 	p := &Process{pid: pid}
-	p.life.init(fd)
+	p.fd.Init(fd)
 	return p, nil
 }
 
@@ -146,7 +147,7 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 	if !strings.Contains(name, "/") {
 		lp, err := exec.LookPath(name)
 		if err != nil {
-			return nil, &Error{Call: call, Fd: -1, Err: err}
+			return nil, callError(call, -1, err)
 		}
 		path = lp
 	}
@@ -178,7 +179,7 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 		}
 	}
 	if err != nil {
-		return nil, &Error{Call: call, Fd: -1, Err: err}
+		return nil, callError(call, -1, err)
 	}
 	if pidfd < 0 {
 		// The kernel made no pidfd (CLONE_PIDFD refused). The child is ours
@@ -194,7 +195,7 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 	// WNOHANG regardless, so this only keeps the package's rule.
 	unix.SetNonblock(pidfd, true)
 	p := &Process{pid: pid}
-	p.life.init(pidfd)
+	p.fd.Init(pidfd)
 	return p, nil
 }
 
@@ -202,8 +203,9 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 func (p *Process) Pid() int { return p.pid }
 
 // Fd returns the pidfd, to register for epoll.In: it becomes readable when
-// the process exits (and stays readable). It is -1 once Close has begun.
-func (p *Process) Fd() int { return p.life.get() }
+// the process exits (and stays readable). It is -1 once Close has begun,
+// and on a zero Process.
+func (p *Process) Fd() int { return p.fd.Fd() }
 
 // Signal sends sig to the process with pidfd_send_signal, which cannot hit
 // another process that has reused the pid.
@@ -213,12 +215,12 @@ func (p *Process) Fd() int { return p.life.get() }
 // Close.
 func (p *Process) Signal(sig syscall.Signal) error {
 	call := "pidfd_send_signal " + sig.String()
-	if err := p.life.incref(call); err != nil {
+	if err := acquire(&p.fd, call); err != nil {
 		return err
 	}
-	defer p.life.decref()
-	if err := unix.PidfdSendSignal(p.life.fd, sig, nil, 0); err != nil {
-		return callError(call, p.life.fd, err)
+	defer p.fd.Release()
+	if err := unix.PidfdSendSignal(p.fd.Sysfd(), sig, nil, 0); err != nil {
+		return callError(call, p.fd.Sysfd(), err)
 	}
 	return nil
 }
@@ -246,13 +248,13 @@ func (p *Process) Wait() (ExitStatus, error) {
 		return *p.status, nil
 	}
 	const call = "waitid P_PIDFD"
-	if err := p.life.incref(call); err != nil {
+	if err := acquire(&p.fd, call); err != nil {
 		return ExitStatus{}, err
 	}
-	defer p.life.decref()
+	defer p.fd.Release()
 	var info unix.Siginfo
 	for {
-		err := unix.Waitid(unix.P_PIDFD, p.life.fd, &info, unix.WEXITED|unix.WNOHANG, nil)
+		err := unix.Waitid(unix.P_PIDFD, p.fd.Sysfd(), &info, unix.WEXITED|unix.WNOHANG, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -260,7 +262,7 @@ func (p *Process) Wait() (ExitStatus, error) {
 			return ExitStatus{}, errProcessAgain
 		}
 		if err != nil {
-			return ExitStatus{}, callError(call, p.life.fd, err)
+			return ExitStatus{}, callError(call, p.fd.Sysfd(), err)
 		}
 		break
 	}
@@ -295,8 +297,6 @@ func decodeSiginfo(info *unix.Siginfo) (ExitStatus, bool) {
 
 // Close closes the pidfd. It does not kill or reap the process: a child
 // that exits later, unreaped, stays a zombie until this process exits.
-// It is idempotent; later calls return nil.
-func (p *Process) Close() error {
-	_, err := p.life.close()
-	return err
-}
+// It is idempotent; later calls return nil. On a zero Process it returns an
+// error matching ErrClosed.
+func (p *Process) Close() error { return closeFD(&p.fd) }

@@ -38,8 +38,11 @@ import (
 // a signal that arrives again while it is still pending is merged: Read
 // returns each pending signal once, in the order they first arrived. Count
 // arrivals with something else (a pipe, a socket) if they matter.
+//
+// The zero Signals is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated) and Fd returns -1.
 type Signals struct {
-	n    *Notifier
+	n    Notifier
 	ch   chan os.Signal
 	done chan struct{} // closed when the forwarding goroutine has ended
 	once sync.Once
@@ -78,12 +81,11 @@ func NewSignals(sigs ...syscall.Signal) (*Signals, error) {
 		}
 		list = append(list, s)
 	}
-	n, err := NewNotifier()
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		return nil, err
+		return nil, callError("eventfd", -1, err)
 	}
 	ss := &Signals{
-		n: n,
 		// The buffer absorbs a burst while the goroutine is descheduled;
 		// os/signal drops a send to a full channel, but the runtime merges
 		// repeats anyway, so a buffer of one per signal loses nothing new.
@@ -91,6 +93,7 @@ func NewSignals(sigs ...syscall.Signal) (*Signals, error) {
 		done: make(chan struct{}),
 		sigs: list,
 	}
+	ss.n.fd.Init(fd)
 	go ss.forward()
 	signal.Notify(ss.ch, list...)
 	return ss, nil
@@ -114,7 +117,7 @@ func (ss *Signals) forward() {
 }
 
 // Fd returns the descriptor to register for epoll.In: the eventfd of the
-// internal Notifier. It is -1 once Close has begun.
+// internal Notifier. It is -1 once Close has begun, and on a zero Signals.
 func (ss *Signals) Fd() int { return ss.n.Fd() }
 
 // Signals returns the signals being delivered.
@@ -132,8 +135,8 @@ func (ss *Signals) Signals() []syscall.Signal {
 // Errors: an error matching unix.EAGAIN when no signal is pending (drain
 // until it); ErrClosed after Close.
 func (ss *Signals) Read() (syscall.Signal, error) {
-	if ss.n.life.closed() {
-		return 0, closedError("signals read")
+	if ss.n.fd.Closing() {
+		return 0, unusable(&ss.n.fd, "signals read")
 	}
 	if s, ok := ss.pop(); ok {
 		return s, nil
@@ -166,8 +169,12 @@ func (ss *Signals) pop() (syscall.Signal, bool) {
 // Close stops delivery with signal.Stop, which restores the signals'
 // default effect unless another channel still receives them, ends the
 // forwarding goroutine and closes the descriptor. Signals still pending are
-// dropped. It is idempotent; later calls return nil.
+// dropped. It is idempotent; later calls return nil. On a zero Signals it
+// returns an error matching ErrClosed.
 func (ss *Signals) Close() error {
+	if !ss.n.fd.Opened() {
+		return unusable(&ss.n.fd, "close")
+	}
 	var err error
 	ss.once.Do(func() {
 		signal.Stop(ss.ch) // once it returns, nothing more is sent on ch
@@ -178,7 +185,4 @@ func (ss *Signals) Close() error {
 	return err
 }
 
-func isAgain(err error) bool {
-	e, ok := err.(*Error)
-	return ok && e.Err == unix.EAGAIN
-}
+func isAgain(err error) bool { return err == errNotifierAgain }

@@ -2,56 +2,33 @@ package source
 
 import (
 	"errors"
-	"strconv"
 	"time"
 
+	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
-// Clock names the clock a Timer counts on.
-type Clock int
+// Clock names the clock a Timer counts on. It is epoll.Clock, the one
+// Clock type of eventpoll: its String and Now methods are epoll's.
+type Clock = epoll.Clock
 
 // The clocks a Timer accepts (the clockid_t values of the kernel).
 const (
 	// Monotonic (CLOCK_MONOTONIC) never jumps; it does not count time
 	// while the system is suspended. The clock for timeouts and periods.
-	Monotonic Clock = unix.CLOCK_MONOTONIC
+	Monotonic = epoll.Monotonic
 	// Realtime (CLOCK_REALTIME) is the wall clock, which settimeofday,
 	// clock_settime and NTP steps can move in either direction. An absolute
 	// Realtime timer is armed with TFD_TIMER_CANCEL_ON_SET, so a step is
 	// reported by Expirations as ErrClockChanged instead of being silently
 	// absorbed (firing early or late against the old time).
-	Realtime Clock = unix.CLOCK_REALTIME
+	Realtime = epoll.Realtime
 	// Boottime (CLOCK_BOOTTIME, Linux 2.6.39) is Monotonic plus the time
 	// spent suspended.
-	Boottime Clock = unix.CLOCK_BOOTTIME
+	Boottime = epoll.Boottime
 )
-
-// String returns the kernel's name for the clock, or "Clock(n)".
-func (c Clock) String() string {
-	switch c {
-	case Monotonic:
-		return "CLOCK_MONOTONIC"
-	case Realtime:
-		return "CLOCK_REALTIME"
-	case Boottime:
-		return "CLOCK_BOOTTIME"
-	}
-	return "Clock(" + strconv.Itoa(int(c)) + ")"
-}
-
-// Now reads the clock with clock_gettime, as the time since the clock's
-// epoch: the value ArmAbsolute expects.
-func (c Clock) Now() (time.Duration, error) {
-	if err := checkClock("clock_gettime", c); err != nil {
-		return 0, err
-	}
-	var ts unix.Timespec
-	if err := unix.ClockGettime(int32(c), &ts); err != nil {
-		return 0, callError("clock_gettime "+c.String(), -1, err)
-	}
-	return time.Duration(ts.Nano()), nil
-}
 
 // ErrClockChanged is returned by Expirations (wrapping unix.ECANCELED) when
 // an absolute Realtime timer was cancelled because the wall clock was set.
@@ -61,7 +38,7 @@ var ErrClockChanged = errors.New("realtime clock was set; absolute timer cancell
 
 var (
 	errTimerAgain   = wouldBlock("timerfd read")
-	errTimerChanged = &Error{Call: "timerfd read", Fd: -1, Err: unix.ECANCELED, Kind: ErrClockChanged}
+	errTimerChanged = &errs.Error{Pkg: pkg, Call: "timerfd read", Fd: -1, Err: unix.ECANCELED, Kind: ErrClockChanged}
 )
 
 // Timer is a timerfd(2): a kernel timer whose expirations are read from a
@@ -73,8 +50,11 @@ var (
 // A periodic timer counts expirations in the kernel while nobody reads, so
 // no tick is lost: Expirations returns how many periods have passed since
 // the last read, and the program can tell it missed some.
+//
+// The zero Timer is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated), Fd returns -1, and no call touches descriptor 0.
 type Timer struct {
-	life  fdLife
+	fd    fdlife.FD
 	clock Clock
 }
 
@@ -92,7 +72,7 @@ func NewTimer(c Clock) (*Timer, error) {
 		return nil, callError("timerfd_create "+c.String(), -1, err)
 	}
 	t := &Timer{clock: c}
-	t.life.init(fd)
+	t.fd.Init(fd)
 	return t, nil
 }
 
@@ -105,10 +85,11 @@ func checkClock(call string, c Clock) error {
 }
 
 // Fd returns the timerfd, to register for epoll.In. It stays owned by the
-// Timer. It is -1 once Close has begun.
-func (t *Timer) Fd() int { return t.life.get() }
+// Timer. It is -1 once Close has begun, and on a zero Timer.
+func (t *Timer) Fd() int { return t.fd.Fd() }
 
-// Clock returns the clock the timer counts on.
+// Clock returns the clock the timer counts on (Realtime, whose clockid is
+// 0, on a zero Timer).
 func (t *Timer) Clock() Clock { return t.clock }
 
 // Arm sets the timer to expire once after initial and then, if interval is
@@ -192,16 +173,16 @@ func checkTimerArgs(c Clock, first, interval time.Duration, abs bool) error {
 }
 
 func (t *Timer) settime(flags int, first, interval time.Duration) error {
-	if err := t.life.incref("timerfd_settime"); err != nil {
+	if err := acquire(&t.fd, "timerfd_settime"); err != nil {
 		return err
 	}
-	defer t.life.decref()
+	defer t.fd.Release()
 	spec := unix.ItimerSpec{
 		Value:    unix.NsecToTimespec(int64(first)),
 		Interval: unix.NsecToTimespec(int64(interval)),
 	}
-	if err := unix.TimerfdSettime(t.life.fd, flags, &spec, nil); err != nil {
-		return callError("timerfd_settime", t.life.fd, err)
+	if err := unix.TimerfdSettime(t.fd.Sysfd(), flags, &spec, nil); err != nil {
+		return callError("timerfd_settime", t.fd.Sysfd(), err)
 	}
 	return nil
 }
@@ -211,13 +192,13 @@ func (t *Timer) settime(flags int, first, interval time.Duration) error {
 //
 // Errors: ErrClosed after Close.
 func (t *Timer) Stop() error {
-	if err := t.life.incref("timerfd_settime"); err != nil {
+	if err := acquire(&t.fd, "timerfd_settime"); err != nil {
 		return err
 	}
-	defer t.life.decref()
+	defer t.fd.Release()
 	var spec unix.ItimerSpec
-	if err := unix.TimerfdSettime(t.life.fd, 0, &spec, nil); err != nil {
-		return callError("timerfd_settime", t.life.fd, err)
+	if err := unix.TimerfdSettime(t.fd.Sysfd(), 0, &spec, nil); err != nil {
+		return callError("timerfd_settime", t.fd.Sysfd(), err)
 	}
 	return nil
 }
@@ -227,13 +208,13 @@ func (t *Timer) Stop() error {
 //
 // Errors: ErrClosed after Close.
 func (t *Timer) Remaining() (next, interval time.Duration, err error) {
-	if err := t.life.incref("timerfd_gettime"); err != nil {
+	if err := acquire(&t.fd, "timerfd_gettime"); err != nil {
 		return 0, 0, err
 	}
-	defer t.life.decref()
+	defer t.fd.Release()
 	var spec unix.ItimerSpec
-	if err := unix.TimerfdGettime(t.life.fd, &spec); err != nil {
-		return 0, 0, callError("timerfd_gettime", t.life.fd, err)
+	if err := unix.TimerfdGettime(t.fd.Sysfd(), &spec); err != nil {
+		return 0, 0, callError("timerfd_gettime", t.fd.Sysfd(), err)
 	}
 	return time.Duration(spec.Value.Nano()), time.Duration(spec.Interval.Nano()), nil
 }
@@ -249,11 +230,11 @@ func (t *Timer) Remaining() (next, interval time.Duration, err error) {
 // (the descriptor is readable to report it, and the report is consumed by
 // this read); ErrClosed after Close. It allocates nothing.
 func (t *Timer) Expirations() (uint64, error) {
-	if err := t.life.incref("timerfd read"); err != nil {
+	if err := acquire(&t.fd, "timerfd read"); err != nil {
 		return 0, err
 	}
-	defer t.life.decref()
-	n, err := readUint64(t.life.fd)
+	defer t.fd.Release()
+	n, err := readUint64(t.fd.Sysfd())
 	switch err {
 	case nil:
 		return n, nil
@@ -262,12 +243,10 @@ func (t *Timer) Expirations() (uint64, error) {
 	case unix.ECANCELED:
 		return 0, errTimerChanged
 	}
-	return 0, callError("timerfd read", t.life.fd, err)
+	return 0, callError("timerfd read", t.fd.Sysfd(), err)
 }
 
 // Close disarms and closes the timer. It is idempotent; later calls return
 // nil.
-func (t *Timer) Close() error {
-	_, err := t.life.close()
-	return err
-}
+// On a zero Timer it returns an error matching ErrClosed.
+func (t *Timer) Close() error { return closeFD(&t.fd) }

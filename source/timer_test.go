@@ -109,8 +109,8 @@ func TestTimerNeverFiresEarly(t *testing.T) {
 		}
 		late = append(late, end-start-d)
 	}
-	p50, p99 := percentile(late, 0.5), percentile(late, 0.99)
-	t.Logf("%d one-shot %v timers: lateness median %v, p99 %v, max %v", runs, d, p50, p99, percentile(late, 1))
+	p50, p99 := fdtest.Percentile(late, 0.5), fdtest.Percentile(late, 0.99)
+	t.Logf("%d one-shot %v timers: lateness median %v, p99 %v, max %v", runs, d, p50, p99, fdtest.Percentile(late, 1))
 	if p50 > 20*time.Millisecond {
 		t.Fatalf("median lateness %v exceeds the generous ceiling of 20ms", p50)
 	}

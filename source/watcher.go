@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
@@ -118,8 +119,11 @@ type WatchEvent struct {
 // temporary name and renamed over, as editors do) is not watched any more;
 // watch its directory instead. Watching is not recursive: a directory watch
 // reports changes to its entries, not inside its subdirectories.
+//
+// The zero Watcher is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated), Fd returns -1, and no call touches descriptor 0.
 type Watcher struct {
-	life fdLife
+	fd fdlife.FD
 
 	mu    sync.Mutex     // guards paths, and buf during Read
 	paths map[int]string // watch descriptor -> path
@@ -148,13 +152,13 @@ func NewWatcher() (*Watcher, error) {
 		// header plus NAME_MAX+1 name bytes or it answers EINVAL.
 		buf: make([]byte, 16*(inotifyHeader+unix.NAME_MAX+1)),
 	}
-	w.life.init(fd)
+	w.fd.Init(fd)
 	return w, nil
 }
 
 // Fd returns the inotify descriptor, to register for epoll.In. It is -1 once
-// Close has begun.
-func (w *Watcher) Fd() int { return w.life.get() }
+// Close has begun, and on a zero Watcher.
+func (w *Watcher) Fd() int { return w.fd.Fd() }
 
 // Add watches path for the events in op (and the flags among them) with
 // inotify_add_watch, and returns the watch descriptor that events carry.
@@ -179,13 +183,13 @@ func (w *Watcher) Add(path string, op Op) (int, error) {
 	if rest := op &^ (AllEvents | flags); rest != 0 {
 		return -1, invalid(call, "bits that cannot be watched for: "+rest.String())
 	}
-	if err := w.life.incref(call); err != nil {
+	if err := acquire(&w.fd, call); err != nil {
 		return -1, err
 	}
-	defer w.life.decref()
-	wd, err := unix.InotifyAddWatch(w.life.fd, path, uint32(op))
+	defer w.fd.Release()
+	wd, err := unix.InotifyAddWatch(w.fd.Sysfd(), path, uint32(op))
 	if err != nil {
-		return -1, callError(call, w.life.fd, err)
+		return -1, callError(call, w.fd.Sysfd(), err)
 	}
 	w.mu.Lock()
 	w.paths[wd] = path
@@ -201,12 +205,12 @@ func (w *Watcher) Add(path string, op Op) (int, error) {
 // Close.
 func (w *Watcher) Remove(wd int) error {
 	call := "inotify_rm_watch " + strconv.Itoa(wd)
-	if err := w.life.incref(call); err != nil {
+	if err := acquire(&w.fd, call); err != nil {
 		return err
 	}
-	defer w.life.decref()
-	if _, err := unix.InotifyRmWatch(w.life.fd, uint32(wd)); err != nil {
-		return callError(call, w.life.fd, err)
+	defer w.fd.Release()
+	if _, err := unix.InotifyRmWatch(w.fd.Sysfd(), uint32(wd)); err != nil {
+		return callError(call, w.fd.Sysfd(), err)
 	}
 	return nil
 }
@@ -226,16 +230,16 @@ func (w *Watcher) Remove(wd int) error {
 // kernel's bytes cannot be decoded (never seen in practice; the events
 // decoded before the fault are still appended).
 func (w *Watcher) Read(dst []WatchEvent) ([]WatchEvent, error) {
-	if err := w.life.incref("inotify read"); err != nil {
+	if err := acquire(&w.fd, "inotify read"); err != nil {
 		return dst, err
 	}
-	defer w.life.decref()
+	defer w.fd.Release()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var n int
 	var err error
 	for {
-		n, err = unix.Read(w.life.fd, w.buf)
+		n, err = unix.Read(w.fd.Sysfd(), w.buf)
 		if err != unix.EINTR {
 			break
 		}
@@ -244,7 +248,7 @@ func (w *Watcher) Read(dst []WatchEvent) ([]WatchEvent, error) {
 		return dst, errWatcherAgain
 	}
 	if err != nil {
-		return dst, callError("inotify read", w.life.fd, err)
+		return dst, callError("inotify read", w.fd.Sysfd(), err)
 	}
 	perr := parseInotify(w.buf[:n], func(r rawInotify) {
 		ev := WatchEvent{Watch: int(r.wd), Op: Op(r.mask), Cookie: r.cookie, Name: string(r.name)}
@@ -309,12 +313,10 @@ func parseInotify(b []byte, fn func(rawInotify)) error {
 }
 
 func parseError(off int, why string) error {
-	return &Error{Call: "inotify parse", Fd: -1, Err: errors.New("at byte " + strconv.Itoa(off) + ": " + why)}
+	return callError("inotify parse", -1, errors.New("at byte "+strconv.Itoa(off)+": "+why))
 }
 
 // Close closes the inotify instance; the kernel removes all its watches. It
-// is idempotent; later calls return nil.
-func (w *Watcher) Close() error {
-	_, err := w.life.close()
-	return err
-}
+// is idempotent; later calls return nil. On a zero Watcher it returns an
+// error matching ErrClosed.
+func (w *Watcher) Close() error { return closeFD(&w.fd) }
