@@ -37,7 +37,7 @@ func TestCloseWhileInUseIsSafe(t *testing.T) {
 				t.Fatal(err)
 			}
 			return w, func() error {
-				if _, err := w.Add(dir, Create); err != nil {
+				if _, err := w.Add(dir, WatchCreate); err != nil {
 					return err
 				}
 				_, err := w.Read(nil)

@@ -53,7 +53,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	files, _ := source.NewWatcher()
 	defer files.Close()
-	files.Add(dir, source.CloseWrite)
+	files.Add(dir, source.WatchCloseWrite)
 	ep.Add(files.Fd(), epoll.In, tokFile)
 
 	// next waits for one event and prints what its source says.
@@ -207,14 +207,14 @@ func ExampleWatcher() {
 		log.Fatal(err)
 	}
 	defer w.Close()
-	w.Add(dir, source.Create|source.Delete)
+	w.Add(dir, source.WatchCreate|source.WatchDelete)
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
 	os.Remove(filepath.Join(dir, "sub"))
 	evs, _ := w.Read(nil)
 	for _, e := range evs {
 		fmt.Println(e.Op, e.Name)
 	}
-	_, err = w.Add(filepath.Join(dir, "missing"), source.Modify)
+	_, err = w.Add(filepath.Join(dir, "missing"), source.WatchModify)
 	fmt.Println(errors.Is(err, unix.ENOENT))
 	// Output:
 	// CREATE|ISDIR sub

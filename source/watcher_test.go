@@ -46,7 +46,7 @@ func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
 		t.Fatalf("inotify nonblock=%v cloexec=%v, want both", nb, ce)
 	}
 	dir := t.TempDir()
-	wd, err := w.Add(dir, Create|Modify|CloseWrite)
+	wd, err := w.Add(dir, WatchCreate|WatchModify|WatchCloseWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +57,14 @@ func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
 	}
 	waitEvent(t, ep, 21, 5*time.Second)
 	evs := drainWatcher(t, w)
-	var ops []Op
+	var ops []WatchOp
 	for _, ev := range evs {
 		if ev.Watch != wd || ev.Name != "notes.txt" || ev.Path != filepath.Join(dir, "notes.txt") || ev.Err != nil {
 			t.Fatalf("event %+v: want watch %d, name notes.txt, path in %s", ev, wd, dir)
 		}
 		ops = append(ops, ev.Op)
 	}
-	if len(ops) != 3 || ops[0] != Create || ops[1] != Modify || ops[2] != CloseWrite {
+	if len(ops) != 3 || ops[0] != WatchCreate || ops[1] != WatchModify || ops[2] != WatchCloseWrite {
 		t.Fatalf("ops %v, want [CREATE MODIFY CLOSE_WRITE]", ops)
 	}
 	expectNoEvent(t, ep)
@@ -87,7 +87,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 	w := newWatcher(t)
 	f := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(f, nil, 0o644)
-	if _, err := w.Add(f, Open|CloseNoWrite); err != nil {
+	if _, err := w.Add(f, WatchOpen|WatchCloseNoWrite); err != nil {
 		t.Fatal(err)
 	}
 	// Open and close alternate, so the kernel cannot merge repeats.
@@ -100,7 +100,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 	}
 	evs := drainWatcher(t, w)
 	last := evs[len(evs)-1]
-	if last.Op != Overflow || last.Watch != -1 || !errors.Is(last.Err, ErrOverflow) {
+	if last.Op != WatchOverflow || last.Watch != -1 || !errors.Is(last.Err, ErrOverflow) {
 		t.Fatalf("last of %d events is %+v, want the overflow error event", len(evs), last)
 	}
 	for _, ev := range evs[:len(evs)-1] {
@@ -115,7 +115,7 @@ func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
 	w := newWatcher(t)
 	f := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(f, nil, 0o644)
-	wd, err := w.Add(f, Modify)
+	wd, err := w.Add(f, WatchModify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := drainWatcher(t, w)
-	if len(evs) != 1 || evs[0].Op != Ignored || evs[0].Watch != wd || evs[0].Path != f {
+	if len(evs) != 1 || evs[0].Op != WatchIgnored || evs[0].Watch != wd || evs[0].Path != f {
 		t.Fatalf("events after Remove: %+v, want one IGNORED for %s", evs, f)
 	}
 	wantCallError(t, w.Remove(wd), unix.EINVAL, "inotify_rm_watch")
@@ -133,19 +133,19 @@ func TestWatcherMissingPathFailsWithENOENT(t *testing.T) {
 	fdtest.Check(t)
 	w := newWatcher(t)
 	missing := filepath.Join(t.TempDir(), "does-not-exist")
-	wd, err := w.Add(missing, Create)
+	wd, err := w.Add(missing, WatchCreate)
 	if wd != -1 {
 		t.Fatalf("Add returned watch %d", wd)
 	}
 	wantCallError(t, err, unix.ENOENT, "inotify_add_watch")
 	wantCallError(t, err, unix.ENOENT, missing)
-	for _, op := range []Op{0, IsDir, Overflow, Create | 1<<27} {
+	for _, op := range []WatchOp{0, WatchIsDir, WatchOverflow, WatchCreate | 1<<27} {
 		_, err := w.Add(t.TempDir(), op)
 		wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
 	}
-	_, err = w.Add("", Create)
+	_, err = w.Add("", WatchCreate)
 	wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
-	_, err = w.Add(t.TempDir()+"/a\x00b", Create)
+	_, err = w.Add(t.TempDir()+"/a\x00b", WatchCreate)
 	wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
 }
 
@@ -158,7 +158,7 @@ func TestWatcherCallsAfterCloseReturnErrClosed(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Add(t.TempDir(), Create); !errors.Is(err, ErrClosed) {
+	if _, err := w.Add(t.TempDir(), WatchCreate); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Add after Close = %v", err)
 	}
 	if _, err := w.Read(nil); !errors.Is(err, ErrClosed) {
@@ -166,12 +166,12 @@ func TestWatcherCallsAfterCloseReturnErrClosed(t *testing.T) {
 	}
 }
 
-func TestOpStringNamesKernelBits(t *testing.T) {
-	for op, want := range map[Op]string{
-		0: "0", Create | IsDir: "CREATE|ISDIR", Overflow: "Q_OVERFLOW", CloseWrite | 1<<12: "CLOSE_WRITE|0x1000",
+func TestWatchOpStringNamesKernelBits(t *testing.T) {
+	for op, want := range map[WatchOp]string{
+		0: "0", WatchCreate | WatchIsDir: "CREATE|ISDIR", WatchOverflow: "Q_OVERFLOW", WatchCloseWrite | 1<<12: "CLOSE_WRITE|0x1000",
 	} {
 		if got := op.String(); got != want {
-			t.Errorf("Op(%#x).String() = %q, want %q", uint32(op), got, want)
+			t.Errorf("WatchOp(%#x).String() = %q, want %q", uint32(op), got, want)
 		}
 	}
 }

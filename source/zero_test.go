@@ -96,7 +96,7 @@ func TestZeroValuesReturnErrClosedAndNeverTouchDescriptorZero(t *testing.T) {
 			"Close": func() error { return new(Signals).Close() },
 		},
 		"Watcher": {
-			"Add":    func() error { _, err := new(Watcher).Add(dir, Create); return err },
+			"Add":    func() error { _, err := new(Watcher).Add(dir, WatchCreate); return err },
 			"Remove": func() error { return new(Watcher).Remove(1) },
 			"Read":   func() error { _, err := new(Watcher).Read(nil); return err },
 			"Close":  func() error { return new(Watcher).Close() },
