@@ -128,3 +128,44 @@ func FuzzTimerArgs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTimerArmAt arms timers at arbitrary instants, from before year -290
+// million to after year 290 million: ArmAt never fails on a valid clock, a
+// deadline more than a second past leaves the timer expired (Remaining 0),
+// and one more than an hour ahead leaves it unexpired for at least that
+// long (saturated, never wrapped into the past).
+func FuzzTimerArmAt(f *testing.F) {
+	f.Add(0, int64(0), int64(0))
+	f.Add(1, int64(-62135596800), int64(0)) // the zero time.Time
+	f.Add(2, int64(19880064000), int64(5))  // the year 2600
+	f.Add(0, int64(1<<62), int64(999999999))
+	f.Add(1, int64(-1<<62), int64(-7))
+	clocks := []Clock{Monotonic, Realtime, Boottime}
+	timers := make([]*Timer, len(clocks))
+	for i, c := range clocks {
+		tm, err := NewTimer(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		defer tm.Close()
+		timers[i] = tm
+	}
+	f.Fuzz(func(t *testing.T, clock int, sec, nsec int64) {
+		tm := timers[uint(clock)%uint(len(timers))]
+		deadline := time.Unix(sec, nsec)
+		before := time.Now()
+		if err := tm.ArmAt(deadline, 0); err != nil {
+			t.Fatalf("ArmAt(%v) on %v: %v", deadline, tm.Clock(), err)
+		}
+		next, _, err := tm.Remaining()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case deadline.Before(before.Add(-time.Second)) && next != 0:
+			t.Fatalf("ArmAt(%v) on %v, in the past: Remaining %v, want 0 (expired)", deadline, tm.Clock(), next)
+		case deadline.After(time.Now().Add(time.Hour)) && next < time.Hour-time.Second:
+			t.Fatalf("ArmAt(%v) on %v, in the future: Remaining %v, want at least an hour", deadline, tm.Clock(), next)
+		}
+	})
+}

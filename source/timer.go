@@ -96,6 +96,11 @@ func (t *Timer) Clock() Clock { return t.clock }
 // positive, every interval after that; an interval of 0 makes it one-shot.
 // Arming replaces any earlier setting and discards expirations not yet read.
 //
+// Every positive Duration is accepted, up to its maximum (about 292 years):
+// the kernel keeps times as 64-bit nanoseconds and saturates an expiry past
+// that range to its end instead of wrapping, so a huge initial or interval
+// means an expiry that practically never comes, on every clock alike.
+//
 // Errors (argument errors matching unix.EINVAL, before any system call):
 // initial <= 0, since the kernel would take a zero initial value as "disarm"
 // and the timer would silently never fire (use Stop to disarm); interval < 0.
@@ -109,9 +114,10 @@ func (t *Timer) Arm(initial, interval time.Duration) error {
 
 // ArmAbsolute sets the timer to expire when the clock reads at (a time since
 // the clock's epoch, as Clock.Now returns) and then every interval, with
-// TFD_TIMER_ABSTIME. A time already past fires at once. On Realtime it also
-// sets TFD_TIMER_CANCEL_ON_SET: when the wall clock is stepped, Expirations
-// reports ErrClockChanged.
+// TFD_TIMER_ABSTIME. A time already past fires at once; the largest
+// Duration is the end of the kernel's range (the year 2262 on Realtime),
+// which never comes. On Realtime it also sets TFD_TIMER_CANCEL_ON_SET: when
+// the wall clock is stepped, Expirations reports ErrClockChanged.
 //
 // Errors: as Arm, with at <= 0 refused for the same reason as initial <= 0.
 func (t *Timer) ArmAbsolute(at, interval time.Duration) error {
@@ -126,26 +132,68 @@ func (t *Timer) ArmAbsolute(at, interval time.Duration) error {
 }
 
 // ArmAt sets the timer to expire at the instant deadline and then every
-// interval. On Realtime it is ArmAbsolute with deadline.UnixNano(), a
-// wall-clock time that follows clock steps (and reports them). On Monotonic
-// and Boottime it converts deadline to the timer's clock by the time
-// remaining until it (measured on Go's monotonic clock when deadline carries
-// a monotonic reading), so a deadline in the past fires at once.
+// interval. On Realtime it is ArmAbsolute with the deadline's time since
+// 1970, a wall-clock time that follows clock steps (and reports them). On
+// Monotonic and Boottime it converts deadline to the timer's clock by the
+// time remaining until it (measured on Go's monotonic clock when deadline
+// carries a monotonic reading).
 //
-// Errors: as ArmAbsolute.
+// Any time.Time is accepted and means the same on every clock: a deadline in
+// the past (the zero Time, a time before 1970 included) fires at once; a
+// deadline beyond the kernel's range (past the year 2262 on Realtime, or
+// about 292 years of uptime on the others) is clamped to the end of that
+// range and practically never fires. Nothing wraps around.
+//
+// Errors: as Arm for interval; ErrClosed after Close.
 func (t *Timer) ArmAt(deadline time.Time, interval time.Duration) error {
+	var at time.Duration
 	if t.clock == Realtime {
-		return t.ArmAbsolute(time.Duration(deadline.UnixNano()), interval)
+		at = sinceUnixEpoch(deadline)
+	} else {
+		now, err := t.clock.Now()
+		if err != nil {
+			return err // unreachable: NewTimer accepted the clock
+		}
+		at = addSat(now, time.Until(deadline))
 	}
-	now, err := t.clock.Now()
-	if err != nil {
-		return err
-	}
-	at := now + time.Until(deadline)
 	if at <= 0 {
-		at = 1 // in the past: the earliest non-zero time, already expired
+		at = 1 // in the past: the earliest time that is not "disarm", long expired
 	}
 	return t.ArmAbsolute(at, interval)
+}
+
+const (
+	maxDuration time.Duration = 1<<63 - 1
+	minDuration time.Duration = -1 << 63
+)
+
+// addSat returns a+b clamped to the range of time.Duration. A far deadline
+// (time.Until saturates at maxDuration) must stay far once the clock's
+// reading is added, not wrap into the past and fire at once.
+func addSat(a, b time.Duration) time.Duration {
+	switch {
+	case b > 0 && a > maxDuration-b:
+		return maxDuration
+	case b < 0 && a < minDuration-b:
+		return minDuration
+	}
+	return a + b
+}
+
+// sinceUnixEpoch returns t as nanoseconds since 1970, the value of
+// CLOCK_REALTIME, clamped to the range of time.Duration: UnixNano is
+// undefined outside it (years before 1678 or after 2262) and wraps in
+// practice.
+func sinceUnixEpoch(t time.Time) time.Duration {
+	const maxSec = int64(maxDuration / time.Second)
+	switch sec := t.Unix(); {
+	case sec >= maxSec:
+		return maxDuration
+	case sec < 0:
+		return -1 // before 1970; only "past" matters
+	default:
+		return time.Duration(sec)*time.Second + time.Duration(t.Nanosecond())
+	}
 }
 
 // checkTimerArgs validates arguments before timerfd_settime. It accepts

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
@@ -284,5 +285,113 @@ func TestTimerDrainAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("Expirations to EAGAIN allocates %v times per call", allocs)
+	}
+}
+
+var clocks = []Clock{Monotonic, Realtime, Boottime}
+
+// twoCenturies is less than what is left of the kernel's range on every
+// clock (its end is the year 2262 on Realtime, ~292 years of uptime on the
+// others) and far more than any wrapped-around time could leave.
+const twoCenturies = 200 * 365 * 24 * time.Hour
+
+// expectNoEventWithin fails if ep reports anything within d.
+func expectNoEventWithin(t testing.TB, ep *epoll.Instance, d time.Duration, what string) {
+	t.Helper()
+	evs := make([]epoll.Event, 1)
+	if n, err := ep.Wait(evs, d); err != nil || n != 0 {
+		t.Fatalf("%s: Wait = %d, %v; want no event within %v", what, n, err, d)
+	}
+}
+
+// TestTimerFarDeadlineNeverFiresOnEveryClock arms deadlines past the
+// kernel's range (the year 2600, 9999, 100000) and the largest durations:
+// each saturates to the end of the range instead of wrapping into the past,
+// so the timer stays armed for centuries and does not fire, on every clock.
+func TestTimerFarDeadlineNeverFiresOnEveryClock(t *testing.T) {
+	for _, c := range clocks {
+		t.Run(c.String(), func(t *testing.T) {
+			ep := newInstance(t)
+			tm := newTimer(t, c)
+			watch(t, ep, tm, 1)
+			arms := []struct {
+				name string
+				arm  func() error
+			}{
+				{"ArmAt(2600)", func() error { return tm.ArmAt(time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC), 0) }},
+				{"ArmAt(9999)", func() error { return tm.ArmAt(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), time.Second) }},
+				{"ArmAt(100000)", func() error { return tm.ArmAt(time.Date(100000, 1, 1, 0, 0, 0, 0, time.UTC), 0) }},
+				{"Arm(max, 0)", func() error { return tm.Arm(maxDuration, 0) }},
+				{"Arm(max, max)", func() error { return tm.Arm(maxDuration, maxDuration) }},
+				{"ArmAbsolute(max, 0)", func() error { return tm.ArmAbsolute(maxDuration, 0) }},
+			}
+			for _, a := range arms {
+				if err := a.arm(); err != nil {
+					t.Fatalf("%s: %v", a.name, err)
+				}
+				if next, _, err := tm.Remaining(); err != nil || next < twoCenturies {
+					t.Fatalf("%s: Remaining = %v, %v; want the end of the kernel's range, centuries away", a.name, next, err)
+				}
+				expectNoEventWithin(t, ep, 20*time.Millisecond, a.name)
+				_, err := tm.Expirations()
+				wantAgain(t, a.name+": Expirations", err)
+			}
+		})
+	}
+}
+
+// TestTimerPastDeadlineFiresAtOnceOnEveryClock arms deadlines in the past,
+// down to the zero time.Time and times before 1970: each fires at once with
+// one expiration on every clock, never an EINVAL on one clock where another
+// fires.
+func TestTimerPastDeadlineFiresAtOnceOnEveryClock(t *testing.T) {
+	past := map[string]time.Time{
+		"zero time":   {},
+		"1960":        time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC),
+		"year -5000":  time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC),
+		"1970":        time.Unix(0, 0),
+		"1970+1ns":    time.Unix(0, 1),
+		"an hour ago": time.Now().Add(-time.Hour),
+	}
+	for _, c := range clocks {
+		t.Run(c.String(), func(t *testing.T) {
+			ep := newInstance(t)
+			tm := newTimer(t, c)
+			watch(t, ep, tm, 2)
+			for name, deadline := range past {
+				if err := tm.ArmAt(deadline, 0); err != nil {
+					t.Fatalf("ArmAt(%s): %v", name, err)
+				}
+				waitEvent(t, ep, 2, 5*time.Second)
+				if n, err := tm.Expirations(); err != nil || n != 1 {
+					t.Fatalf("ArmAt(%s): Expirations = %d, %v; want 1", name, n, err)
+				}
+			}
+		})
+	}
+}
+
+// TestTimerHugeIntervalFiresOnceThenPracticallyNever: a period of the
+// largest Duration saturates in the kernel; the first expiry comes, the next
+// is centuries away.
+func TestTimerHugeIntervalFiresOnceThenPracticallyNever(t *testing.T) {
+	for _, c := range clocks {
+		t.Run(c.String(), func(t *testing.T) {
+			ep := newInstance(t)
+			tm := newTimer(t, c)
+			watch(t, ep, tm, 3)
+			if err := tm.Arm(time.Millisecond, maxDuration); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, ep, 3, 5*time.Second)
+			if n, err := tm.Expirations(); err != nil || n != 1 {
+				t.Fatalf("Expirations = %d, %v; want 1", n, err)
+			}
+			next, iv, err := tm.Remaining()
+			if err != nil || next < twoCenturies || iv != maxDuration {
+				t.Fatalf("Remaining = %v, %v, %v; want the next expiry centuries away and the interval kept", next, iv, err)
+			}
+			expectNoEventWithin(t, ep, 20*time.Millisecond, "after the first expiry")
+		})
 	}
 }
