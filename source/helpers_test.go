@@ -68,6 +68,14 @@ func wantAgain(t testing.TB, what string, err error) {
 	}
 }
 
+// isEAGAIN is errors.Is(err, unix.EAGAIN) without the allocation of
+// *epoll.Error's Unwrap, for the allocation tests: a type assertion and a
+// comparison.
+func isEAGAIN(err error) bool {
+	e, ok := err.(*epoll.Error)
+	return ok && e.Err == unix.EAGAIN
+}
+
 // wantCallError fails unless err matches target and its message names call.
 func wantCallError(t testing.TB, err, target error, call string) {
 	t.Helper()

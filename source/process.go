@@ -2,6 +2,7 @@ package source
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -34,7 +35,8 @@ type Process struct {
 	pid int
 
 	mu     sync.Mutex
-	status *ExitStatus // set once reaped, so Wait can answer again
+	reaped bool       // Wait has read the status, kept in status for the next Wait
+	status ExitStatus // by value: a pointer to a local would make every Wait allocate it
 }
 
 // ExitStatus is how a process ended, decoded from the siginfo that waitid
@@ -103,12 +105,13 @@ var errNoPidfd = fmt.Errorf("pidfd (process file descriptors) requires Linux 5.3
 // them with StartProcess.
 //
 // Errors: ESRCH when no process has that pid; EINVAL (an argument error)
-// for pid <= 0; EMFILE, ENFILE; ErrUnsupported (matching ENOSYS) before
+// for pid <= 0 or past the int32 range of pid_t, which the kernel would cut
+// to another pid; EMFILE, ENFILE; ErrUnsupported (matching ENOSYS) before
 // Linux 5.3.
 func OpenProcess(pid int) (*Process, error) {
 	call := "pidfd_open " + strconv.Itoa(pid)
-	if pid <= 0 {
-		return nil, invalid(call, "pid must be positive")
+	if pid <= 0 || pid > math.MaxInt32 {
+		return nil, invalid(call, "pid must be in 1..2^31-1")
 	}
 	if err := checkPidfd(call); err != nil {
 		return nil, err
@@ -211,10 +214,15 @@ func (p *Process) Fd() int { return p.fd.Fd() }
 // another process that has reused the pid.
 //
 // Errors: ESRCH when the process has exited (even if not yet reaped);
-// EPERM without permission; EINVAL for an invalid signal; ErrClosed after
-// Close.
+// EPERM without permission; EINVAL for a signal number outside 0..64 (an
+// argument error, before the system call: the kernel would cut a larger
+// number to 32 bits and could send another signal); ErrClosed after Close.
+// Signal 0 sends nothing and checks that the process is alive.
 func (p *Process) Signal(sig syscall.Signal) error {
 	call := "pidfd_send_signal " + sig.String()
+	if sig < 0 || sig > 64 {
+		return invalid(call, "signal number out of range 0..64")
+	}
 	if err := acquire(&p.fd, call); err != nil {
 		return err
 	}
@@ -236,22 +244,24 @@ var errProcessAgain = wouldBlock("waitid P_PIDFD")
 
 // Wait returns the exit status of the process, reaping it, with
 // waitid(P_PIDFD, fd, WEXITED|WNOHANG). It does not block: call it when Fd
-// is readable. Once it has succeeded it returns the same status again.
+// is readable. Once it has succeeded it returns the same status again,
+// until Close. The answer EAGAIN, while the process runs, allocates nothing.
 //
 // Errors: an error matching unix.EAGAIN while the process is still
 // running; ECHILD when it is not a child of this process or was reaped by
-// someone else (exec.Cmd.Wait, os.Process.Wait); ErrClosed after Close.
+// someone else (exec.Cmd.Wait, os.Process.Wait); ErrClosed after Close,
+// whether or not a status was read before.
 func (p *Process) Wait() (ExitStatus, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.status != nil {
-		return *p.status, nil
-	}
 	const call = "waitid P_PIDFD"
 	if err := acquire(&p.fd, call); err != nil {
 		return ExitStatus{}, err
 	}
 	defer p.fd.Release()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return p.status, nil
+	}
 	var info unix.Siginfo
 	for {
 		err := unix.Waitid(unix.P_PIDFD, p.fd.Sysfd(), &info, unix.WEXITED|unix.WNOHANG, nil)
@@ -270,7 +280,7 @@ func (p *Process) Wait() (ExitStatus, error) {
 	if !ok {
 		return ExitStatus{}, errProcessAgain // WNOHANG and still running: si_pid is 0
 	}
-	p.status = &st
+	p.status, p.reaped = st, true
 	return st, nil
 }
 
