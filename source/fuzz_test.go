@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,6 +167,47 @@ func FuzzTimerArmAt(f *testing.F) {
 			t.Fatalf("ArmAt(%v) on %v, in the past: Remaining %v, want 0 (expired)", deadline, tm.Clock(), next)
 		case deadline.After(time.Now().Add(time.Hour)) && next < time.Hour-time.Second:
 			t.Fatalf("ArmAt(%v) on %v, in the future: Remaining %v, want at least an hour", deadline, tm.Clock(), next)
+		}
+	})
+}
+
+// FuzzWatchArgs checks Add's argument validation against the kernel:
+// whatever checkWatch accepts for a directory, inotify_add_watch accepts;
+// whatever it refuses, for any path, matches EINVAL and names the call; a
+// path that is empty or holds a NUL is always refused.
+func FuzzWatchArgs(f *testing.F) {
+	f.Add(uint32(unix.IN_CREATE), "x")
+	f.Add(uint32(unix.IN_CREATE|unix.IN_MASK_CREATE|unix.IN_MASK_ADD), "x")
+	f.Add(uint32(unix.IN_ONESHOT), "")
+	f.Add(uint32(unix.IN_ALL_EVENTS|unix.IN_ONLYDIR|unix.IN_DONT_FOLLOW|unix.IN_EXCL_UNLINK|unix.IN_MASK_CREATE), "a\x00b")
+	f.Add(uint32(1<<31|unix.IN_MODIFY), "x")
+	w, err := NewWatcher()
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer w.Close()
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, op uint32, path string) {
+		const call = "inotify_add_watch"
+		if err := checkWatch(call, path, WatchOp(op)); err != nil {
+			wantCallError(t, err, unix.EINVAL, call)
+		} else if path == "" || strings.IndexByte(path, 0) >= 0 {
+			t.Fatalf("checkWatch accepted the path %q", path)
+		}
+		if err := checkWatch(call, dir, WatchOp(op)); err != nil {
+			return
+		}
+		wd, err := w.Add(dir, WatchOp(op))
+		if err != nil {
+			t.Fatalf("checkWatch accepted %v but the kernel refused: %v", WatchOp(op), err)
+		}
+		if err := w.Remove(wd); err != nil && !errors.Is(err, unix.EINVAL) { // EINVAL: a one-shot watch may be gone
+			t.Fatal(err)
+		}
+		for {
+			if _, err := w.Read(nil); err != nil {
+				break
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -109,7 +110,7 @@ type WatchEvent struct {
 	Op     WatchOp // what happened
 	Cookie uint32  // pairs a WatchMovedFrom with its WatchMovedTo; 0 otherwise
 	Name   string  // the entry's name inside a watched directory; "" for the watched path itself
-	Path   string  // the watched path joined with Name; "" if the watch is unknown (removed)
+	Path   string  // the watched path (cleaned, as filepath.Clean) joined with Name; "" if the watch is unknown (removed)
 	Err    error   // ErrOverflow for an IN_Q_OVERFLOW event; nil otherwise
 }
 
@@ -170,21 +171,15 @@ func (w *Watcher) Fd() int { return w.fd.Fd() }
 //
 // Errors: ENOENT when the path does not exist; EACCES without read
 // permission; ENOTDIR with WatchOnlyDir on a non-directory; EEXIST with
-// WatchMaskCreate on a watched path; ENOSPC when the per-user limit of watches
-// (/proc/sys/fs/inotify/max_user_watches) is reached; EINVAL (an argument
-// error, before the system call) when op has no event bit or an unknown bit,
-// or the path is empty or holds a NUL; ErrClosed after Close.
+// WatchMaskCreate on a watched path; ENOSPC when the per-user limit of
+// watches (/proc/sys/fs/inotify/max_user_watches) is reached; EINVAL (an
+// argument error, before the system call) when op has no event bit, a bit
+// that cannot be watched for, or both WatchMaskCreate and WatchMaskAdd, or
+// the path is empty or holds a NUL; ErrClosed after Close.
 func (w *Watcher) Add(path string, op WatchOp) (int, error) {
 	call := "inotify_add_watch " + strconv.Quote(path)
-	if path == "" || strings.IndexByte(path, 0) >= 0 {
-		return -1, invalid(call, "empty path or path containing NUL")
-	}
-	const flags = WatchOnlyDir | WatchDontFollow | WatchExclUnlink | WatchMaskCreate | WatchMaskAdd | WatchOneShot
-	if op&WatchAll == 0 {
-		return -1, invalid(call, "no event to watch for in "+op.String())
-	}
-	if rest := op &^ (WatchAll | flags); rest != 0 {
-		return -1, invalid(call, "bits that cannot be watched for: "+rest.String())
+	if err := checkWatch(call, path, op); err != nil {
+		return -1, err
 	}
 	if err := acquire(&w.fd, call); err != nil {
 		return -1, err
@@ -195,19 +190,42 @@ func (w *Watcher) Add(path string, op WatchOp) (int, error) {
 		return -1, callError(call, w.fd.Sysfd(), err)
 	}
 	w.mu.Lock()
-	w.paths[wd] = path
+	w.paths[wd] = filepath.Clean(path)
 	w.mu.Unlock()
 	return wd, nil
 }
 
-// Remove removes a watch with inotify_rm_watch. The kernel then queues an
+// checkWatch refuses, before the system call, what inotify_add_watch would
+// refuse with EINVAL whatever the path names: a mask the kernel rejects, a
+// path it cannot receive.
+func checkWatch(call, path string, op WatchOp) error {
+	const flags = WatchOnlyDir | WatchDontFollow | WatchExclUnlink | WatchMaskCreate | WatchMaskAdd | WatchOneShot
+	switch {
+	case path == "" || strings.IndexByte(path, 0) >= 0:
+		return invalid(call, "empty path or path containing NUL")
+	case op&WatchAll == 0:
+		return invalid(call, "no event to watch for in "+op.String())
+	case op&^(WatchAll|flags) != 0:
+		return invalid(call, "bits that cannot be watched for: "+(op&^(WatchAll|flags)).String())
+	case op&WatchMaskCreate != 0 && op&WatchMaskAdd != 0:
+		return invalid(call, "MASK_CREATE and MASK_ADD together")
+	}
+	return nil
+}
+
+// Remove removes a watch with inotify_rm_watch. The kernel then queues a
 // WatchIgnored event for it, which Read reports.
 //
 // Errors: EINVAL when wd is not a watch of this Watcher (already removed,
-// or removed by the kernel after WatchDeleteSelf or WatchOneShot); ErrClosed after
-// Close.
+// or removed by the kernel after WatchDeleteSelf or WatchOneShot), and,
+// before the system call, when wd is outside the int32 range the kernel
+// takes (it would cut 1<<32|wd to wd and remove another watch); ErrClosed
+// after Close.
 func (w *Watcher) Remove(wd int) error {
 	call := "inotify_rm_watch " + strconv.Itoa(wd)
+	if wd < 0 || wd > math.MaxInt32 {
+		return invalid(call, "watch descriptor out of range")
+	}
 	if err := acquire(&w.fd, call); err != nil {
 		return err
 	}
@@ -227,6 +245,11 @@ func (w *Watcher) Remove(wd int) error {
 // Op WatchOverflow, Watch -1 and Err ErrOverflow, and the other events keep
 // coming. A WatchIgnored event (the watch is gone) is reported and forgets the
 // watch's path.
+//
+// What it allocates: nothing when no event is queued; for each event, one
+// string when the event carries a name (Path, of which Name is the tail) and
+// none for an event on a watched path itself; and dst's growth when it has
+// no room, so pass it back, emptied, to reuse its array.
 //
 // Errors: an error matching unix.EAGAIN when no event is queued, with dst
 // unchanged; ErrClosed after Close; an error naming "inotify parse" if the
@@ -253,26 +276,38 @@ func (w *Watcher) Read(dst []WatchEvent) ([]WatchEvent, error) {
 	if err != nil {
 		return dst, callError("inotify read", w.fd.Sysfd(), err)
 	}
-	perr := parseInotify(w.buf[:n], func(r rawInotify) {
-		ev := WatchEvent{Watch: int(r.wd), Op: WatchOp(r.mask), Cookie: r.cookie, Name: string(r.name)}
-		if ev.Op&WatchOverflow != 0 {
-			ev.Watch = -1
-			ev.Err = ErrOverflow
-		} else if p, ok := w.paths[ev.Watch]; ok {
-			ev.Path = p
-			if ev.Name != "" {
-				ev.Path = filepath.Join(p, ev.Name)
-			}
-		}
-		if ev.Op&WatchIgnored != 0 {
-			delete(w.paths, ev.Watch)
-		}
-		dst = append(dst, ev)
-	})
+	perr := parseInotify(w.buf[:n], func(r rawInotify) { dst = append(dst, w.decode(r)) })
 	if perr != nil {
 		return dst, perr
 	}
 	return dst, nil
+}
+
+// decode makes the WatchEvent of one record, with w.mu held. An event with a
+// name costs one string: Path is built in one allocation and Name is its
+// tail.
+func (w *Watcher) decode(r rawInotify) WatchEvent {
+	ev := WatchEvent{Watch: int(r.wd), Op: WatchOp(r.mask), Cookie: r.cookie}
+	p, known := w.paths[ev.Watch]
+	switch {
+	case ev.Op&WatchOverflow != 0:
+		ev.Watch = -1
+		ev.Err = ErrOverflow
+	case !known:
+		ev.Name = string(r.name)
+	case len(r.name) == 0:
+		ev.Path = p
+	case p == "/":
+		ev.Path = p + string(r.name)
+		ev.Name = ev.Path[1:]
+	default: // p is clean (see Add): no trailing slash to double
+		ev.Path = p + "/" + string(r.name)
+		ev.Name = ev.Path[len(p)+1:]
+	}
+	if ev.Op&WatchIgnored != 0 {
+		delete(w.paths, ev.Watch)
+	}
+	return ev
 }
 
 // rawInotify is one struct inotify_event as the kernel lays it out, with the

@@ -175,3 +175,30 @@ func TestWatchOpStringNamesKernelBits(t *testing.T) {
 		}
 	}
 }
+
+// TestWatcherRemoveRefusesWatchNumbersBeyondInt32: the kernel takes a
+// watch descriptor as an int32, so 1<<32|wd would remove wd; it is refused
+// before the system call and the watch stays.
+func TestWatcherRemoveRefusesWatchNumbersBeyondInt32(t *testing.T) {
+	w := newWatcher(t)
+	f := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(f, nil, 0o644)
+	wd, err := w.Add(f, WatchModify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []int{1<<32 | wd, -1, -1 << 40} {
+		wantCallError(t, w.Remove(bad), unix.EINVAL, "inotify_rm_watch")
+	}
+	if err := w.Remove(wd); err != nil {
+		t.Fatalf("Remove(%d) after the refused numbers: %v; the watch was removed by one of them", wd, err)
+	}
+}
+
+// TestWatcherAddRefusesMaskCreateWithMaskAdd: the kernel refuses the two
+// together; so does Add, before the system call, with the reason.
+func TestWatcherAddRefusesMaskCreateWithMaskAdd(t *testing.T) {
+	w := newWatcher(t)
+	_, err := w.Add(t.TempDir(), WatchCreate|WatchMaskCreate|WatchMaskAdd)
+	wantCallError(t, err, unix.EINVAL, "MASK_CREATE and MASK_ADD")
+}
