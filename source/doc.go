@@ -21,11 +21,23 @@
 //
 // All descriptors are opened non-blocking and close-on-exec. A read method
 // called when nothing is pending returns an error matching unix.EAGAIN
-// (errors.Is(err, unix.EAGAIN)), made once per package, so a loop reads
-// until then without allocating. This is required with edge-triggered
-// registrations (epoll.Edge): a report comes once per change, so whatever a
-// loop leaves unread is not reported again. With level triggering a source
-// left undrained is reported again at the next wait.
+// (errors.Is(err, unix.EAGAIN)). Drain until it: this is required with
+// edge-triggered registrations (epoll.Edge), since a report comes once per
+// change and whatever a loop leaves unread is not reported again; with level
+// triggering a source left undrained is reported again at the next wait.
+//
+// Draining allocates nothing: the EAGAIN error of each read method is made
+// once, and Timer.Expirations, Notifier.Read, Notifier.Notify, Signals.Read
+// and Process.Wait (while the process runs) allocate nothing at all.
+// Watcher.Read allocates only the strings of the events it decodes, one per
+// event that carries a name, and dst's growth (see Watcher.Read). One cost
+// is outside this package: errors.Is walks *epoll.Error's Unwrap, which
+// today allocates the slice it returns, so a loop that must allocate
+// nothing at all tests for EAGAIN with a type assertion instead:
+//
+//	if e, ok := err.(*epoll.Error); ok && e.Err == unix.EAGAIN {
+//		break // drained
+//	}
 //
 // # Errors
 //
