@@ -22,8 +22,8 @@ import (
 //
 // # Waking a loop
 //
-// This is how an event loop takes work from other goroutines (the loop
-// package's Post is built the same way):
+// This is how an event loop takes work from other goroutines (the Notifier
+// example named wakeLoop is such a loop, whole):
 //
 //   - the loop creates a merging Notifier and registers its Fd, for
 //     epoll.In, in the loop's own epoll instance, beside its sockets;
