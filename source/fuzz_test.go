@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,6 +210,75 @@ func FuzzWatchArgs(f *testing.F) {
 			if _, err := w.Read(nil); err != nil {
 				break
 			}
+		}
+	})
+}
+
+// FuzzSignalsArgs checks NewSignals' validation without installing any
+// handler: a set is accepted exactly when it is not empty and every number
+// is a catchable signal in 1..64; the accepted set keeps the first of each
+// repeat in order; a refusal matches EINVAL and names the call.
+func FuzzSignalsArgs(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{10, 12, 10})
+	f.Add([]byte{9})
+	f.Add([]byte{0, 65})
+	f.Add([]byte{255, 19, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sigs := make([]syscall.Signal, len(b))
+		for i, c := range b {
+			sigs[i] = syscall.Signal(int8(c)) // negative numbers too
+		}
+		set, err := checkSignals(sigs)
+		valid := len(sigs) > 0
+		for _, s := range sigs {
+			valid = valid && s >= 1 && s <= 64 && s != syscall.SIGKILL && s != syscall.SIGSTOP
+		}
+		if err != nil {
+			if valid {
+				t.Fatalf("checkSignals(%v) refused a valid set: %v", sigs, err)
+			}
+			wantCallError(t, err, unix.EINVAL, "signal.Notify")
+			return
+		}
+		if !valid {
+			t.Fatalf("checkSignals(%v) accepted an invalid set", sigs)
+		}
+		var want []syscall.Signal
+		for _, s := range sigs {
+			if !slices.Contains(want, s) {
+				want = append(want, s)
+			}
+		}
+		if !slices.Equal(set, want) {
+			t.Fatalf("checkSignals(%v) = %v, want %v", sigs, set, want)
+		}
+	})
+}
+
+// FuzzProcessArgs checks the pid and signal validation: a number outside
+// what the kernel's 32-bit argument can hold is refused with EINVAL before
+// any system call, never cut to another process or signal; a valid signal
+// on a zero Process gets ErrNotCreated, not an answer about descriptor 0.
+func FuzzProcessArgs(f *testing.F) {
+	f.Add(int64(1), int64(0))
+	f.Add(int64(1<<32|1), int64(1<<32|9))
+	f.Add(int64(-1), int64(-1))
+	f.Add(int64(1<<31), int64(65))
+	f.Fuzz(func(t *testing.T, pid, sig int64) {
+		if pid <= 0 || pid > 1<<31-1 {
+			p, err := OpenProcess(int(pid))
+			if p != nil {
+				p.Close()
+				t.Fatalf("OpenProcess(%d) opened a process", pid)
+			}
+			wantCallError(t, err, unix.EINVAL, "pidfd_open")
+		}
+		err := new(Process).Signal(syscall.Signal(sig))
+		if sig < 0 || sig > 64 {
+			wantCallError(t, err, unix.EINVAL, "pidfd_send_signal")
+		} else if !errors.Is(err, epoll.ErrNotCreated) {
+			t.Fatalf("Signal(%d) on a zero Process: %v, want ErrNotCreated", sig, err)
 		}
 	})
 }
