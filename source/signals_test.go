@@ -151,7 +151,7 @@ func signalsCloseHelper() {
 // TestSignalsBurstOfOneSignalKeepsAnother holds the forwarding back (as a
 // descheduled goroutine would) while SIGUSR1 arrives six times, each handed
 // over by the runtime on its own, and then SIGUSR2 once: SIGUSR2 must not be
-// lost behind the repeats, and the repeats are merged into one SIGUSR1.
+// lost behind the repeats, and the repeats are merged while pending.
 func TestSignalsBurstOfOneSignalKeepsAnother(t *testing.T) {
 	release := make(chan struct{})
 	signalsForwardHook = func() { <-release }
@@ -177,7 +177,7 @@ func TestSignalsBurstOfOneSignalKeepsAnother(t *testing.T) {
 	released = true
 	got := map[syscall.Signal]int{}
 	deadline := time.Now().Add(5 * time.Second)
-	for got[syscall.SIGUSR2] == 0 && time.Now().Before(deadline) {
+	for (got[syscall.SIGUSR1] == 0 || got[syscall.SIGUSR2] == 0) && time.Now().Before(deadline) {
 		waitOne(ep, 100*time.Millisecond)
 		for {
 			sig, err := s.Read()
@@ -190,8 +190,10 @@ func TestSignalsBurstOfOneSignalKeepsAnother(t *testing.T) {
 			got[sig]++
 		}
 	}
-	if got[syscall.SIGUSR2] != 1 || got[syscall.SIGUSR1] != 1 {
-		t.Fatalf("read %v; want SIGUSR1 once (six merged) and SIGUSR2 once", got)
+	// The late forwarder holds one SIGUSR1 and its channel one more; the
+	// other four were merged. The second may be read apart from the first.
+	if got[syscall.SIGUSR2] != 1 || got[syscall.SIGUSR1] < 1 || got[syscall.SIGUSR1] > 2 {
+		t.Fatalf("read %v; want SIGUSR2 once and SIGUSR1 once or twice (six merged while pending)", got)
 	}
 }
 

@@ -21,6 +21,21 @@ func newWatcher(t testing.TB) *Watcher {
 	return w
 }
 
+// watchNewFile creates an empty file in a new directory and watches it for
+// op, returning its path and the watch descriptor.
+func watchNewFile(t testing.TB, w *Watcher, op WatchOp) (string, int) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := w.Add(f, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, wd
+}
+
 // drainWatcher reads until EAGAIN.
 func drainWatcher(t testing.TB, w *Watcher) []WatchEvent {
 	t.Helper()
@@ -113,12 +128,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 
 func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
 	w := newWatcher(t)
-	f := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(f, nil, 0o644)
-	wd, err := w.Add(f, WatchModify)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, wd := watchNewFile(t, w, WatchModify)
 	if err := w.Remove(wd); err != nil {
 		t.Fatal(err)
 	}
@@ -181,12 +191,7 @@ func TestWatchOpStringNamesKernelBits(t *testing.T) {
 // before the system call and the watch stays.
 func TestWatcherRemoveRefusesWatchNumbersBeyondInt32(t *testing.T) {
 	w := newWatcher(t)
-	f := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(f, nil, 0o644)
-	wd, err := w.Add(f, WatchModify)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, wd := watchNewFile(t, w, WatchModify)
 	for _, bad := range []int{1<<32 | wd, -1, -1 << 40} {
 		wantCallError(t, w.Remove(bad), unix.EINVAL, "inotify_rm_watch")
 	}
