@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"io/fs"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -188,11 +187,6 @@ func signature(regs []epollinfo.Registration) string {
 		b = append(b, '\n')
 	}
 	return string(b)
-}
-
-// sortedFds returns the descriptor numbers of a process in order.
-func sortedFds(fds map[int]string) []int {
-	return slices.Sorted(maps.Keys(fds))
 }
 
 // plural returns "1 registration" or "n registrations" ("watches",

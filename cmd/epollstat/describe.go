@@ -26,6 +26,10 @@ func (c *collector) describe(in *rawInstance, reg *Registration) {
 		}
 	}
 	if reg.Stale != nil {
+		if reg.Stale.Reason == "reused" {
+			kind, detail, _ := c.what(in.proc, reg.Tfd, reg.Stale.Now)
+			reg.nowIs = strings.TrimSpace(kind + " " + detail)
+		}
 		reg.Stale.Why = staleWhy(reg, in.proc.pid)
 	}
 }

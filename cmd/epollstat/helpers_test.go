@@ -148,13 +148,17 @@ func text(t *testing.T, s *Snapshot, staleOnly bool) string {
 	return b.String()
 }
 
-// line returns the line of out that holds "fd N" followed by a blank or a
-// tab, after the tree's branch.
+// line returns the row of out for registration tfd (the line that holds
+// "fd N" after the tree's branch), with the STALE line under it if any.
 func line(t *testing.T, out string, tfd int) string {
 	t.Helper()
-	for l := range strings.SplitSeq(out, "\n") {
+	ls := strings.Split(out, "\n")
+	for i, l := range ls {
 		f := strings.Fields(strings.TrimLeft(l, "├└│─ "))
 		if len(f) > 1 && f[0] == "fd" && f[1] == strconv.Itoa(tfd) {
+			if i+1 < len(ls) && strings.HasPrefix(strings.TrimLeft(ls[i+1], "│ "), "STALE ") {
+				return l + "\n" + ls[i+1]
+			}
 			return l
 		}
 	}

@@ -98,7 +98,7 @@ func (c *collector) holders(in *rawInstance, r epollinfo.Registration, toff int)
 		}
 	}
 	for _, q := range search {
-		for _, fd := range sortedFds(q.fds) {
+		for _, fd := range q.order {
 			if q == in.proc && fd == r.Fd {
 				continue // judged already: not the registered file
 			}
@@ -126,21 +126,26 @@ func staleWhy(reg *Registration, pid int) string {
 	if st.Reason == "closed" {
 		fmt.Fprintf(&b, "fd %d is closed", reg.Tfd)
 	} else {
-		fmt.Fprintf(&b, "fd %d now names %s, not the registered file", reg.Tfd, st.Now)
-		if reg.Check == checkInode {
-			fmt.Fprintf(&b, " (inode %d on %s registered)", reg.Ino, reg.Dev)
+		now := reg.nowIs
+		if now == "" {
+			now = st.Now
 		}
+		fmt.Fprintf(&b, "fd %d now names another file (%s", reg.Tfd, now)
+		if reg.Check == checkInode {
+			fmt.Fprintf(&b, "; inode %d on %s was registered", reg.Ino, reg.Dev)
+		}
+		b.WriteString(")")
 	}
 	switch {
 	case len(st.HeldAs) == 0 && len(reg.maybeHeld) > 0:
-		b.WriteString(", but the file is still open; without kcmp it cannot be told which of " +
+		b.WriteString(", but the registered file is still open; without kcmp it cannot be told which of " +
 			pidFds(reg.maybeHeld, pid) + " (one anonymous inode) holds it")
 	case len(st.HeldAs) == 0:
-		b.WriteString(", but the file is open elsewhere (another process, a message in flight, the kernel)")
+		b.WriteString(", but the registered file is open elsewhere (another process, a message in flight, the kernel)")
 	case st.HeldAs[0].Pid == pid:
-		fmt.Fprintf(&b, ", but the file is still open as fd %d", st.HeldAs[0].Fd)
+		fmt.Fprintf(&b, ", but the registered file is still open as fd %d", st.HeldAs[0].Fd)
 	default:
-		fmt.Fprintf(&b, ", but the file is still open as fd %d of pid %d", st.HeldAs[0].Fd, st.HeldAs[0].Pid)
+		fmt.Fprintf(&b, ", but the registered file is still open as fd %d of pid %d", st.HeldAs[0].Fd, st.HeldAs[0].Pid)
 	}
 	if reg.Disarmed {
 		b.WriteString(": it stays registered (disarmed until EPOLL_CTL_MOD)")

@@ -208,6 +208,7 @@ func once(o options, stdout, stderr io.Writer) int {
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "->" in a socket's detail, not "-\u003e"
 		err = enc.Encode(s)
 	} else {
 		if o.watch != 0 {

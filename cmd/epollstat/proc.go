@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,7 @@ type rawProcess struct {
 	comm      string
 	uid       int
 	fds       map[int]string // open descriptors: number to readlink(2) text
+	order     []int          // the numbers of fds, in order
 	ids       map[int]fileID // stat(2) of descriptors, filled as asked
 	instances []*rawInstance
 }
@@ -77,14 +80,14 @@ func readProcess(pid int) (*rawProcess, error) {
 			p.fds[fd] = link
 		}
 	}
-	for _, fd := range sortedFds(p.fds) {
+	p.order = slices.Sorted(maps.Keys(p.fds))
+	for _, fd := range p.order {
 		if p.fds[fd] != epollLink {
 			continue
 		}
 		b, err := os.ReadFile(procPath(pid, "fdinfo", strconv.Itoa(fd)))
 		if errors.Is(err, fs.ErrNotExist) {
-			delete(p.fds, fd)
-			continue
+			continue // closed since the listing
 		}
 		if err != nil {
 			return p, gone(err)

@@ -66,6 +66,7 @@ type Registration struct {
 	file      *fileRef  // where the registered file can be seen, nil when nowhere
 	nested    *Instance // the instance Nested names, for the text tree
 	maybeHeld []PidFd   // without kcmp: descriptors on the registered anonymous inode
+	nowIs     string    // reused: what the number names now, as kind and detail
 }
 
 // SocketInfo is a socket's entry in its network namespace's /proc/net table.

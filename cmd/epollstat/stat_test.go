@@ -291,7 +291,7 @@ func TestDupedThenClosedRegistrationIsStaleAndNamesTheHolder(t *testing.T) {
 	if s.Stale < 1 {
 		t.Errorf("snapshot counts %d stale", s.Stale)
 	}
-	want := fmt.Sprintf("STALE closed: fd %d is closed, but the file is still open as fd %d: it stays registered and its events come with data 0xfeed", efd, held)
+	want := fmt.Sprintf("STALE closed: fd %d is closed, but the registered file is still open as fd %d: it stays registered and its events come with data 0xfeed", efd, held)
 	if l := line(t, text(t, s, false), efd); !strings.Contains(l, want) {
 		t.Errorf("text line %q lacks %q", l, want)
 	}
@@ -302,12 +302,24 @@ func TestDupedThenClosedRegistrationIsStaleAndNamesTheHolder(t *testing.T) {
 	if code != 1 || !strings.Contains(out, want) || strings.Contains(out, "registrations in") || errOut != "" {
 		t.Errorf("-stale: exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
 	}
+	rows, why := 0, 0
 	for l := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
-		if !strings.Contains(l, "STALE") && !strings.Contains(l, "stale") {
-			t.Errorf("-stale printed a line about something not stale: %q", l)
+		switch f := strings.Fields(l); {
+		case f[0] == "fd":
+			rows++
+		case f[0] == "STALE":
+			why++
+		case !strings.Contains(l, " stale"):
+			t.Errorf("-stale printed a line that is neither a stale registration nor its instance: %q", l)
 		}
 	}
+	if rows != 1 || why != 1 {
+		t.Errorf("-stale printed %d rows and %d reasons, want 1 and 1:\n%s", rows, why, out)
+	}
 }
+
+func pipe(t *testing.T) int    { r, _ := fdtest.Pipe(t); return r }
+func eventfd(t *testing.T) int { return fdtest.Eventfd(t) }
 
 func TestNumberReusedByAnotherFileIsStale(t *testing.T) {
 	fdtest.Check(t)
@@ -317,12 +329,13 @@ func TestNumberReusedByAnotherFileIsStale(t *testing.T) {
 		noKcmp    bool
 		other     func(t *testing.T) int
 		nowPrefix string
+		nowKind   string
 		caught    bool // false: inode and device cannot tell these files apart
 	}{
-		{"by a pipe", false, func(t *testing.T) int { r, _ := fdtest.Pipe(t); return r }, "pipe:[", true},
-		{"by another eventfd", false, func(t *testing.T) int { return fdtest.Eventfd(t) }, "anon_inode:[eventfd]", true},
-		{"by a pipe, without kcmp", true, func(t *testing.T) int { r, _ := fdtest.Pipe(t); return r }, "pipe:[", true},
-		{"by another eventfd, without kcmp", true, func(t *testing.T) int { return fdtest.Eventfd(t) }, "", false},
+		{"by a pipe", false, pipe, "pipe:[", "pipe", true},
+		{"by another eventfd", false, eventfd, "anon_inode:[eventfd]", "eventfd", true},
+		{"by a pipe, without kcmp", true, pipe, "pipe:[", "pipe", true},
+		{"by another eventfd, without kcmp", true, eventfd, "", "", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ep := newInstance(t)
@@ -363,7 +376,7 @@ func TestNumberReusedByAnotherFileIsStale(t *testing.T) {
 			if r.Check != wantCheck {
 				t.Errorf("check %q, want %q", r.Check, wantCheck)
 			}
-			want := fmt.Sprintf("STALE reused: fd %d now names %s", efd, r.Stale.Now)
+			want := fmt.Sprintf("STALE reused: fd %d now names another file (%s", efd, c.nowKind)
 			if l := line(t, text(t, s, false), efd); !strings.Contains(l, want) {
 				t.Errorf("text line %q lacks %q", l, want)
 			}
@@ -397,7 +410,7 @@ func TestRegistrationOfAFileInFlightIsStaleWithNoHolder(t *testing.T) {
 	if r.Stale == nil || r.Stale.Reason != "closed" || len(r.Stale.HeldAs) != 0 || r.Kind != "unknown" {
 		t.Fatalf("stale %+v kind %q; want closed, no holder, unknown", r.Stale, r.Kind)
 	}
-	if !strings.Contains(r.Stale.Why, "the file is open elsewhere") {
+	if !strings.Contains(r.Stale.Why, "the registered file is open elsewhere") {
 		t.Errorf("why = %q", r.Stale.Why)
 	}
 	b, _ := json.Marshal(r.Stale)

@@ -46,7 +46,7 @@ func writeTree(w io.Writer, in *Instance, indent string, depth int) {
 		if i == len(in.Registrations)-1 {
 			branch, next = "└─ ", "   "
 		}
-		writeRow(w, indent+branch, r)
+		writeRow(w, indent+branch, indent+next, r)
 		if r.nested != nil && depth < maxNest {
 			writeTree(w, r.nested, indent+next, depth+1)
 		}
@@ -68,14 +68,15 @@ func writeStale(w io.Writer, name string, in *Instance) {
 	fmt.Fprintf(w, "%s epoll fd %d: %s, %d stale%s\n", name, in.Fd, plural(len(in.Registrations), "registration"), n, shared(in))
 	for _, r := range in.Registrations {
 		if r.Stale != nil {
-			writeRow(w, "   ", r)
+			writeRow(w, "   ", "   ", r)
 		}
 	}
 }
 
 // writeRow writes one registration: number, events, data, kind and what
-// is known of the file, and why it is stale.
-func writeRow(w io.Writer, prefix string, r *Registration) {
+// is known of the file; for a stale one, a second line (begun with cont,
+// the tree's continuation) says why, in the column of what.
+func writeRow(w io.Writer, prefix, cont string, r *Registration) {
 	events := r.Events
 	if r.Disarmed {
 		events += " (disarmed)"
@@ -84,9 +85,6 @@ func writeRow(w io.Writer, prefix string, r *Registration) {
 	if what == "" && !strings.HasPrefix(r.Target, "anon_inode:") {
 		what = r.Target // pipe:[N] tells which pipe; anon_inode:[eventfd] only repeats the kind
 	}
-	if r.Stale != nil {
-		what = strings.TrimSpace(what + "  STALE " + r.Stale.Reason + ": " + r.Stale.Why)
-	}
 	fmt.Fprintf(w, "%sfd %d\t%s\tdata %s\t%s", prefix, r.Tfd, events, r.Data, r.Kind)
 	if what != "" {
 		// Only a cell ended by a tab is padded: without what, the line
@@ -94,6 +92,9 @@ func writeRow(w io.Writer, prefix string, r *Registration) {
 		fmt.Fprintf(w, "\t%s", what)
 	}
 	fmt.Fprintln(w)
+	if r.Stale != nil {
+		fmt.Fprintf(w, "%s\t\t\t\tSTALE %s: %s\n", cont, r.Stale.Reason, r.Stale.Why)
+	}
 }
 
 // shared notes the other descriptors that hold the same instance.
