@@ -321,6 +321,9 @@ func TestUnreadableProcessesAreNamedNotFatal(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "permission denied: ") || !strings.Contains(errOut, strconv.Itoa(pid)) && !strings.Contains(errOut, " more") {
 		t.Errorf("every process as nobody: exit %d\nstderr %q", code, errOut)
 	}
+	if b, err := os.ReadFile(procPath(2, "comm")); err == nil && string(b) == "kthreadd\n" && strings.Contains(errOut, "(kthreadd)") {
+		t.Errorf("kernel threads hold no descriptors, yet are named as unreadable: %q", errOut)
+	}
 	if !strings.Contains(out, fmt.Sprintf("uid %d", nobody)) {
 		t.Errorf("every process as nobody: no summary for uid %d:\n%s", nobody, out)
 	}
@@ -340,4 +343,16 @@ func readComm(t *testing.T, pid int) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+func TestKernelThreadsAreToldFromProcesses(t *testing.T) {
+	if isKernelThread(os.Getpid()) {
+		t.Error("this process taken for a kernel thread")
+	}
+	if b, err := os.ReadFile(procPath(2, "comm")); err != nil || string(b) != "kthreadd\n" {
+		t.Skip("no kthreadd at pid 2 in this pid namespace")
+	}
+	if !isKernelThread(2) {
+		t.Error("kthreadd not taken for a kernel thread")
+	}
 }

@@ -78,6 +78,8 @@ func (c *collector) read(s *Snapshot) error {
 		switch {
 		case errors.Is(err, errGone) && !named:
 			continue
+		case errors.Is(err, fs.ErrPermission) && !named && isKernelThread(pid):
+			continue
 		case err != nil:
 			s.Unreadable = append(s.Unreadable, &Unreadable{Pid: pid, Comm: p.comm, Uid: p.uid, Error: why(err)})
 			continue

@@ -52,7 +52,8 @@
 //
 //	-stale    list only the stale registrations (no tree, no summary)
 //	-json     print the snapshot as JSON (schema below) instead of text
-//	-watch D  look again every D (at least 100ms) until interrupted
+//	-watch D  look again every D (at least 100ms) until interrupted, or until
+//	          every PID named has exited
 //
 // # Permissions
 //
@@ -247,13 +248,13 @@ func allGone(o options) bool {
 	return true
 }
 
-// startPage begins a -watch look: on a terminal it clears the screen, else
-// it writes a line with the time, so that looks can be told apart.
+// startPage begins a -watch look: on a terminal it clears the screen; in
+// any case it writes a line with the time, which tells the looks apart.
 func startPage(w io.Writer, t time.Time) {
 	if f, ok := w.(*os.File); ok {
 		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
 			fmt.Fprint(w, "\x1b[H\x1b[2J")
 		}
 	}
-	fmt.Fprintf(w, "# %s\n", t.Format(time.RFC3339))
+	fmt.Fprintf(w, "# %s\n", t.Format("2006-01-02T15:04:05.000Z07:00"))
 }

@@ -166,7 +166,8 @@ func (p *rawProcess) netns() string {
 	return link
 }
 
-// listPids returns the numeric entries of /proc: every process.
+// listPids returns the numeric entries of /proc, every process, in
+// numeric order.
 func listPids() ([]int, error) {
 	ents, err := os.ReadDir(procRoot)
 	if err != nil {
@@ -178,5 +179,31 @@ func listPids() ([]int, error) {
 			pids = append(pids, pid)
 		}
 	}
+	slices.Sort(pids)
 	return pids, nil
+}
+
+// pfKthread is PF_KTHREAD of include/linux/sched.h.
+const pfKthread = 0x00200000
+
+// isKernelThread reports whether pid is a kernel thread, which holds no
+// descriptors: its fd directory is closed to other users, and it is no
+// process epollstat failed to read.
+func isKernelThread(pid int) bool {
+	b, err := os.ReadFile(procPath(pid, "stat"))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may
+	// hold blanks and parentheses, so count from the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 32)
+	return err == nil && flags&pfKthread != 0
 }

@@ -126,7 +126,7 @@ func writeSummary(w io.Writer, s *Snapshot) {
 		}
 		use := ""
 		if s.MaxUserWatches > 0 {
-			use = fmt.Sprintf(" of fs.epoll.max_user_watches %d (%.2g%%)", s.MaxUserWatches, 100*float64(u.Registrations)/float64(s.MaxUserWatches))
+			use = fmt.Sprintf(" of fs.epoll.max_user_watches %d (%s)", s.MaxUserWatches, percent(u.Registrations, s.MaxUserWatches))
 		}
 		fmt.Fprintf(w, "%s: %s%s in %s%s\n", who, least, plural(u.Registrations, "registration"), plural(u.Instances, "instance"), use)
 	}
@@ -159,4 +159,14 @@ func writeUnreadable(w io.Writer, s *Snapshot) {
 		}
 		fmt.Fprintf(w, "epollstat: could not read %s: %s: %s%s\n", plural(len(byWhy[why]), "process"), why, strings.Join(names, ", "), more)
 	}
+}
+
+// percent returns part/whole as "12.34%", or "<0.01%" for a use too small
+// to show but not nothing.
+func percent(part int, whole int64) string {
+	p := 100 * float64(part) / float64(whole)
+	if p > 0 && p < 0.01 {
+		return "<0.01%"
+	}
+	return fmt.Sprintf("%.2f%%", p)
 }
