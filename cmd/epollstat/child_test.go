@@ -233,6 +233,14 @@ func TestInstancesOfAnotherProcessAreReadFromOutside(t *testing.T) {
 		t.Errorf("why %q lacks %q", ours.Stale.Why, want)
 	}
 
+	// Named alone, we still learn where our closed eventfd lives: the
+	// processes not shown are searched for a holder when none is nearer.
+	alone := look(t, config{})
+	if r := registration(t, instance(t, alone, pid, shared.Fd()), efd); r.Stale == nil ||
+		len(r.Stale.HeldAs) != 1 || r.Stale.HeldAs[0] != (PidFd{child, 4}) || r.Kind != "eventfd" {
+		t.Errorf("our closed eventfd, the child not named: kind %q, stale %+v; want eventfd held as fd 4 of pid %d", r.Kind, r.Stale, child)
+	}
+
 	// Both processes are root's (or both the user's): the shared instance
 	// counts once.
 	entries, regs := 0, 0

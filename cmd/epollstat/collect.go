@@ -23,14 +23,21 @@ type collector struct {
 	kc    kcmper
 	procs []*rawProcess // in pid order
 	byPid map[int]*rawProcess
-	nets  map[string]map[uint64]epollinfo.Socket // socket tables by network namespace
+	// rest are the processes read but not shown (no epoll instance), where
+	// a stale registration's file may still be held; with PIDs named they
+	// are read only when a holder is searched for (restRead).
+	rest     []*rawProcess
+	restRead bool
+	restPid  map[int]*rawProcess
+	nets     map[string]map[uint64]epollinfo.Socket // socket tables by network namespace
 }
 
 // collect reads /proc once and judges every registration it finds. It
 // fails only when /proc cannot be listed; a process that cannot be read is
 // an Unreadable entry of the snapshot.
 func collect(cfg config) (*Snapshot, error) {
-	c := &collector{cfg: cfg, byPid: map[int]*rawProcess{}, nets: map[string]map[uint64]epollinfo.Socket{}}
+	c := &collector{cfg: cfg, byPid: map[int]*rawProcess{}, restPid: map[int]*rawProcess{},
+		nets: map[string]map[uint64]epollinfo.Socket{}}
 	if cfg.noKcmp {
 		c.kc.off = "turned off"
 	}
@@ -66,6 +73,7 @@ func collect(cfg config) (*Snapshot, error) {
 // named.
 func (c *collector) read(s *Snapshot) error {
 	pids, named := c.cfg.pids, c.cfg.pids != nil
+	c.restRead = !named
 	if !named {
 		all, err := listPids()
 		if err != nil {
@@ -84,6 +92,8 @@ func (c *collector) read(s *Snapshot) error {
 			s.Unreadable = append(s.Unreadable, &Unreadable{Pid: pid, Comm: p.comm, Uid: p.uid, Error: why(err)})
 			continue
 		case len(p.instances) == 0 && !named:
+			c.rest = append(c.rest, p)
+			c.restPid[pid] = p
 			continue
 		}
 		if _, dup := c.byPid[pid]; dup {
@@ -96,6 +106,37 @@ func (c *collector) read(s *Snapshot) error {
 		c.byPid[pid] = p
 	}
 	return nil
+}
+
+// others returns the readable processes that are not shown, reading them
+// first if PIDs were named. A process is read once per snapshot.
+func (c *collector) others() []*rawProcess {
+	if c.restRead {
+		return c.rest
+	}
+	c.restRead = true
+	all, err := listPids()
+	if err != nil {
+		return nil
+	}
+	for _, pid := range all {
+		if _, shown := c.byPid[pid]; shown || pid == self {
+			continue
+		}
+		if p, err := readProcess(pid); err == nil {
+			c.rest = append(c.rest, p)
+			c.restPid[pid] = p
+		}
+	}
+	return c.rest
+}
+
+// proc returns the process read as pid, shown or not.
+func (c *collector) proc(pid int) *rawProcess {
+	if p := c.byPid[pid]; p != nil {
+		return p
+	}
+	return c.restPid[pid]
 }
 
 // why says in a few words why a process could not be read.

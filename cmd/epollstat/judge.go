@@ -57,7 +57,7 @@ func (c *collector) judge(in *rawInstance, r epollinfo.Registration, toff int) *
 		reg.Stale.HeldAs = []PidFd{} // "held_as": [] in JSON, not null
 	} else {
 		h := reg.Stale.HeldAs[0]
-		reg.file = &fileRef{c.byPid[h.Pid], h.Fd}
+		reg.file = &fileRef{c.proc(h.Pid), h.Fd}
 	}
 	return reg
 }
@@ -83,21 +83,33 @@ func (c *collector) sameAsRegistered(in *rawInstance, r epollinfo.Registration, 
 
 // holders returns the descriptors that still hold a stale registration's
 // file: in its own process, then in the processes that share the instance
-// (the likely holders after a fork). Candidates are the descriptors on the
-// registered inode; kcmp confirms each. Without kcmp an inode match is
-// taken unless the inode is anon_inodefs's, which every anonymous file
-// shares: such candidates are returned apart, as maybe.
+// (the likely holders after a fork), and only if none is found there, in
+// every other process that can be read (a descriptor passed over a unix
+// socket). Candidates are the descriptors on the registered inode; kcmp
+// confirms each. Without kcmp an inode match is taken unless the inode is
+// anon_inodefs's, which every anonymous file shares: such candidates of
+// the first two kinds are returned apart, as maybe.
 func (c *collector) holders(in *rawInstance, r epollinfo.Registration, toff int) (held, maybe []PidFd) {
 	if !r.HasFile {
 		return nil, nil
 	}
-	search := []*rawProcess{in.proc}
+	near := []*rawProcess{in.proc}
 	for _, s := range in.out.SharedWith {
 		if q := c.byPid[s.Pid]; q != nil && q != in.proc {
-			search = append(search, q)
+			near = append(near, q)
 		}
 	}
-	for _, q := range search {
+	held, maybe = c.search(in, r, toff, near)
+	if len(held) == 0 {
+		held, _ = c.search(in, r, toff, c.others())
+	}
+	return held, maybe
+}
+
+// search looks for holders of a registered file among the descriptors of
+// procs; see holders.
+func (c *collector) search(in *rawInstance, r epollinfo.Registration, toff int, procs []*rawProcess) (held, maybe []PidFd) {
+	for _, q := range procs {
 		for _, fd := range q.order {
 			if q == in.proc && fd == r.Fd {
 				continue // judged already: not the registered file
