@@ -45,8 +45,10 @@
 // files apart (every eventfd, timerfd, signalfd and epoll instance lives on
 // one inode), and the summary says so. Before Linux 4.13 only a closed number
 // is caught. For each stale registration epollstat names the descriptors
-// that still hold the file, in the process itself or in the processes that
-// share the instance.
+// that still hold the file: in the process itself, in the processes that
+// share the instance, or failing those in any process it can read. A file
+// held by none of them is in flight in a unix socket message, or held by
+// the kernel (an io_uring's registered files).
 //
 // # Flags
 //
@@ -59,9 +61,11 @@
 //
 // A process's descriptors can be read by whoever may ptrace(2) it for
 // reading: its own user, or root. Processes that cannot be read are named
-// on standard error, one line per cause, and left out; a user's count
-// against max_user_watches is then marked "at least". It is also a lower
-// bound when PIDs are named, since the other processes were not counted.
+// on standard error, one line per cause (with -json, in "unreadable"), and
+// left out; kernel threads, which hold no descriptors, are skipped. A user
+// with processes that could not be read has the count against
+// max_user_watches marked "at least"; so has every user when PIDs are
+// named, since the other processes were not counted.
 //
 // # Exit status
 //
