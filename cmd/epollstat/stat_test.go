@@ -296,6 +296,40 @@ func TestDupedThenClosedRegistrationIsStaleAndNamesTheHolder(t *testing.T) {
 		t.Errorf("text line %q lacks %q", l, want)
 	}
 
+	// The JSON says the same.
+	code, out, _ := runCommand(t, t.Context(), "-json", strconv.Itoa(pid))
+	var doc struct {
+		Processes []struct {
+			Instances []struct {
+				Fd            int `json:"fd"`
+				Registrations []struct {
+					Tfd   int `json:"tfd"`
+					Stale *struct {
+						Reason string  `json:"reason"`
+						Why    string  `json:"why"`
+						HeldAs []PidFd `json:"held_as"`
+					} `json:"stale"`
+				} `json:"registrations"`
+			} `json:"instances"`
+		} `json:"processes"`
+		Stale int `json:"stale"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || doc.Stale < 1 {
+		t.Fatalf("-json: exit %d, stale %d, %v", code, doc.Stale, err)
+	}
+	found := false
+	for _, in := range doc.Processes[0].Instances {
+		for _, r := range in.Registrations {
+			if in.Fd == ep.Fd() && r.Tfd == efd {
+				found = r.Stale != nil && r.Stale.Reason == "closed" && len(r.Stale.HeldAs) == 1 &&
+					r.Stale.HeldAs[0] == (PidFd{pid, held}) && strings.HasPrefix(r.Stale.Why, fmt.Sprintf("fd %d is closed", efd))
+			}
+		}
+	}
+	if !found {
+		t.Errorf("-json does not show the registration of fd %d as closed, held as fd %d:\n%s", efd, held, out)
+	}
+
 	// -stale prints the instance's header and this line only, and says so
 	// in the exit status.
 	code, out, errOut := runCommand(t, t.Context(), "-stale", strconv.Itoa(pid))
