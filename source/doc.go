@@ -30,14 +30,9 @@
 // once, and Timer.Expirations, Notifier.Read, Notifier.Notify, Signals.Read
 // and Process.Wait (while the process runs) allocate nothing at all.
 // Watcher.Read allocates only the strings of the events it decodes, one per
-// event that carries a name, and dst's growth (see Watcher.Read). One cost
-// is outside this package: errors.Is walks *epoll.Error's Unwrap, which
-// today allocates the slice it returns, so a loop that must allocate
-// nothing at all tests for EAGAIN with a type assertion instead:
-//
-//	if e, ok := err.(*epoll.Error); ok && e.Err == unix.EAGAIN {
-//		break // drained
-//	}
+// event that carries a name, and dst's growth (see Watcher.Read). The
+// check a loop makes, errors.Is(err, unix.EAGAIN), allocates nothing
+// either.
 //
 // # Errors
 //

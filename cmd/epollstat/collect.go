@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventpoll/eventpoll/internal/epollinfo"
+	"github.com/eventpoll/eventpoll/cmd/epollstat/internal/epollinfo"
 )
 
 // config says what to look at and how.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/eventpoll/eventpoll/internal/epollinfo"
+	"github.com/eventpoll/eventpoll/cmd/epollstat/internal/epollinfo"
 )
 
 // fileRef is a descriptor through which a registered file can be seen.

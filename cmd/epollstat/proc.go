@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/eventpoll/eventpoll/internal/epollinfo"
+	"github.com/eventpoll/eventpoll/cmd/epollstat/internal/epollinfo"
 	"golang.org/x/sys/unix"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/eventpoll/eventpoll/internal/epollinfo"
+	"github.com/eventpoll/eventpoll/cmd/epollstat/internal/epollinfo"
 )
 
 // The interest set of an epoll descriptor, as /proc/PID/fdinfo/FD lists it:
