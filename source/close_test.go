@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,12 +38,19 @@ func TestCloseWhileInUseIsSafe(t *testing.T) {
 				t.Fatal(err)
 			}
 			return w, func() error {
-				if _, err := w.Add(dir, Create); err != nil {
+				if _, err := w.Add(dir, WatchCreate); err != nil {
 					return err
 				}
 				_, err := w.Read(nil)
 				return err
 			}
+		},
+		"signals": func() (Source, func() error) {
+			s, err := NewSignals(syscall.SIGUSR1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, func() error { _, err := s.Read(); return err }
 		},
 		"process": func() (Source, func() error) {
 			p, err := OpenProcess(1)

@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -13,115 +14,6 @@ import (
 	"github.com/eventpoll/eventpoll/source"
 	"golang.org/x/sys/unix"
 )
-
-// One epoll instance watches a socket, a timer, a signal, a directory and a
-// child process, and prints each event as it comes. Each event is caused in
-// turn, so the output is deterministic.
-func Example() {
-	ep, err := epoll.New()
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ep.Close()
-
-	const (
-		tokSocket = iota + 1
-		tokTimer
-		tokSignal
-		tokFile
-		tokProcess
-	)
-
-	// A socket: one end of a Unix socket pair.
-	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer unix.Close(sp[0])
-	defer unix.Close(sp[1])
-	ep.Add(sp[0], epoll.In, tokSocket)
-
-	timer, _ := source.NewTimer(source.Monotonic)
-	defer timer.Close()
-	ep.Add(timer.Fd(), epoll.In, tokTimer)
-
-	sigs, _ := source.NewSignals(syscall.SIGUSR1)
-	defer sigs.Close()
-	ep.Add(sigs.Fd(), epoll.In, tokSignal)
-
-	dir, _ := os.MkdirTemp("", "source-example")
-	defer os.RemoveAll(dir)
-	files, _ := source.NewWatcher()
-	defer files.Close()
-	files.Add(dir, source.CloseWrite)
-	ep.Add(files.Fd(), epoll.In, tokFile)
-
-	// next waits for one event and prints what its source says.
-	evs := make([]epoll.Event, 8)
-	var procs []*source.Process
-	next := func() {
-		n, err := ep.Wait(evs, 10*time.Second)
-		if err != nil || n == 0 {
-			log.Fatal("no event: ", err)
-		}
-		for _, ev := range evs[:n] {
-			switch ev.Data() {
-			case tokSocket:
-				buf := make([]byte, 64)
-				m, _ := unix.Read(sp[0], buf)
-				fmt.Printf("socket: %q\n", buf[:m])
-			case tokTimer:
-				k, _ := timer.Expirations()
-				fmt.Printf("timer: %d expiration\n", k)
-			case tokSignal:
-				for {
-					s, err := sigs.Read()
-					if errors.Is(err, unix.EAGAIN) {
-						break
-					}
-					fmt.Printf("signal: %v\n", s)
-				}
-			case tokFile:
-				got, _ := files.Read(nil)
-				for _, e := range got {
-					fmt.Printf("file: %v %s\n", e.Op, e.Name)
-				}
-			case tokProcess:
-				st, _ := procs[0].Wait()
-				fmt.Printf("process: %v\n", st)
-				ep.Delete(procs[0].Fd())
-			}
-		}
-	}
-
-	unix.Write(sp[1], []byte("ping"))
-	next()
-
-	timer.Arm(time.Millisecond, 0)
-	next()
-
-	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
-	next()
-
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hi"), 0o644)
-	next()
-
-	child, err := source.StartProcess("sh", []string{"sh", "-c", "exit 3"}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer child.Close()
-	procs = append(procs, child)
-	ep.Add(child.Fd(), epoll.In, tokProcess)
-	next()
-
-	// Output:
-	// socket: "ping"
-	// timer: 1 expiration
-	// signal: user defined signal 1
-	// file: CLOSE_WRITE notes.txt
-	// process: exit status 3
-}
 
 // A periodic timer read late counts the ticks it missed.
 func ExampleTimer_Expirations() {
@@ -207,14 +99,14 @@ func ExampleWatcher() {
 		log.Fatal(err)
 	}
 	defer w.Close()
-	w.Add(dir, source.Create|source.Delete)
+	w.Add(dir, source.WatchCreate|source.WatchDelete)
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
 	os.Remove(filepath.Join(dir, "sub"))
 	evs, _ := w.Read(nil)
 	for _, e := range evs {
 		fmt.Println(e.Op, e.Name)
 	}
-	_, err = w.Add(filepath.Join(dir, "missing"), source.Modify)
+	_, err = w.Add(filepath.Join(dir, "missing"), source.WatchModify)
 	fmt.Println(errors.Is(err, unix.ENOENT))
 	// Output:
 	// CREATE|ISDIR sub
@@ -242,4 +134,61 @@ func ExampleOpenProcess() {
 	_, err := source.OpenProcess(0x3fffff0)
 	fmt.Println(errors.Is(err, unix.ESRCH)) // no process has this pid (above any pid_max)
 	// Output: true
+}
+
+// The wake-up of an event loop: another goroutine puts work on the loop's
+// queue and calls Notify; the loop, which waits on its own epoll instance
+// with the Notifier registered in it, calls Read and then runs everything
+// queued. However many posts come between two waits, they cost one wake-up.
+func ExampleNotifier_wakeLoop() {
+	ep, err := epoll.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ep.Close()
+	wake, err := source.NewNotifier()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer wake.Close()
+	ep.Add(wake.Fd(), epoll.In, 0)
+
+	var (
+		mu    sync.Mutex
+		queue []func()
+	)
+	post := func(f func()) { // from any goroutine
+		mu.Lock()
+		queue = append(queue, f)
+		mu.Unlock()
+		wake.Notify() // after the enqueue: the loop's Read comes before its dequeue
+	}
+
+	done := false // touched by the loop's goroutine only: jobs run there
+	go func() {
+		for i := 1; i <= 3; i++ {
+			post(func() { fmt.Println("job", i) })
+		}
+		post(func() { done = true })
+	}()
+
+	evs := make([]epoll.Event, 8)
+	for !done {
+		n, err := ep.Wait(evs, 10*time.Second)
+		if err != nil || n == 0 {
+			log.Fatal("no wake-up: ", err)
+		}
+		wake.Read() // first: a Notify after it writes again
+		mu.Lock()
+		jobs := queue
+		queue = nil
+		mu.Unlock()
+		for _, job := range jobs {
+			job()
+		}
+	}
+	// Output:
+	// job 1
+	// job 2
+	// job 3
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,8 +110,8 @@ func FuzzTimerArgs(f *testing.F) {
 			if !errors.Is(err, unix.EINVAL) {
 				t.Fatalf("refusal %v does not match EINVAL", err)
 			}
-			var se *Error
-			if !errors.As(err, &se) || se.Call == "" {
+			var se *epoll.Error
+			if !errors.As(err, &se) || se.Pkg != "source" || se.Call == "" {
 				t.Fatalf("refusal %v names no call", err)
 			}
 			return
@@ -124,6 +128,157 @@ func FuzzTimerArgs(f *testing.F) {
 		}
 		if err != nil {
 			t.Fatalf("checkTimerArgs accepted (%v, %d, %d, abs=%v) but the kernel refused: %v", c, first, interval, abs, err)
+		}
+	})
+}
+
+// FuzzTimerArmAt arms timers at arbitrary instants, from before year -290
+// million to after year 290 million: ArmAt never fails on a valid clock, a
+// deadline more than a second past leaves the timer expired (Remaining 0),
+// and one more than an hour ahead leaves it unexpired for at least that
+// long (saturated, never wrapped into the past).
+func FuzzTimerArmAt(f *testing.F) {
+	f.Add(0, int64(0), int64(0))
+	f.Add(1, int64(-62135596800), int64(0)) // the zero time.Time
+	f.Add(2, int64(19880064000), int64(5))  // the year 2600
+	f.Add(0, int64(1<<62), int64(999999999))
+	f.Add(1, int64(-1<<62), int64(-7))
+	clocks := []Clock{Monotonic, Realtime, Boottime}
+	timers := make([]*Timer, len(clocks))
+	for i, c := range clocks {
+		tm, err := NewTimer(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		defer tm.Close()
+		timers[i] = tm
+	}
+	f.Fuzz(func(t *testing.T, clock int, sec, nsec int64) {
+		tm := timers[uint(clock)%uint(len(timers))]
+		deadline := time.Unix(sec, nsec)
+		before := time.Now()
+		if err := tm.ArmAt(deadline, 0); err != nil {
+			t.Fatalf("ArmAt(%v) on %v: %v", deadline, tm.Clock(), err)
+		}
+		next, _, err := tm.Remaining()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case deadline.Before(before.Add(-time.Second)) && next != 0:
+			t.Fatalf("ArmAt(%v) on %v, in the past: Remaining %v, want 0 (expired)", deadline, tm.Clock(), next)
+		case deadline.After(time.Now().Add(time.Hour)) && next < time.Hour-time.Second:
+			t.Fatalf("ArmAt(%v) on %v, in the future: Remaining %v, want at least an hour", deadline, tm.Clock(), next)
+		}
+	})
+}
+
+// FuzzWatchArgs checks Add's argument validation against the kernel:
+// whatever checkWatch accepts for a directory, inotify_add_watch accepts;
+// whatever it refuses, for any path, matches EINVAL and names the call; a
+// path that is empty or holds a NUL is always refused.
+func FuzzWatchArgs(f *testing.F) {
+	f.Add(uint32(unix.IN_CREATE), "x")
+	f.Add(uint32(unix.IN_CREATE|unix.IN_MASK_CREATE|unix.IN_MASK_ADD), "x")
+	f.Add(uint32(unix.IN_ONESHOT), "")
+	f.Add(uint32(unix.IN_ALL_EVENTS|unix.IN_ONLYDIR|unix.IN_DONT_FOLLOW|unix.IN_EXCL_UNLINK|unix.IN_MASK_CREATE), "a\x00b")
+	f.Add(uint32(1<<31|unix.IN_MODIFY), "x")
+	w, err := NewWatcher()
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer w.Close()
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, op uint32, path string) {
+		const call = "inotify_add_watch"
+		if err := checkWatch(call, path, WatchOp(op)); err != nil {
+			wantCallError(t, err, unix.EINVAL, call)
+		} else if path == "" || strings.IndexByte(path, 0) >= 0 {
+			t.Fatalf("checkWatch accepted the path %q", path)
+		}
+		if err := checkWatch(call, dir, WatchOp(op)); err != nil {
+			return
+		}
+		wd, err := w.Add(dir, WatchOp(op))
+		if err != nil {
+			t.Fatalf("checkWatch accepted %v but the kernel refused: %v", WatchOp(op), err)
+		}
+		if err := w.Remove(wd); err != nil && !errors.Is(err, unix.EINVAL) { // EINVAL: a one-shot watch may be gone
+			t.Fatal(err)
+		}
+		for {
+			if _, err := w.Read(nil); err != nil {
+				break
+			}
+		}
+	})
+}
+
+// FuzzSignalsArgs checks NewSignals' validation without installing any
+// handler: a set is accepted exactly when it is not empty and every number
+// is a catchable signal in 1..64; the accepted set keeps the first of each
+// repeat in order; a refusal matches EINVAL and names the call.
+func FuzzSignalsArgs(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{10, 12, 10})
+	f.Add([]byte{9})
+	f.Add([]byte{0, 65})
+	f.Add([]byte{255, 19, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sigs := make([]syscall.Signal, len(b))
+		for i, c := range b {
+			sigs[i] = syscall.Signal(int8(c)) // negative numbers too
+		}
+		set, err := checkSignals(sigs)
+		valid := len(sigs) > 0
+		for _, s := range sigs {
+			valid = valid && s >= 1 && s <= 64 && s != syscall.SIGKILL && s != syscall.SIGSTOP
+		}
+		if err != nil {
+			if valid {
+				t.Fatalf("checkSignals(%v) refused a valid set: %v", sigs, err)
+			}
+			wantCallError(t, err, unix.EINVAL, "signal.Notify")
+			return
+		}
+		if !valid {
+			t.Fatalf("checkSignals(%v) accepted an invalid set", sigs)
+		}
+		var want []syscall.Signal
+		for _, s := range sigs {
+			if !slices.Contains(want, s) {
+				want = append(want, s)
+			}
+		}
+		if !slices.Equal(set, want) {
+			t.Fatalf("checkSignals(%v) = %v, want %v", sigs, set, want)
+		}
+	})
+}
+
+// FuzzProcessArgs checks the pid and signal validation: a number outside
+// what the kernel's 32-bit argument can hold is refused with EINVAL before
+// any system call, never cut to another process or signal; a valid signal
+// on a zero Process gets ErrNotCreated, not an answer about descriptor 0.
+func FuzzProcessArgs(f *testing.F) {
+	f.Add(int64(1), int64(0))
+	f.Add(int64(1<<32|1), int64(1<<32|9))
+	f.Add(int64(-1), int64(-1))
+	f.Add(int64(1<<31), int64(65))
+	f.Fuzz(func(t *testing.T, pid, sig int64) {
+		if pid <= 0 || pid > 1<<31-1 {
+			p, err := OpenProcess(int(pid))
+			if p != nil {
+				p.Close()
+				t.Fatalf("OpenProcess(%d) opened a process", pid)
+			}
+			wantCallError(t, err, unix.EINVAL, "pidfd_open")
+		}
+		err := new(Process).Signal(syscall.Signal(sig))
+		if sig < 0 || sig > 64 {
+			wantCallError(t, err, unix.EINVAL, "pidfd_send_signal")
+		} else if !errors.Is(err, epoll.ErrNotCreated) {
+			t.Fatalf("Signal(%d) on a zero Process: %v, want ErrNotCreated", sig, err)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package source
 
 import (
 	"errors"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +68,14 @@ func wantAgain(t testing.TB, what string, err error) {
 	}
 }
 
+// isEAGAIN is errors.Is(err, unix.EAGAIN) without the allocation of
+// *epoll.Error's Unwrap, for the allocation tests: a type assertion and a
+// comparison.
+func isEAGAIN(err error) bool {
+	e, ok := err.(*epoll.Error)
+	return ok && e.Err == unix.EAGAIN
+}
+
 // wantCallError fails unless err matches target and its message names call.
 func wantCallError(t testing.TB, err, target error, call string) {
 	t.Helper()
@@ -78,19 +85,13 @@ func wantCallError(t testing.TB, err, target error, call string) {
 	if !errors.Is(err, target) {
 		t.Fatalf("error %q does not match %v", err, target)
 	}
-	var se *Error
-	if !errors.As(err, &se) {
-		t.Fatalf("error %q is %T, not *source.Error", err, err)
+	var se *epoll.Error
+	if !errors.As(err, &se) || se.Pkg != "source" {
+		t.Fatalf("error %q is %T, not an *epoll.Error of package source", err, err)
 	}
 	if !strings.Contains(err.Error(), call) {
 		t.Fatalf("error %q does not name %q", err, call)
 	}
-}
-
-func percentile(ds []time.Duration, p float64) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(p*float64(len(s)-1))]
 }
 
 // fdFlags returns the descriptor's status flags and whether it is

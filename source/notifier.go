@@ -3,6 +3,7 @@ package source
 import (
 	"sync/atomic"
 
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,8 +19,32 @@ import (
 // cost one eventfd write, one event and one Read. A semaphore Notifier (see
 // NewSemaphore) counts instead: every Notify is one unit and every Read takes
 // one.
+//
+// # Waking a loop
+//
+// This is how an event loop takes work from other goroutines (the Notifier
+// example named wakeLoop is such a loop, whole):
+//
+//   - the loop creates a merging Notifier and registers its Fd, for
+//     epoll.In, in the loop's own epoll instance, beside its sockets;
+//   - a goroutine with work for the loop puts it on a queue the loop owns
+//     (a mutex-guarded slice, a channel) and then calls Notify;
+//   - when Wait reports the Notifier, the loop calls Read first and then
+//     takes and runs everything on the queue.
+//
+// The order is what makes it safe: enqueue before Notify, Read before
+// dequeue. A Notify merged into a write that Read has already consumed
+// belongs to work the loop is about to find on the queue, and a Notify
+// after Read writes again, so no work is left waiting for a wake-up that
+// never comes, and a burst of posts costs one wake-up. Read on every
+// report: Read is what lets the next Notify write again (until then Notifies
+// are merged and make no new event, so with epoll.Edge an unread Notifier
+// would never be reported again).
+//
+// The zero Notifier is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated), Fd returns -1, and no call touches descriptor 0.
 type Notifier struct {
-	life    fdLife
+	fd      fdlife.FD
 	sem     bool
 	pending atomic.Bool // a write is in the counter and no Read has cleared it (merging mode)
 }
@@ -53,13 +78,14 @@ func newNotifier(initial uint, flags int) (*Notifier, error) {
 		return nil, callError("eventfd", -1, err)
 	}
 	n := &Notifier{sem: flags&unix.EFD_SEMAPHORE != 0}
-	n.life.init(fd)
+	n.fd.Init(fd)
 	return n, nil
 }
 
 // Fd returns the eventfd, to register for epoll.In. It stays owned by the
-// Notifier: do not read or close it. It is -1 once Close has begun.
-func (n *Notifier) Fd() int { return n.life.get() }
+// Notifier: do not read or close it. It is -1 once Close has begun, and on
+// a zero Notifier.
+func (n *Notifier) Fd() int { return n.fd.Fd() }
 
 // Notify makes the Notifier readable. It never blocks and allocates nothing,
 // and may be called from any goroutine.
@@ -68,31 +94,31 @@ func (n *Notifier) Fd() int { return n.life.get() }
 // pending since the last Read; otherwise it returns at once without a
 // system call. In semaphore mode it always writes 1.
 //
-// Errors: ErrClosed after Close; an error matching unix.EAGAIN in the
-// practically unreachable case that the counter is at its maximum
-// (2^64-2), which cannot happen in merging mode.
+// Errors: ErrClosed after Close (ErrNotCreated on a zero Notifier); an
+// error matching unix.EAGAIN in the practically unreachable case that the
+// counter is at its maximum (2^64-2), which cannot happen in merging mode.
 func (n *Notifier) Notify() error {
 	if !n.sem {
 		// The fast path: a write is in the counter already; the reader will
 		// see it. Only a Notify that wins the flag pays for the system call.
 		if n.pending.Load() || !n.pending.CompareAndSwap(false, true) {
-			if n.life.closed() {
-				return closedError("eventfd write")
+			if n.fd.Closing() {
+				return unusable(&n.fd, "eventfd write")
 			}
 			return nil
 		}
 	}
-	if err := n.life.incref("eventfd write"); err != nil {
+	if err := acquire(&n.fd, "eventfd write"); err != nil {
 		return err
 	}
-	defer n.life.decref()
-	switch err := writeUint64(n.life.fd, 1); err {
+	defer n.fd.Release()
+	switch err := writeUint64(n.fd.Sysfd(), 1); err {
 	case nil:
 		return nil
 	case unix.EAGAIN:
 		return errNotifierFull
 	default:
-		return callError("eventfd write", n.life.fd, err)
+		return callError("eventfd write", n.fd.Sysfd(), err)
 	}
 }
 
@@ -111,20 +137,21 @@ func (n *Notifier) Notify() error {
 // the flag set, and every later Notify would be swallowed.)
 //
 // Errors: an error matching unix.EAGAIN when nothing is pending (drain
-// until it); ErrClosed after Close.
+// until it), made once so that draining allocates nothing; ErrClosed after
+// Close (ErrNotCreated on a zero Notifier).
 func (n *Notifier) Read() (uint64, error) {
-	if err := n.life.incref("eventfd read"); err != nil {
+	if err := acquire(&n.fd, "eventfd read"); err != nil {
 		return 0, err
 	}
-	defer n.life.decref()
-	v, err := readUint64(n.life.fd)
+	defer n.fd.Release()
+	v, err := readUint64(n.fd.Sysfd())
 	if err == unix.EAGAIN {
 		// A Notify that has won the flag but not yet written will write:
 		// its event is still to come, so the flag stays set.
 		return 0, errNotifierAgain
 	}
 	if err != nil {
-		return 0, callError("eventfd read", n.life.fd, err)
+		return 0, callError("eventfd read", n.fd.Sysfd(), err)
 	}
 	if !n.sem {
 		n.pending.Store(false)
@@ -134,8 +161,6 @@ func (n *Notifier) Read() (uint64, error) {
 
 // Close closes the eventfd. It is idempotent; later calls return nil. A
 // Notify or Read running at the same time either completes first or returns
-// ErrClosed; none reaches a reused descriptor number.
-func (n *Notifier) Close() error {
-	_, err := n.life.close()
-	return err
-}
+// ErrClosed; none reaches a reused descriptor number. On a zero Notifier it
+// returns an error matching ErrClosed and closes nothing.
+func (n *Notifier) Close() error { return closeFD(&n.fd) }

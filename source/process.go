@@ -1,6 +1,8 @@
 package source
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,12 +27,16 @@ import (
 // the pid being reused, which is what pidfd exists to fix. OpenProcess and
 // StartProcess fail there with an error matching ErrUnsupported that says
 // so.
+//
+// The zero Process is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated), Fd returns -1, and no call touches descriptor 0.
 type Process struct {
-	life fdLife
-	pid  int
+	fd  fdlife.FD
+	pid int
 
 	mu     sync.Mutex
-	status *ExitStatus // set once reaped, so Wait can answer again
+	reaped bool       // Wait has read the status, kept in status for the next Wait
+	status ExitStatus // by value: a pointer to a local would make every Wait allocate it
 }
 
 // ExitStatus is how a process ended, decoded from the siginfo that waitid
@@ -76,19 +84,14 @@ func checkPidfd(call string) error {
 		err = unix.ENOSYS
 	}
 	if err == unix.ENOSYS {
-		return &Error{Call: call, Fd: -1, Err: err, Kind: errNoPidfd}
+		return &errs.Error{Pkg: pkg, Call: call, Fd: -1, Err: errNoPidfd, Kind: ErrUnsupported}
 	}
 	return nil
 }
 
-// errNoPidfd is the ErrUnsupported of a kernel without pidfd; it says which
-// kernel is needed.
-var errNoPidfd = &unsupportedError{what: "pidfd (process file descriptors) requires Linux 5.3; there is no race-free fallback"}
-
-type unsupportedError struct{ what string }
-
-func (e *unsupportedError) Error() string        { return e.what }
-func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupported }
+// errNoPidfd is the cause given on a kernel without pidfd: it says which
+// kernel is needed, and keeps the kernel's ENOSYS.
+var errNoPidfd = fmt.Errorf("pidfd (process file descriptors) requires Linux 5.3; there is no race-free fallback: %w", unix.ENOSYS)
 
 // OpenProcess opens a pidfd for the running process pid with
 // pidfd_open(pid, PIDFD_NONBLOCK). The descriptor is close-on-exec.
@@ -102,12 +105,13 @@ func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupport
 // them with StartProcess.
 //
 // Errors: ESRCH when no process has that pid; EINVAL (an argument error)
-// for pid <= 0; EMFILE, ENFILE; ErrUnsupported (matching ENOSYS) before
+// for pid <= 0 or past the int32 range of pid_t, which the kernel would cut
+// to another pid; EMFILE, ENFILE; ErrUnsupported (matching ENOSYS) before
 // Linux 5.3.
 func OpenProcess(pid int) (*Process, error) {
 	call := "pidfd_open " + strconv.Itoa(pid)
-	if pid <= 0 {
-		return nil, invalid(call, "pid must be positive")
+	if pid <= 0 || pid > math.MaxInt32 {
+		return nil, invalid(call, "pid must be in 1..2^31-1")
 	}
 	if err := checkPidfd(call); err != nil {
 		return nil, err
@@ -120,7 +124,7 @@ func OpenProcess(pid int) (*Process, error) {
 		return nil, callError(call, -1, err)
 	}
 	p := &Process{pid: pid}
-	p.life.init(fd)
+	p.fd.Init(fd)
 	return p, nil
 }
 
@@ -146,7 +150,7 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 	if !strings.Contains(name, "/") {
 		lp, err := exec.LookPath(name)
 		if err != nil {
-			return nil, &Error{Call: call, Fd: -1, Err: err}
+			return nil, callError(call, -1, err)
 		}
 		path = lp
 	}
@@ -178,7 +182,7 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 		}
 	}
 	if err != nil {
-		return nil, &Error{Call: call, Fd: -1, Err: err}
+		return nil, callError(call, -1, err)
 	}
 	if pidfd < 0 {
 		// The kernel made no pidfd (CLONE_PIDFD refused). The child is ours
@@ -194,7 +198,7 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 	// WNOHANG regardless, so this only keeps the package's rule.
 	unix.SetNonblock(pidfd, true)
 	p := &Process{pid: pid}
-	p.life.init(pidfd)
+	p.fd.Init(pidfd)
 	return p, nil
 }
 
@@ -202,23 +206,29 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*Process, erro
 func (p *Process) Pid() int { return p.pid }
 
 // Fd returns the pidfd, to register for epoll.In: it becomes readable when
-// the process exits (and stays readable). It is -1 once Close has begun.
-func (p *Process) Fd() int { return p.life.get() }
+// the process exits (and stays readable). It is -1 once Close has begun,
+// and on a zero Process.
+func (p *Process) Fd() int { return p.fd.Fd() }
 
 // Signal sends sig to the process with pidfd_send_signal, which cannot hit
 // another process that has reused the pid.
 //
 // Errors: ESRCH when the process has exited (even if not yet reaped);
-// EPERM without permission; EINVAL for an invalid signal; ErrClosed after
-// Close.
+// EPERM without permission; EINVAL for a signal number outside 0..64 (an
+// argument error, before the system call: the kernel would cut a larger
+// number to 32 bits and could send another signal); ErrClosed after Close.
+// Signal 0 sends nothing and checks that the process is alive.
 func (p *Process) Signal(sig syscall.Signal) error {
 	call := "pidfd_send_signal " + sig.String()
-	if err := p.life.incref(call); err != nil {
+	if sig < 0 || sig > 64 {
+		return invalid(call, "signal number out of range 0..64")
+	}
+	if err := acquire(&p.fd, call); err != nil {
 		return err
 	}
-	defer p.life.decref()
-	if err := unix.PidfdSendSignal(p.life.fd, sig, nil, 0); err != nil {
-		return callError(call, p.life.fd, err)
+	defer p.fd.Release()
+	if err := unix.PidfdSendSignal(p.fd.Sysfd(), sig, nil, 0); err != nil {
+		return callError(call, p.fd.Sysfd(), err)
 	}
 	return nil
 }
@@ -234,25 +244,27 @@ var errProcessAgain = wouldBlock("waitid P_PIDFD")
 
 // Wait returns the exit status of the process, reaping it, with
 // waitid(P_PIDFD, fd, WEXITED|WNOHANG). It does not block: call it when Fd
-// is readable. Once it has succeeded it returns the same status again.
+// is readable. Once it has succeeded it returns the same status again,
+// until Close. The answer EAGAIN, while the process runs, allocates nothing.
 //
 // Errors: an error matching unix.EAGAIN while the process is still
 // running; ECHILD when it is not a child of this process or was reaped by
-// someone else (exec.Cmd.Wait, os.Process.Wait); ErrClosed after Close.
+// someone else (exec.Cmd.Wait, os.Process.Wait); ErrClosed after Close,
+// whether or not a status was read before.
 func (p *Process) Wait() (ExitStatus, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.status != nil {
-		return *p.status, nil
-	}
 	const call = "waitid P_PIDFD"
-	if err := p.life.incref(call); err != nil {
+	if err := acquire(&p.fd, call); err != nil {
 		return ExitStatus{}, err
 	}
-	defer p.life.decref()
+	defer p.fd.Release()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return p.status, nil
+	}
 	var info unix.Siginfo
 	for {
-		err := unix.Waitid(unix.P_PIDFD, p.life.fd, &info, unix.WEXITED|unix.WNOHANG, nil)
+		err := unix.Waitid(unix.P_PIDFD, p.fd.Sysfd(), &info, unix.WEXITED|unix.WNOHANG, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -260,7 +272,7 @@ func (p *Process) Wait() (ExitStatus, error) {
 			return ExitStatus{}, errProcessAgain
 		}
 		if err != nil {
-			return ExitStatus{}, callError(call, p.life.fd, err)
+			return ExitStatus{}, callError(call, p.fd.Sysfd(), err)
 		}
 		break
 	}
@@ -268,7 +280,7 @@ func (p *Process) Wait() (ExitStatus, error) {
 	if !ok {
 		return ExitStatus{}, errProcessAgain // WNOHANG and still running: si_pid is 0
 	}
-	p.status = &st
+	p.status, p.reaped = st, true
 	return st, nil
 }
 
@@ -295,8 +307,6 @@ func decodeSiginfo(info *unix.Siginfo) (ExitStatus, bool) {
 
 // Close closes the pidfd. It does not kill or reap the process: a child
 // that exits later, unreaped, stays a zombie until this process exits.
-// It is idempotent; later calls return nil.
-func (p *Process) Close() error {
-	_, err := p.life.close()
-	return err
-}
+// It is idempotent; later calls return nil. On a zero Process it returns an
+// error matching ErrClosed.
+func (p *Process) Close() error { return closeFD(&p.fd) }

@@ -166,3 +166,61 @@ func TestProcessCallsAfterCloseReturnErrClosed(t *testing.T) {
 	var ws unix.WaitStatus
 	unix.Wait4(pid, &ws, 0, nil) // reap the child Close left behind
 }
+
+// TestProcessWaitWhileRunningAllocatesNothing: a loop calls Wait on every
+// report until it stops answering EAGAIN; that answer allocates nothing.
+func TestProcessWaitWhileRunningAllocatesNothing(t *testing.T) {
+	p := startT(t, "sleep", "30")
+	defer p.Signal(syscall.SIGKILL)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := p.Wait(); !isEAGAIN(err) {
+			t.Fatalf("Wait on a running process: %v", err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Wait to EAGAIN allocates %v times per call, want 0", allocs)
+	}
+}
+
+// TestProcessWaitAfterCloseReturnsErrClosedEvenOnceReaped: the status kept
+// for a second Wait is not an answer after Close.
+func TestProcessWaitAfterCloseReturnsErrClosedEvenOnceReaped(t *testing.T) {
+	ep := newInstance(t)
+	p := startT(t, "true")
+	watch(t, ep, p, 1)
+	waitEvent(t, ep, 1, 10*time.Second)
+	if st, err := p.Wait(); err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %v, %v; want exit status 0", st, err)
+	}
+	ep.Delete(p.Fd())
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Wait(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close = %v, %v; want ErrClosed", st, err)
+	}
+}
+
+// TestProcessNumbersBeyondInt32AreRefusedNotTruncated: a pid or signal
+// number the kernel would cut to 32 bits is refused with EINVAL before the
+// system call, instead of opening or signalling another process (1<<32|9
+// would be SIGKILL).
+func TestProcessNumbersBeyondInt32AreRefusedNotTruncated(t *testing.T) {
+	fdtest.Check(t)
+	p := startT(t, "sleep", "30")
+	defer p.Signal(syscall.SIGKILL)
+	for _, sig := range []syscall.Signal{1<<32 | syscall.SIGKILL, -1, 65} {
+		wantCallError(t, p.Signal(sig), unix.EINVAL, "pidfd_send_signal")
+	}
+	if _, err := p.Wait(); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("after the refused signals, Wait = %v; want EAGAIN (still running)", err)
+	}
+	if err := p.Signal(0); err != nil {
+		t.Fatalf("Signal(0), the existence check: %v", err)
+	}
+	q, err := OpenProcess(1<<32 | p.Pid())
+	if q != nil {
+		q.Close()
+	}
+	wantCallError(t, err, unix.EINVAL, "pidfd_open")
+}

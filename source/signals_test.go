@@ -147,3 +147,59 @@ func signalsCloseHelper() {
 	time.Sleep(2 * time.Second)
 	os.Exit(8)
 }
+
+// TestSignalsBurstOfOneSignalKeepsAnother holds the forwarding back (as a
+// descheduled goroutine would) while SIGUSR1 arrives six times, each handed
+// over by the runtime on its own, and then SIGUSR2 once: SIGUSR2 must not be
+// lost behind the repeats, and the repeats are merged while pending.
+func TestSignalsBurstOfOneSignalKeepsAnother(t *testing.T) {
+	release := make(chan struct{})
+	signalsForwardHook = func() { <-release }
+	s := newSignals(t, syscall.SIGUSR1, syscall.SIGUSR2)
+	signalsForwardHook = nil
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	ep := newInstance(t)
+	watch(t, ep, s, 12)
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR1, syscall.SIGUSR1, syscall.SIGUSR1, syscall.SIGUSR1, syscall.SIGUSR1, syscall.SIGUSR2} {
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		// Long enough for the runtime to hand each one over by itself,
+		// rather than merge repeats while they are pending in its mask.
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	released = true
+	got := map[syscall.Signal]int{}
+	deadline := time.Now().Add(5 * time.Second)
+	for (got[syscall.SIGUSR1] == 0 || got[syscall.SIGUSR2] == 0) && time.Now().Before(deadline) {
+		waitOne(ep, 100*time.Millisecond)
+		for {
+			sig, err := s.Read()
+			if errors.Is(err, unix.EAGAIN) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[sig]++
+		}
+	}
+	// The late forwarder holds one SIGUSR1 and its channel one more; the
+	// other four were merged. The second may be read apart from the first.
+	if got[syscall.SIGUSR2] != 1 || got[syscall.SIGUSR1] < 1 || got[syscall.SIGUSR1] > 2 {
+		t.Fatalf("read %v; want SIGUSR2 once and SIGUSR1 once or twice (six merged while pending)", got)
+	}
+}
+
+func TestSignalsListedTwiceAreWatchedOnce(t *testing.T) {
+	s := newSignals(t, syscall.SIGUSR2, syscall.SIGUSR1, syscall.SIGUSR2)
+	if got := s.Signals(); len(got) != 2 || got[0] != syscall.SIGUSR2 || got[1] != syscall.SIGUSR1 {
+		t.Fatalf("Signals() = %v, want [SIGUSR2 SIGUSR1]", got)
+	}
+}

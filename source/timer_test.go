@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
@@ -22,31 +23,26 @@ func newTimer(t testing.TB, c Clock) *Timer {
 
 func TestTimerExpiryIsReportedByEpollOnEveryClock(t *testing.T) {
 	fdtest.Check(t)
-	for _, c := range []Clock{Monotonic, Realtime, Boottime} {
-		t.Run(c.String(), func(t *testing.T) {
-			ep := newInstance(t)
-			tm := newTimer(t, c)
-			watch(t, ep, tm, 7)
-			if _, err := tm.Expirations(); !errors.Is(err, unix.EAGAIN) {
-				t.Fatalf("unarmed timer: Expirations = %v, want EAGAIN", err)
-			}
-			start := time.Now()
-			if err := tm.Arm(5*time.Millisecond, 0); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, ep, 7, 5*time.Second)
-			if el := time.Since(start); el < 5*time.Millisecond {
-				t.Fatalf("fired after %v, before its 5ms", el)
-			}
-			n, err := tm.Expirations()
-			if err != nil || n != 1 {
-				t.Fatalf("Expirations = %d, %v; want 1", n, err)
-			}
-			_, err = tm.Expirations()
-			wantAgain(t, "second Expirations", err)
-			expectNoEvent(t, ep)
-		})
-	}
+	onEveryClock(t, 7, func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer) {
+		if _, err := tm.Expirations(); !errors.Is(err, unix.EAGAIN) {
+			t.Fatalf("unarmed timer: Expirations = %v, want EAGAIN", err)
+		}
+		start := time.Now()
+		if err := tm.Arm(5*time.Millisecond, 0); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, ep, 7, 5*time.Second)
+		if el := time.Since(start); el < 5*time.Millisecond {
+			t.Fatalf("fired after %v, before its 5ms", el)
+		}
+		n, err := tm.Expirations()
+		if err != nil || n != 1 {
+			t.Fatalf("Expirations = %d, %v; want 1", n, err)
+		}
+		_, err = tm.Expirations()
+		wantAgain(t, "second Expirations", err)
+		expectNoEvent(t, ep)
+	})
 }
 
 func TestTimerDescriptorIsNonblockingAndCloexec(t *testing.T) {
@@ -109,59 +105,49 @@ func TestTimerNeverFiresEarly(t *testing.T) {
 		}
 		late = append(late, end-start-d)
 	}
-	p50, p99 := percentile(late, 0.5), percentile(late, 0.99)
-	t.Logf("%d one-shot %v timers: lateness median %v, p99 %v, max %v", runs, d, p50, p99, percentile(late, 1))
+	p50, p99 := fdtest.Percentile(late, 0.5), fdtest.Percentile(late, 0.99)
+	t.Logf("%d one-shot %v timers: lateness median %v, p99 %v, max %v", runs, d, p50, p99, fdtest.Percentile(late, 1))
 	if p50 > 20*time.Millisecond {
 		t.Fatalf("median lateness %v exceeds the generous ceiling of 20ms", p50)
 	}
 }
 
 func TestTimerAbsoluteFiresNotBeforeItsTime(t *testing.T) {
-	for _, c := range []Clock{Monotonic, Realtime, Boottime} {
-		t.Run(c.String(), func(t *testing.T) {
-			ep := newInstance(t)
-			tm := newTimer(t, c)
-			watch(t, ep, tm, 3)
-			now, err := c.Now()
-			if err != nil {
-				t.Fatal(err)
-			}
-			at := now + 3*time.Millisecond
-			if err := tm.ArmAbsolute(at, 0); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, ep, 3, 5*time.Second)
-			if after, _ := c.Now(); after < at {
-				t.Fatalf("fired at %v on %v, before %v", after, c, at)
-			}
-			if n, err := tm.Expirations(); err != nil || n != 1 {
-				t.Fatalf("Expirations = %d, %v", n, err)
-			}
-		})
-	}
+	onEveryClock(t, 3, func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer) {
+		now, err := c.Now()
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := now + 3*time.Millisecond
+		if err := tm.ArmAbsolute(at, 0); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, ep, 3, 5*time.Second)
+		if after, _ := c.Now(); after < at {
+			t.Fatalf("fired at %v on %v, before %v", after, c, at)
+		}
+		if n, err := tm.Expirations(); err != nil || n != 1 {
+			t.Fatalf("Expirations = %d, %v", n, err)
+		}
+	})
 }
 
 func TestTimerArmAtConvertsDeadlineToTheTimersClock(t *testing.T) {
-	for _, c := range []Clock{Monotonic, Realtime, Boottime} {
-		t.Run(c.String(), func(t *testing.T) {
-			ep := newInstance(t)
-			tm := newTimer(t, c)
-			watch(t, ep, tm, 4)
-			deadline := time.Now().Add(4 * time.Millisecond)
-			if err := tm.ArmAt(deadline, 0); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, ep, 4, 5*time.Second)
-			if now := time.Now(); now.Before(deadline) {
-				t.Fatalf("fired %v before the deadline", deadline.Sub(now))
-			}
-			// A deadline in the past fires at once.
-			if err := tm.ArmAt(time.Now().Add(-time.Hour), 0); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, ep, 4, 5*time.Second)
-		})
-	}
+	onEveryClock(t, 4, func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer) {
+		deadline := time.Now().Add(4 * time.Millisecond)
+		if err := tm.ArmAt(deadline, 0); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, ep, 4, 5*time.Second)
+		if now := time.Now(); now.Before(deadline) {
+			t.Fatalf("fired %v before the deadline", deadline.Sub(now))
+		}
+		// A deadline in the past fires at once.
+		if err := tm.ArmAt(time.Now().Add(-time.Hour), 0); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, ep, 4, 5*time.Second)
+	})
 }
 
 func TestTimerStopDisarmsAndDiscardsExpirations(t *testing.T) {
@@ -285,4 +271,108 @@ func TestTimerDrainAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Expirations to EAGAIN allocates %v times per call", allocs)
 	}
+}
+
+// onEveryClock runs f as a subtest per clock with a new timer on it,
+// registered in a new instance with data.
+func onEveryClock(t *testing.T, data uint64, f func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer)) {
+	for _, c := range []Clock{Monotonic, Realtime, Boottime} {
+		t.Run(c.String(), func(t *testing.T) {
+			ep := newInstance(t)
+			tm := newTimer(t, c)
+			watch(t, ep, tm, data)
+			f(t, c, ep, tm)
+		})
+	}
+}
+
+// twoCenturies is less than what is left of the kernel's range on every
+// clock (its end is the year 2262 on Realtime, ~292 years of uptime on the
+// others) and far more than any wrapped-around time could leave.
+const twoCenturies = 200 * 365 * 24 * time.Hour
+
+// expectNoEventWithin fails if ep reports anything within d.
+func expectNoEventWithin(t testing.TB, ep *epoll.Instance, d time.Duration, what string) {
+	t.Helper()
+	evs := make([]epoll.Event, 1)
+	if n, err := ep.Wait(evs, d); err != nil || n != 0 {
+		t.Fatalf("%s: Wait = %d, %v; want no event within %v", what, n, err, d)
+	}
+}
+
+// TestTimerFarDeadlineNeverFiresOnEveryClock arms deadlines past the
+// kernel's range (the year 2600, 9999, 100000) and the largest durations:
+// each saturates to the end of the range instead of wrapping into the past,
+// so the timer stays armed for centuries and does not fire, on every clock.
+func TestTimerFarDeadlineNeverFiresOnEveryClock(t *testing.T) {
+	onEveryClock(t, 1, func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer) {
+		arms := []struct {
+			name string
+			arm  func() error
+		}{
+			{"ArmAt(2600)", func() error { return tm.ArmAt(time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC), 0) }},
+			{"ArmAt(9999)", func() error { return tm.ArmAt(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), time.Second) }},
+			{"ArmAt(100000)", func() error { return tm.ArmAt(time.Date(100000, 1, 1, 0, 0, 0, 0, time.UTC), 0) }},
+			{"Arm(max, 0)", func() error { return tm.Arm(maxDuration, 0) }},
+			{"Arm(max, max)", func() error { return tm.Arm(maxDuration, maxDuration) }},
+			{"ArmAbsolute(max, 0)", func() error { return tm.ArmAbsolute(maxDuration, 0) }},
+		}
+		for _, a := range arms {
+			if err := a.arm(); err != nil {
+				t.Fatalf("%s: %v", a.name, err)
+			}
+			if next, _, err := tm.Remaining(); err != nil || next < twoCenturies {
+				t.Fatalf("%s: Remaining = %v, %v; want the end of the kernel's range, centuries away", a.name, next, err)
+			}
+			expectNoEventWithin(t, ep, 20*time.Millisecond, a.name)
+			_, err := tm.Expirations()
+			wantAgain(t, a.name+": Expirations", err)
+		}
+	})
+}
+
+// TestTimerPastDeadlineFiresAtOnceOnEveryClock arms deadlines in the past,
+// down to the zero time.Time and times before 1970: each fires at once with
+// one expiration on every clock, never an EINVAL on one clock where another
+// fires.
+func TestTimerPastDeadlineFiresAtOnceOnEveryClock(t *testing.T) {
+	past := map[string]time.Time{
+		"zero time":   {},
+		"1960":        time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC),
+		"year -5000":  time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC),
+		"1970":        time.Unix(0, 0),
+		"1970+1ns":    time.Unix(0, 1),
+		"an hour ago": time.Now().Add(-time.Hour),
+	}
+	onEveryClock(t, 2, func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer) {
+		for name, deadline := range past {
+			if err := tm.ArmAt(deadline, 0); err != nil {
+				t.Fatalf("ArmAt(%s): %v", name, err)
+			}
+			waitEvent(t, ep, 2, 5*time.Second)
+			if n, err := tm.Expirations(); err != nil || n != 1 {
+				t.Fatalf("ArmAt(%s): Expirations = %d, %v; want 1", name, n, err)
+			}
+		}
+	})
+}
+
+// TestTimerHugeIntervalFiresOnceThenPracticallyNever: a period of the
+// largest Duration saturates in the kernel; the first expiry comes, the next
+// is centuries away.
+func TestTimerHugeIntervalFiresOnceThenPracticallyNever(t *testing.T) {
+	onEveryClock(t, 3, func(t *testing.T, c Clock, ep *epoll.Instance, tm *Timer) {
+		if err := tm.Arm(time.Millisecond, maxDuration); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, ep, 3, 5*time.Second)
+		if n, err := tm.Expirations(); err != nil || n != 1 {
+			t.Fatalf("Expirations = %d, %v; want 1", n, err)
+		}
+		next, iv, err := tm.Remaining()
+		if err != nil || next < twoCenturies || iv != maxDuration {
+			t.Fatalf("Remaining = %v, %v, %v; want the next expiry centuries away and the interval kept", next, iv, err)
+		}
+		expectNoEventWithin(t, ep, 20*time.Millisecond, "after the first expiry")
+	})
 }

@@ -4,71 +4,76 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
-// Op is a set of inotify(7) event bits: what to watch for in Watcher.Add, and
-// what happened in WatchEvent.Op. The constants have the values of the
-// kernel's IN_* macros.
-type Op uint32
+// WatchOp is a set of inotify(7) event bits: what to watch for in
+// Watcher.Add, and what happened in WatchEvent.Op. The constants have the
+// values of the kernel's IN_* macros; their names all begin with Watch, so
+// none can be mistaken for an epoll flag or command (WatchOneShot is
+// IN_ONESHOT, not epoll.OneShot; WatchDelete is IN_DELETE, not
+// epoll.OpDelete).
+type WatchOp uint32
 
 // Events that can be watched for and are reported.
 const (
-	Access       Op = unix.IN_ACCESS        // file read
-	Modify       Op = unix.IN_MODIFY        // file written
-	Attrib       Op = unix.IN_ATTRIB        // metadata changed (mode, owner, times, links)
-	CloseWrite   Op = unix.IN_CLOSE_WRITE   // file opened for writing closed
-	CloseNoWrite Op = unix.IN_CLOSE_NOWRITE // file not opened for writing closed
-	Open         Op = unix.IN_OPEN          // file opened
-	MovedFrom    Op = unix.IN_MOVED_FROM    // entry renamed out of a watched directory
-	MovedTo      Op = unix.IN_MOVED_TO      // entry renamed into a watched directory
-	Create       Op = unix.IN_CREATE        // entry created in a watched directory
-	Delete       Op = unix.IN_DELETE        // entry deleted from a watched directory
-	DeleteSelf   Op = unix.IN_DELETE_SELF   // the watched path itself deleted
-	MoveSelf     Op = unix.IN_MOVE_SELF     // the watched path itself moved
+	WatchAccess       WatchOp = unix.IN_ACCESS        // file read
+	WatchModify       WatchOp = unix.IN_MODIFY        // file written
+	WatchAttrib       WatchOp = unix.IN_ATTRIB        // metadata changed (mode, owner, times, links)
+	WatchCloseWrite   WatchOp = unix.IN_CLOSE_WRITE   // file opened for writing closed
+	WatchCloseNoWrite WatchOp = unix.IN_CLOSE_NOWRITE // file not opened for writing closed
+	WatchOpen         WatchOp = unix.IN_OPEN          // file opened
+	WatchMovedFrom    WatchOp = unix.IN_MOVED_FROM    // entry renamed out of a watched directory
+	WatchMovedTo      WatchOp = unix.IN_MOVED_TO      // entry renamed into a watched directory
+	WatchCreate       WatchOp = unix.IN_CREATE        // entry created in a watched directory
+	WatchDelete       WatchOp = unix.IN_DELETE        // entry deleted from a watched directory
+	WatchDeleteSelf   WatchOp = unix.IN_DELETE_SELF   // the watched path itself deleted
+	WatchMoveSelf     WatchOp = unix.IN_MOVE_SELF     // the watched path itself moved
 
-	AllEvents Op = unix.IN_ALL_EVENTS
+	WatchAll WatchOp = unix.IN_ALL_EVENTS
 )
 
 // Bits only reported, never asked for.
 const (
-	Unmount  Op = unix.IN_UNMOUNT    // the file system holding the watched path was unmounted
-	Overflow Op = unix.IN_Q_OVERFLOW // the kernel's event queue overflowed: events were lost
-	Ignored  Op = unix.IN_IGNORED    // the watch was removed (Remove, deletion, unmount)
-	IsDir    Op = unix.IN_ISDIR      // the subject of the event is a directory
+	WatchUnmount  WatchOp = unix.IN_UNMOUNT    // the file system holding the watched path was unmounted
+	WatchOverflow WatchOp = unix.IN_Q_OVERFLOW // the kernel's event queue overflowed: events were lost
+	WatchIgnored  WatchOp = unix.IN_IGNORED    // the watch was removed (Remove, deletion, unmount)
+	WatchIsDir    WatchOp = unix.IN_ISDIR      // the subject of the event is a directory
 )
 
 // Flags that change how Add watches.
 const (
-	OnlyDir    Op = unix.IN_ONLYDIR     // fail with ENOTDIR unless the path is a directory
-	DontFollow Op = unix.IN_DONT_FOLLOW // do not follow a final symbolic link
-	ExclUnlink Op = unix.IN_EXCL_UNLINK // no events for children after they are unlinked
-	MaskCreate Op = unix.IN_MASK_CREATE // fail with EEXIST if the path is already watched (Linux 4.18)
-	MaskAdd    Op = unix.IN_MASK_ADD    // add to the mask of an existing watch instead of replacing it
-	OneShot    Op = unix.IN_ONESHOT     // remove the watch after its first event
+	WatchOnlyDir    WatchOp = unix.IN_ONLYDIR     // fail with ENOTDIR unless the path is a directory
+	WatchDontFollow WatchOp = unix.IN_DONT_FOLLOW // do not follow a final symbolic link
+	WatchExclUnlink WatchOp = unix.IN_EXCL_UNLINK // no events for children after they are unlinked
+	WatchMaskCreate WatchOp = unix.IN_MASK_CREATE // fail with EEXIST if the path is already watched (Linux 4.18)
+	WatchMaskAdd    WatchOp = unix.IN_MASK_ADD    // add to the mask of an existing watch instead of replacing it
+	WatchOneShot    WatchOp = unix.IN_ONESHOT     // remove the watch after its first event
 )
 
 var opNames = [...]struct {
-	bit  Op
+	bit  WatchOp
 	name string
 }{
-	{Access, "ACCESS"}, {Modify, "MODIFY"}, {Attrib, "ATTRIB"}, {CloseWrite, "CLOSE_WRITE"},
-	{CloseNoWrite, "CLOSE_NOWRITE"}, {Open, "OPEN"}, {MovedFrom, "MOVED_FROM"}, {MovedTo, "MOVED_TO"},
-	{Create, "CREATE"}, {Delete, "DELETE"}, {DeleteSelf, "DELETE_SELF"}, {MoveSelf, "MOVE_SELF"},
-	{Unmount, "UNMOUNT"}, {Overflow, "Q_OVERFLOW"}, {Ignored, "IGNORED"},
-	{OnlyDir, "ONLYDIR"}, {DontFollow, "DONT_FOLLOW"}, {ExclUnlink, "EXCL_UNLINK"},
-	{MaskCreate, "MASK_CREATE"}, {MaskAdd, "MASK_ADD"}, {IsDir, "ISDIR"}, {OneShot, "ONESHOT"},
+	{WatchAccess, "ACCESS"}, {WatchModify, "MODIFY"}, {WatchAttrib, "ATTRIB"}, {WatchCloseWrite, "CLOSE_WRITE"},
+	{WatchCloseNoWrite, "CLOSE_NOWRITE"}, {WatchOpen, "OPEN"}, {WatchMovedFrom, "MOVED_FROM"}, {WatchMovedTo, "MOVED_TO"},
+	{WatchCreate, "CREATE"}, {WatchDelete, "DELETE"}, {WatchDeleteSelf, "DELETE_SELF"}, {WatchMoveSelf, "MOVE_SELF"},
+	{WatchUnmount, "UNMOUNT"}, {WatchOverflow, "Q_OVERFLOW"}, {WatchIgnored, "IGNORED"},
+	{WatchOnlyDir, "ONLYDIR"}, {WatchDontFollow, "DONT_FOLLOW"}, {WatchExclUnlink, "EXCL_UNLINK"},
+	{WatchMaskCreate, "MASK_CREATE"}, {WatchMaskAdd, "MASK_ADD"}, {WatchIsDir, "ISDIR"}, {WatchOneShot, "ONESHOT"},
 }
 
 // String returns the set as kernel names without the IN_ prefix, joined by
-// "|": (Create|IsDir).String() is "CREATE|ISDIR". Unnamed bits are printed
-// as one hexadecimal number at the end; the empty set is "0".
-func (o Op) String() string {
+// "|": (WatchCreate|WatchIsDir).String() is "CREATE|ISDIR". Unnamed bits
+// are printed as one hexadecimal number at the end; the empty set is "0".
+func (o WatchOp) String() string {
 	if o == 0 {
 		return "0"
 	}
@@ -101,12 +106,12 @@ var ErrOverflow = errors.New("inotify event queue overflowed: events were lost")
 
 // WatchEvent is one decoded inotify event.
 type WatchEvent struct {
-	Watch  int    // the watch descriptor Add returned; -1 for an overflow
-	Op     Op     // what happened
-	Cookie uint32 // pairs a MovedFrom with its MovedTo; 0 otherwise
-	Name   string // the entry's name inside a watched directory; "" for the watched path itself
-	Path   string // the watched path joined with Name; "" if the watch is unknown (removed)
-	Err    error  // ErrOverflow for an IN_Q_OVERFLOW event; nil otherwise
+	Watch  int     // the watch descriptor Add returned; -1 for an overflow
+	Op     WatchOp // what happened
+	Cookie uint32  // pairs a WatchMovedFrom with its WatchMovedTo; 0 otherwise
+	Name   string  // the entry's name inside a watched directory; "" for the watched path itself
+	Path   string  // the watched path (cleaned, as filepath.Clean) joined with Name; "" if the watch is unknown (removed)
+	Err    error   // ErrOverflow for an IN_Q_OVERFLOW event; nil otherwise
 }
 
 // Watcher is an inotify(7) instance: a set of watched paths whose changes
@@ -118,8 +123,11 @@ type WatchEvent struct {
 // temporary name and renamed over, as editors do) is not watched any more;
 // watch its directory instead. Watching is not recursive: a directory watch
 // reports changes to its entries, not inside its subdirectories.
+//
+// The zero Watcher is not usable: every method returns an error matching
+// ErrClosed (ErrNotCreated), Fd returns -1, and no call touches descriptor 0.
 type Watcher struct {
-	life fdLife
+	fd fdlife.FD
 
 	mu    sync.Mutex     // guards paths, and buf during Read
 	paths map[int]string // watch descriptor -> path
@@ -148,65 +156,82 @@ func NewWatcher() (*Watcher, error) {
 		// header plus NAME_MAX+1 name bytes or it answers EINVAL.
 		buf: make([]byte, 16*(inotifyHeader+unix.NAME_MAX+1)),
 	}
-	w.life.init(fd)
+	w.fd.Init(fd)
 	return w, nil
 }
 
 // Fd returns the inotify descriptor, to register for epoll.In. It is -1 once
-// Close has begun.
-func (w *Watcher) Fd() int { return w.life.get() }
+// Close has begun, and on a zero Watcher.
+func (w *Watcher) Fd() int { return w.fd.Fd() }
 
 // Add watches path for the events in op (and the flags among them) with
 // inotify_add_watch, and returns the watch descriptor that events carry.
 // Adding a path already watched returns the same descriptor and replaces
-// its mask (or adds to it with MaskAdd).
+// its mask (or adds to it with WatchMaskAdd).
 //
 // Errors: ENOENT when the path does not exist; EACCES without read
-// permission; ENOTDIR with OnlyDir on a non-directory; EEXIST with
-// MaskCreate on a watched path; ENOSPC when the per-user limit of watches
-// (/proc/sys/fs/inotify/max_user_watches) is reached; EINVAL (an argument
-// error, before the system call) when op has no event bit or an unknown bit,
-// or the path is empty or holds a NUL; ErrClosed after Close.
-func (w *Watcher) Add(path string, op Op) (int, error) {
+// permission; ENOTDIR with WatchOnlyDir on a non-directory; EEXIST with
+// WatchMaskCreate on a watched path; ENOSPC when the per-user limit of
+// watches (/proc/sys/fs/inotify/max_user_watches) is reached; EINVAL (an
+// argument error, before the system call) when op has no event bit, a bit
+// that cannot be watched for, or both WatchMaskCreate and WatchMaskAdd, or
+// the path is empty or holds a NUL; ErrClosed after Close.
+func (w *Watcher) Add(path string, op WatchOp) (int, error) {
 	call := "inotify_add_watch " + strconv.Quote(path)
-	if path == "" || strings.IndexByte(path, 0) >= 0 {
-		return -1, invalid(call, "empty path or path containing NUL")
-	}
-	const flags = OnlyDir | DontFollow | ExclUnlink | MaskCreate | MaskAdd | OneShot
-	if op&AllEvents == 0 {
-		return -1, invalid(call, "no event to watch for in "+op.String())
-	}
-	if rest := op &^ (AllEvents | flags); rest != 0 {
-		return -1, invalid(call, "bits that cannot be watched for: "+rest.String())
-	}
-	if err := w.life.incref(call); err != nil {
+	if err := checkWatch(call, path, op); err != nil {
 		return -1, err
 	}
-	defer w.life.decref()
-	wd, err := unix.InotifyAddWatch(w.life.fd, path, uint32(op))
+	if err := acquire(&w.fd, call); err != nil {
+		return -1, err
+	}
+	defer w.fd.Release()
+	wd, err := unix.InotifyAddWatch(w.fd.Sysfd(), path, uint32(op))
 	if err != nil {
-		return -1, callError(call, w.life.fd, err)
+		return -1, callError(call, w.fd.Sysfd(), err)
 	}
 	w.mu.Lock()
-	w.paths[wd] = path
+	w.paths[wd] = filepath.Clean(path)
 	w.mu.Unlock()
 	return wd, nil
 }
 
-// Remove removes a watch with inotify_rm_watch. The kernel then queues an
-// Ignored event for it, which Read reports.
+// checkWatch refuses, before the system call, what inotify_add_watch would
+// refuse with EINVAL whatever the path names: a mask the kernel rejects, a
+// path it cannot receive.
+func checkWatch(call, path string, op WatchOp) error {
+	const flags = WatchOnlyDir | WatchDontFollow | WatchExclUnlink | WatchMaskCreate | WatchMaskAdd | WatchOneShot
+	switch {
+	case path == "" || strings.IndexByte(path, 0) >= 0:
+		return invalid(call, "empty path or path containing NUL")
+	case op&WatchAll == 0:
+		return invalid(call, "no event to watch for in "+op.String())
+	case op&^(WatchAll|flags) != 0:
+		return invalid(call, "bits that cannot be watched for: "+(op&^(WatchAll|flags)).String())
+	case op&WatchMaskCreate != 0 && op&WatchMaskAdd != 0:
+		return invalid(call, "MASK_CREATE and MASK_ADD together")
+	}
+	return nil
+}
+
+// Remove removes a watch with inotify_rm_watch. The kernel then queues a
+// WatchIgnored event for it, which Read reports.
 //
 // Errors: EINVAL when wd is not a watch of this Watcher (already removed,
-// or removed by the kernel after DeleteSelf or OneShot); ErrClosed after
-// Close.
+// or removed by the kernel after WatchDeleteSelf or WatchOneShot), and,
+// before the system call, when wd is outside the int32 range the kernel
+// takes (it would cut 1<<32|wd to wd and remove another watch); ErrClosed
+// after Close.
 func (w *Watcher) Remove(wd int) error {
 	call := "inotify_rm_watch " + strconv.Itoa(wd)
-	if err := w.life.incref(call); err != nil {
+	if wd < 0 || wd > math.MaxInt32 {
+		return invalid(call, "watch descriptor out of range")
+	}
+	if err := acquire(&w.fd, call); err != nil {
 		return err
 	}
-	defer w.life.decref()
-	if _, err := unix.InotifyRmWatch(w.life.fd, uint32(wd)); err != nil {
-		return callError(call, w.life.fd, err)
+	defer w.fd.Release()
+	if _, err := unix.InotifyRmWatch(w.fd.Sysfd(), uint32(wd)); err != nil {
+		return callError(call, w.fd.Sysfd(), err)
 	}
 	return nil
 }
@@ -217,25 +242,30 @@ func (w *Watcher) Remove(wd int) error {
 // short ones), so call it until it returns EAGAIN.
 //
 // An IN_Q_OVERFLOW from the kernel is not dropped: it becomes an event with
-// Op Overflow, Watch -1 and Err ErrOverflow, and the other events keep
-// coming. An Ignored event (the watch is gone) is reported and forgets the
+// Op WatchOverflow, Watch -1 and Err ErrOverflow, and the other events keep
+// coming. A WatchIgnored event (the watch is gone) is reported and forgets the
 // watch's path.
+//
+// What it allocates: nothing when no event is queued; for each event, one
+// string when the event carries a name (Path, of which Name is the tail) and
+// none for an event on a watched path itself; and dst's growth when it has
+// no room, so pass it back, emptied, to reuse its array.
 //
 // Errors: an error matching unix.EAGAIN when no event is queued, with dst
 // unchanged; ErrClosed after Close; an error naming "inotify parse" if the
 // kernel's bytes cannot be decoded (never seen in practice; the events
 // decoded before the fault are still appended).
 func (w *Watcher) Read(dst []WatchEvent) ([]WatchEvent, error) {
-	if err := w.life.incref("inotify read"); err != nil {
+	if err := acquire(&w.fd, "inotify read"); err != nil {
 		return dst, err
 	}
-	defer w.life.decref()
+	defer w.fd.Release()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var n int
 	var err error
 	for {
-		n, err = unix.Read(w.life.fd, w.buf)
+		n, err = unix.Read(w.fd.Sysfd(), w.buf)
 		if err != unix.EINTR {
 			break
 		}
@@ -244,28 +274,40 @@ func (w *Watcher) Read(dst []WatchEvent) ([]WatchEvent, error) {
 		return dst, errWatcherAgain
 	}
 	if err != nil {
-		return dst, callError("inotify read", w.life.fd, err)
+		return dst, callError("inotify read", w.fd.Sysfd(), err)
 	}
-	perr := parseInotify(w.buf[:n], func(r rawInotify) {
-		ev := WatchEvent{Watch: int(r.wd), Op: Op(r.mask), Cookie: r.cookie, Name: string(r.name)}
-		if ev.Op&Overflow != 0 {
-			ev.Watch = -1
-			ev.Err = ErrOverflow
-		} else if p, ok := w.paths[ev.Watch]; ok {
-			ev.Path = p
-			if ev.Name != "" {
-				ev.Path = filepath.Join(p, ev.Name)
-			}
-		}
-		if ev.Op&Ignored != 0 {
-			delete(w.paths, ev.Watch)
-		}
-		dst = append(dst, ev)
-	})
+	perr := parseInotify(w.buf[:n], func(r rawInotify) { dst = append(dst, w.decode(r)) })
 	if perr != nil {
 		return dst, perr
 	}
 	return dst, nil
+}
+
+// decode makes the WatchEvent of one record, with w.mu held. An event with a
+// name costs one string: Path is built in one allocation and Name is its
+// tail.
+func (w *Watcher) decode(r rawInotify) WatchEvent {
+	ev := WatchEvent{Watch: int(r.wd), Op: WatchOp(r.mask), Cookie: r.cookie}
+	p, known := w.paths[ev.Watch]
+	switch {
+	case ev.Op&WatchOverflow != 0:
+		ev.Watch = -1
+		ev.Err = ErrOverflow
+	case !known:
+		ev.Name = string(r.name)
+	case len(r.name) == 0:
+		ev.Path = p
+	case p == "/":
+		ev.Path = p + string(r.name)
+		ev.Name = ev.Path[1:]
+	default: // p is clean (see Add): no trailing slash to double
+		ev.Path = p + "/" + string(r.name)
+		ev.Name = ev.Path[len(p)+1:]
+	}
+	if ev.Op&WatchIgnored != 0 {
+		delete(w.paths, ev.Watch)
+	}
+	return ev
 }
 
 // rawInotify is one struct inotify_event as the kernel lays it out, with the
@@ -309,12 +351,10 @@ func parseInotify(b []byte, fn func(rawInotify)) error {
 }
 
 func parseError(off int, why string) error {
-	return &Error{Call: "inotify parse", Fd: -1, Err: errors.New("at byte " + strconv.Itoa(off) + ": " + why)}
+	return callError("inotify parse", -1, errors.New("at byte "+strconv.Itoa(off)+": "+why))
 }
 
 // Close closes the inotify instance; the kernel removes all its watches. It
-// is idempotent; later calls return nil.
-func (w *Watcher) Close() error {
-	_, err := w.life.close()
-	return err
-}
+// is idempotent; later calls return nil. On a zero Watcher it returns an
+// error matching ErrClosed.
+func (w *Watcher) Close() error { return closeFD(&w.fd) }

@@ -21,6 +21,21 @@ func newWatcher(t testing.TB) *Watcher {
 	return w
 }
 
+// watchNewFile creates an empty file in a new directory and watches it for
+// op, returning its path and the watch descriptor.
+func watchNewFile(t testing.TB, w *Watcher, op WatchOp) (string, int) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := w.Add(f, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, wd
+}
+
 // drainWatcher reads until EAGAIN.
 func drainWatcher(t testing.TB, w *Watcher) []WatchEvent {
 	t.Helper()
@@ -46,7 +61,7 @@ func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
 		t.Fatalf("inotify nonblock=%v cloexec=%v, want both", nb, ce)
 	}
 	dir := t.TempDir()
-	wd, err := w.Add(dir, Create|Modify|CloseWrite)
+	wd, err := w.Add(dir, WatchCreate|WatchModify|WatchCloseWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +72,14 @@ func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
 	}
 	waitEvent(t, ep, 21, 5*time.Second)
 	evs := drainWatcher(t, w)
-	var ops []Op
+	var ops []WatchOp
 	for _, ev := range evs {
 		if ev.Watch != wd || ev.Name != "notes.txt" || ev.Path != filepath.Join(dir, "notes.txt") || ev.Err != nil {
 			t.Fatalf("event %+v: want watch %d, name notes.txt, path in %s", ev, wd, dir)
 		}
 		ops = append(ops, ev.Op)
 	}
-	if len(ops) != 3 || ops[0] != Create || ops[1] != Modify || ops[2] != CloseWrite {
+	if len(ops) != 3 || ops[0] != WatchCreate || ops[1] != WatchModify || ops[2] != WatchCloseWrite {
 		t.Fatalf("ops %v, want [CREATE MODIFY CLOSE_WRITE]", ops)
 	}
 	expectNoEvent(t, ep)
@@ -87,7 +102,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 	w := newWatcher(t)
 	f := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(f, nil, 0o644)
-	if _, err := w.Add(f, Open|CloseNoWrite); err != nil {
+	if _, err := w.Add(f, WatchOpen|WatchCloseNoWrite); err != nil {
 		t.Fatal(err)
 	}
 	// Open and close alternate, so the kernel cannot merge repeats.
@@ -100,7 +115,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 	}
 	evs := drainWatcher(t, w)
 	last := evs[len(evs)-1]
-	if last.Op != Overflow || last.Watch != -1 || !errors.Is(last.Err, ErrOverflow) {
+	if last.Op != WatchOverflow || last.Watch != -1 || !errors.Is(last.Err, ErrOverflow) {
 		t.Fatalf("last of %d events is %+v, want the overflow error event", len(evs), last)
 	}
 	for _, ev := range evs[:len(evs)-1] {
@@ -113,17 +128,12 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 
 func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
 	w := newWatcher(t)
-	f := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(f, nil, 0o644)
-	wd, err := w.Add(f, Modify)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, wd := watchNewFile(t, w, WatchModify)
 	if err := w.Remove(wd); err != nil {
 		t.Fatal(err)
 	}
 	evs := drainWatcher(t, w)
-	if len(evs) != 1 || evs[0].Op != Ignored || evs[0].Watch != wd || evs[0].Path != f {
+	if len(evs) != 1 || evs[0].Op != WatchIgnored || evs[0].Watch != wd || evs[0].Path != f {
 		t.Fatalf("events after Remove: %+v, want one IGNORED for %s", evs, f)
 	}
 	wantCallError(t, w.Remove(wd), unix.EINVAL, "inotify_rm_watch")
@@ -133,19 +143,19 @@ func TestWatcherMissingPathFailsWithENOENT(t *testing.T) {
 	fdtest.Check(t)
 	w := newWatcher(t)
 	missing := filepath.Join(t.TempDir(), "does-not-exist")
-	wd, err := w.Add(missing, Create)
+	wd, err := w.Add(missing, WatchCreate)
 	if wd != -1 {
 		t.Fatalf("Add returned watch %d", wd)
 	}
 	wantCallError(t, err, unix.ENOENT, "inotify_add_watch")
 	wantCallError(t, err, unix.ENOENT, missing)
-	for _, op := range []Op{0, IsDir, Overflow, Create | 1<<27} {
+	for _, op := range []WatchOp{0, WatchIsDir, WatchOverflow, WatchCreate | 1<<27} {
 		_, err := w.Add(t.TempDir(), op)
 		wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
 	}
-	_, err = w.Add("", Create)
+	_, err = w.Add("", WatchCreate)
 	wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
-	_, err = w.Add(t.TempDir()+"/a\x00b", Create)
+	_, err = w.Add(t.TempDir()+"/a\x00b", WatchCreate)
 	wantCallError(t, err, unix.EINVAL, "inotify_add_watch")
 }
 
@@ -158,7 +168,7 @@ func TestWatcherCallsAfterCloseReturnErrClosed(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Add(t.TempDir(), Create); !errors.Is(err, ErrClosed) {
+	if _, err := w.Add(t.TempDir(), WatchCreate); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Add after Close = %v", err)
 	}
 	if _, err := w.Read(nil); !errors.Is(err, ErrClosed) {
@@ -166,12 +176,34 @@ func TestWatcherCallsAfterCloseReturnErrClosed(t *testing.T) {
 	}
 }
 
-func TestOpStringNamesKernelBits(t *testing.T) {
-	for op, want := range map[Op]string{
-		0: "0", Create | IsDir: "CREATE|ISDIR", Overflow: "Q_OVERFLOW", CloseWrite | 1<<12: "CLOSE_WRITE|0x1000",
+func TestWatchOpStringNamesKernelBits(t *testing.T) {
+	for op, want := range map[WatchOp]string{
+		0: "0", WatchCreate | WatchIsDir: "CREATE|ISDIR", WatchOverflow: "Q_OVERFLOW", WatchCloseWrite | 1<<12: "CLOSE_WRITE|0x1000",
 	} {
 		if got := op.String(); got != want {
-			t.Errorf("Op(%#x).String() = %q, want %q", uint32(op), got, want)
+			t.Errorf("WatchOp(%#x).String() = %q, want %q", uint32(op), got, want)
 		}
 	}
+}
+
+// TestWatcherRemoveRefusesWatchNumbersBeyondInt32: the kernel takes a
+// watch descriptor as an int32, so 1<<32|wd would remove wd; it is refused
+// before the system call and the watch stays.
+func TestWatcherRemoveRefusesWatchNumbersBeyondInt32(t *testing.T) {
+	w := newWatcher(t)
+	_, wd := watchNewFile(t, w, WatchModify)
+	for _, bad := range []int{1<<32 | wd, -1, -1 << 40} {
+		wantCallError(t, w.Remove(bad), unix.EINVAL, "inotify_rm_watch")
+	}
+	if err := w.Remove(wd); err != nil {
+		t.Fatalf("Remove(%d) after the refused numbers: %v; the watch was removed by one of them", wd, err)
+	}
+}
+
+// TestWatcherAddRefusesMaskCreateWithMaskAdd: the kernel refuses the two
+// together; so does Add, before the system call, with the reason.
+func TestWatcherAddRefusesMaskCreateWithMaskAdd(t *testing.T) {
+	w := newWatcher(t)
+	_, err := w.Add(t.TempDir(), WatchCreate|WatchMaskCreate|WatchMaskAdd)
+	wantCallError(t, err, unix.EINVAL, "MASK_CREATE and MASK_ADD")
 }

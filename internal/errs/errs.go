@@ -65,14 +65,18 @@ func (e *Error) Error() string {
 	return s + e.Err.Error()
 }
 
-// Unwrap returns the cause and the classifying sentinel, so errors.Is and
-// errors.As see both.
-func (e *Error) Unwrap() []error {
-	if e.Kind != nil {
-		return []error{e.Err, e.Kind}
-	}
-	return []error{e.Err}
-}
+// Unwrap returns the cause, so errors.Is and errors.As see through to it.
+// It returns one error, not a slice holding the cause and the kind: a
+// slice would be made by every errors.Is, and draining a descriptor until
+// errors.Is(err, unix.EAGAIN), which every event loop does on every
+// wake-up, must not allocate. The kind is seen through Is and As.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether the classifying sentinel matches target.
+func (e *Error) Is(target error) bool { return e.Kind != nil && errors.Is(e.Kind, target) }
+
+// As finds the first error in the kind's chain that matches target.
+func (e *Error) As(target any) bool { return e.Kind != nil && errors.As(e.Kind, target) }
 
 // Call returns the error of a failed call. An ENOSYS cause is classified
 // as ErrUnsupported.

@@ -61,3 +61,19 @@ func TestValidFdRefusesWhatTheKernelCannotHave(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsIsAllocatesNothing(t *testing.T) {
+	e := error(Call("source", "eventfd read", -1, unix.EAGAIN))
+	k := error(&Error{Pkg: "epoll", Call: "x", Fd: -1, Err: unix.EPERM, Kind: ErrNotPollable})
+	if a := testing.AllocsPerRun(1000, func() {
+		_ = errors.Is(e, unix.EAGAIN)
+		_ = errors.Is(e, unix.EINTR)
+		_ = errors.Is(k, ErrNotPollable)
+		_ = errors.Is(k, unix.EPERM)
+	}); a != 0 {
+		t.Fatalf("errors.Is on an *Error allocates %v times", a)
+	}
+	if !errors.Is(k, ErrNotPollable) || !errors.Is(k, unix.EPERM) || errors.Is(k, unix.EAGAIN) {
+		t.Fatal("kind or cause not matched")
+	}
+}
