@@ -1,0 +1,480 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Behaviour is what one client does.
+type Behaviour int
+
+// The behaviours. The first five behave: every frame they send must come
+// back, whole, in order, to them; a frame lost or misdelivered is a
+// failure. The others misbehave, and the server must survive them.
+const (
+	Normal           Behaviour = iota // frames with a random pipeline depth, written in random pieces
+	OneByteReads                      // Normal, reading the echoes one byte per read(2)
+	HalfClose                         // sends every frame, shuts its writing half, reads to EOF
+	DeepPipeline                      // sends hundreds of frames before reading any
+	Burst                             // opens a burst of connections at once, one frame each
+	Slowloris                         // a frame one byte per SlowInterval
+	NeverRead                         // writes frames and never reads, until writing blocks
+	ResetMidRequest                   // half a frame, then an RST (SO_LINGER 0)
+	ResetMidResponse                  // a large frame, part of its echo, then an RST
+	ConnectClose                      // connects and closes without a byte
+	Oversized                         // a header announcing more than the server's limit
+	Malformed                         // a header with a length under MinBody
+	numBehaviours
+)
+
+var names = [...]string{"normal", "one-byte-reads", "half-close", "deep-pipeline", "burst", "slowloris",
+	"never-read", "reset-mid-request", "reset-mid-response", "connect-close", "oversized", "malformed"}
+
+// String returns the behaviour's name.
+func (b Behaviour) String() string {
+	if b >= 0 && b < numBehaviours {
+		return names[b]
+	}
+	return fmt.Sprintf("Behaviour(%d)", int(b))
+}
+
+// Behaves reports whether every frame the behaviour sends must come back.
+func (b Behaviour) Behaves() bool { return b <= Burst }
+
+// Config is a run.
+type Config struct {
+	Network, Addr string
+	Seed          uint64
+	Conns         int                              // connections over the run (a Burst counts each of its own)
+	Concurrency   int                              // clients at once
+	Weights       map[Behaviour]int                // the mix; nil: every behaviour alike
+	MaxFrame      int                              // the server's frame limit (Oversized exceeds it); 0: 1 MiB
+	MaxPayload    int                              // largest payload of a behaved frame; 0: 4 KiB
+	SlowInterval  time.Duration                    // Slowloris's pace; 0: 50 ms
+	BurstSize     int                              // 0: 50
+	OpTimeout     time.Duration                    // bound of every client operation; 0: 10 s
+	Shutdown      bool                             // the server shuts down during the run: unanswered frames are not lost, torn ones are
+	OnConnect     func(id uint64)                  // optional, for tests
+	Log           func(format string, args ...any) // optional
+}
+
+// Result is what a run saw.
+type Result struct {
+	Seed         uint64
+	Conns        int64                // connections made
+	ByBehaviour  [numBehaviours]int64 // clients per behaviour
+	FramesSent   int64                // by behaved clients
+	FramesBack   int64                // verified echoes
+	BytesBack    int64
+	Misdelivered int64 // frames of another connection, out of order, or corrupted
+	Lost         int64 // frames of behaved clients that never came back
+	Torn         int64 // echoes cut off in the middle
+	Unrefused    int64 // oversized or malformed frames the server answered instead of closing
+	Refused      int64 // oversized or malformed connections the server closed
+	SlowClosed   int64 // slowloris clients the server closed
+	NeverReadMax int64 // most bytes a never-reading client got the server to take
+	DialErrors   int64
+	Failures     []string // the first failures, described
+	mu           sync.Mutex
+}
+
+// Failed reports whether the server did what it must never do.
+func (r *Result) Failed() bool {
+	return r.Misdelivered != 0 || r.Lost != 0 || r.Torn != 0 || r.Unrefused != 0
+}
+
+// String is a one-paragraph summary, the seed first so a failure can be
+// replayed.
+func (r *Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d: %d connections (", r.Seed, r.Conns)
+	for i, n := range r.ByBehaviour {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", Behaviour(i), n)
+	}
+	fmt.Fprintf(&b, "); behaved frames sent %d, echoed %d (%d bytes); misdelivered %d, lost %d, torn %d; "+
+		"refused %d, answered-instead-of-refused %d; slowloris closed %d; never-read clients pushed at most %d bytes; dial errors %d",
+		r.FramesSent, r.FramesBack, r.BytesBack, r.Misdelivered, r.Lost, r.Torn, r.Refused, r.Unrefused,
+		r.SlowClosed, r.NeverReadMax, r.DialErrors)
+	return b.String()
+}
+
+func (r *Result) fail(format string, args ...any) {
+	r.mu.Lock()
+	if len(r.Failures) < 20 {
+		r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
+	}
+	r.mu.Unlock()
+}
+
+func (c *Config) defaults() {
+	if c.Network == "" {
+		c.Network = "tcp"
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = 1 << 20
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 4096
+	}
+	if c.SlowInterval <= 0 {
+		c.SlowInterval = 50 * time.Millisecond
+	}
+	if c.BurstSize <= 0 {
+		c.BurstSize = 50
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = 10 * time.Second
+	}
+}
+
+// Run drives cfg.Conns connections against the server, cfg.Concurrency at
+// a time, until they are done or ctx ends, and returns what it saw.
+func Run(ctx context.Context, cfg Config) *Result {
+	cfg.defaults()
+	res := &Result{Seed: cfg.Seed}
+	var weights []Behaviour
+	for b := Behaviour(0); b < numBehaviours; b++ {
+		w := 1
+		if cfg.Weights != nil {
+			w = cfg.Weights[b]
+		}
+		for range w {
+			weights = append(weights, b)
+		}
+	}
+	if len(weights) == 0 {
+		return res
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(cfg.Conns) {
+					return
+				}
+				rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+				b := weights[rng.IntN(len(weights))]
+				atomic.AddInt64(&res.ByBehaviour[b], 1)
+				c := &client{cfg: &cfg, res: res, rng: rng, id: uint64(i)<<16 + 1, ctx: ctx}
+				if b == Burst {
+					next.Add(int64(cfg.BurstSize - 1))
+				}
+				c.run(b)
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+type client struct {
+	cfg *Config
+	res *Result
+	rng *rand.Rand
+	id  uint64
+	ctx context.Context
+}
+
+func (c *client) dial() (net.Conn, error) {
+	d := net.Dialer{Timeout: c.cfg.OpTimeout}
+	conn, err := d.DialContext(c.ctx, c.cfg.Network, c.cfg.Addr)
+	if err != nil {
+		atomic.AddInt64(&c.res.DialErrors, 1)
+		return nil, err
+	}
+	atomic.AddInt64(&c.res.Conns, 1)
+	if c.cfg.OnConnect != nil {
+		c.cfg.OnConnect(c.id)
+	}
+	conn.SetDeadline(time.Now().Add(c.cfg.OpTimeout))
+	return conn, nil
+}
+
+func (c *client) run(b Behaviour) {
+	switch b {
+	case Normal, OneByteReads:
+		c.echo(1+c.rng.IntN(64), 1+c.rng.IntN(4), b == OneByteReads, false)
+	case HalfClose:
+		c.echo(1+c.rng.IntN(32), 1<<30, false, true)
+	case DeepPipeline:
+		c.echo(200+c.rng.IntN(300), 1<<30, false, false)
+	case Burst:
+		c.burst()
+	case Slowloris:
+		c.slowloris()
+	case NeverRead:
+		c.neverRead()
+	case ResetMidRequest:
+		c.resetMidRequest()
+	case ResetMidResponse:
+		c.resetMidResponse()
+	case ConnectClose:
+		if conn, err := c.dial(); err == nil {
+			conn.Close()
+		}
+	case Oversized:
+		c.refused(uint32(c.cfg.MaxFrame + 1))
+	case Malformed:
+		c.refused(uint32(c.rng.IntN(MinBody)))
+	}
+}
+
+// echo sends frames frames, at most depth unanswered at a time, in random
+// pieces, and verifies every echo. With closeWrite it shuts its writing
+// half after the last frame and then expects, after the last echo, EOF.
+func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	sent, back := 0, 0
+	rd := &frameReader{conn: conn, oneByte: oneByte}
+	var buf []byte
+	for back < frames {
+		for sent < frames && sent-back < depth {
+			buf = AppendFrame(buf[:0], c.id, uint64(sent), c.rng.IntN(c.cfg.MaxPayload+1))
+			if err := c.writePieces(conn, buf); err != nil {
+				c.unanswered(sent, back, err)
+				return
+			}
+			sent++
+			atomic.AddInt64(&c.res.FramesSent, 1)
+			if closeWrite && sent == frames {
+				conn.(*net.TCPConn).CloseWrite()
+			}
+		}
+		f, err := rd.next()
+		if err != nil {
+			if errors.Is(err, errTorn) && !c.cfg.Shutdown {
+				atomic.AddInt64(&c.res.Torn, 1)
+				c.res.fail("connection %d: %v", c.id, err)
+			}
+			c.unanswered(sent, back, err)
+			return
+		}
+		if err := checkFrame(f, c.id, uint64(back)); err != nil {
+			atomic.AddInt64(&c.res.Misdelivered, 1)
+			c.res.fail("%v", err)
+			return
+		}
+		back++
+		atomic.AddInt64(&c.res.FramesBack, 1)
+		atomic.AddInt64(&c.res.BytesBack, int64(len(f)))
+	}
+	if closeWrite {
+		// The server has answered everything and sees our EOF: it must end
+		// the connection, with nothing more.
+		if f, err := rd.next(); err == nil {
+			atomic.AddInt64(&c.res.Misdelivered, 1)
+			c.res.fail("connection %d: an extra frame %x after the last", c.id, f[:min(len(f), 24)])
+		}
+	}
+}
+
+// unanswered records the frames a behaved client sent that did not come
+// back, as lost unless the server was shutting down.
+func (c *client) unanswered(sent, back int, err error) {
+	if sent <= back || c.ctx.Err() != nil {
+		return
+	}
+	if c.cfg.Shutdown {
+		return
+	}
+	atomic.AddInt64(&c.res.Lost, int64(sent-back))
+	c.res.fail("connection %d: %d frames unanswered: %v", c.id, sent-back, err)
+}
+
+// writePieces writes b in random-sized pieces, as a network would deliver
+// it.
+func (c *client) writePieces(conn net.Conn, b []byte) error {
+	for len(b) > 0 {
+		n := 1 + c.rng.IntN(len(b))
+		if _, err := conn.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func (c *client) burst() {
+	var wg sync.WaitGroup
+	for k := 0; k < c.cfg.BurstSize; k++ {
+		wg.Add(1)
+		sub := &client{cfg: c.cfg, res: c.res, rng: rand.New(rand.NewPCG(c.rng.Uint64(), uint64(k))), id: c.id + uint64(k), ctx: c.ctx}
+		go func() {
+			defer wg.Done()
+			sub.echo(1, 1, false, false)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *client) slowloris() {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{})
+	f := AppendFrame(nil, c.id, 0, 64)
+	for i := range f {
+		if c.ctx.Err() != nil {
+			return
+		}
+		if _, err := conn.Write(f[i : i+1]); err != nil {
+			atomic.AddInt64(&c.res.SlowClosed, 1)
+			return
+		}
+		// A closed connection shows as EOF on a short read.
+		conn.SetReadDeadline(time.Now().Add(c.cfg.SlowInterval))
+		var b [1]byte
+		if _, err := conn.Read(b[:]); err != nil && !isTimeout(err) {
+			atomic.AddInt64(&c.res.SlowClosed, 1)
+			return
+		}
+	}
+}
+
+func (c *client) neverRead() {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	var buf []byte
+	pushed := int64(0)
+	for seq := uint64(0); c.ctx.Err() == nil; seq++ {
+		buf = AppendFrame(buf[:0], c.id, seq, c.cfg.MaxPayload)
+		conn.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		n, err := conn.Write(buf)
+		pushed += int64(n)
+		if err != nil {
+			break // blocked: the server stopped reading, as it should
+		}
+		if pushed > 256<<20 {
+			c.res.fail("connection %d: a client that never reads got the server to take %d bytes", c.id, pushed)
+			break
+		}
+	}
+	for {
+		old := atomic.LoadInt64(&c.res.NeverReadMax)
+		if pushed <= old || atomic.CompareAndSwapInt64(&c.res.NeverReadMax, old, pushed) {
+			break
+		}
+	}
+}
+
+func (c *client) resetMidRequest() {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	f := AppendFrame(nil, c.id, 0, 1024)
+	conn.Write(f[:len(f)/2])
+	conn.(*net.TCPConn).SetLinger(0)
+	conn.Close()
+}
+
+func (c *client) resetMidResponse() {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	f := AppendFrame(nil, c.id, 0, c.cfg.MaxPayload)
+	conn.Write(f)
+	var b [64]byte
+	io.ReadFull(conn, b[:])
+	conn.(*net.TCPConn).SetLinger(0)
+	conn.Close()
+}
+
+// refused sends a header with the given length field and expects the
+// server to close the connection without answering.
+func (c *client) refused(length uint32) {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	h := AppendFrame(nil, c.id, 0, 0)
+	h[0], h[1], h[2], h[3] = byte(length>>24), byte(length>>16), byte(length>>8), byte(length)
+	conn.Write(h)
+	var b [1]byte
+	n, err := conn.Read(b[:])
+	switch {
+	case n > 0:
+		atomic.AddInt64(&c.res.Unrefused, 1)
+		c.res.fail("connection %d: header with length %d answered instead of refused", c.id, length)
+	case isTimeout(err):
+		atomic.AddInt64(&c.res.Unrefused, 1)
+		c.res.fail("connection %d: header with length %d neither answered nor refused within %v", c.id, length, c.cfg.OpTimeout)
+	default:
+		atomic.AddInt64(&c.res.Refused, 1)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+var errTorn = errors.New("echo cut off in the middle of a frame")
+
+// frameReader reads whole frames.
+type frameReader struct {
+	conn    net.Conn
+	oneByte bool
+	buf     []byte
+	off     int
+}
+
+func (r *frameReader) next() ([]byte, error) {
+	for {
+		if n, err := FrameLen(r.buf[r.off:], 0); err != nil {
+			return nil, err
+		} else if n > 0 && len(r.buf)-r.off >= n {
+			f := r.buf[r.off : r.off+n]
+			r.off += n
+			return f, nil
+		}
+		if r.off > 0 {
+			r.buf = r.buf[:copy(r.buf, r.buf[r.off:])]
+			r.off = 0
+		}
+		want := 64 << 10
+		if r.oneByte {
+			want = 1
+		}
+		if cap(r.buf)-len(r.buf) < want {
+			r.buf = append(r.buf, make([]byte, want)...)[:len(r.buf)]
+		}
+		n, err := r.conn.Read(r.buf[len(r.buf) : len(r.buf)+want])
+		r.buf = r.buf[:len(r.buf)+n]
+		if err != nil {
+			if len(r.buf) > r.off && err == io.EOF {
+				return nil, fmt.Errorf("%w: %d bytes of a frame", errTorn, len(r.buf)-r.off)
+			}
+			return nil, err
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// refServer is a framed echo written the plain way (a goroutine per
+// connection), to check the client itself. mangle, when set, may change a
+// frame before it is echoed (to prove a broken server is caught).
+type refServer struct {
+	ln     net.Listener
+	max    int
+	mangle func(f []byte) []byte
+	wg     sync.WaitGroup
+}
+
+func startRef(t *testing.T, max int, mangle func([]byte) []byte) *refServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &refServer{ln: ln, max: max, mangle: mangle}
+	s.wg.Add(1)
+	go s.serve()
+	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
+	return s
+}
+
+func (s *refServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			var buf []byte
+			tmp := make([]byte, 64<<10)
+			for {
+				n, err := c.Read(tmp)
+				buf = append(buf, tmp[:n]...)
+				for {
+					l, ferr := FrameLen(buf, s.max)
+					if ferr != nil {
+						return
+					}
+					if l < 0 || len(buf) < l {
+						break
+					}
+					f := buf[:l]
+					if s.mangle != nil {
+						f = s.mangle(append([]byte(nil), f...))
+					}
+					if _, err := c.Write(f); err != nil {
+						return
+					}
+					buf = buf[l:]
+				}
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func quickConfig(addr string, seed uint64) Config {
+	return Config{
+		Addr: addr, Seed: seed, Conns: 300, Concurrency: 32, MaxFrame: 64 << 10, MaxPayload: 2048,
+		SlowInterval: 5 * time.Millisecond, BurstSize: 10, OpTimeout: 5 * time.Second,
+	}
+}
+
+func TestAWellBehavedServerPasses(t *testing.T) {
+	s := startRef(t, 64<<10, nil)
+	cfg := quickConfig(s.ln.Addr().String(), 1)
+	cfg.Weights = map[Behaviour]int{Normal: 3, OneByteReads: 1, HalfClose: 1, DeepPipeline: 1, Burst: 1,
+		ResetMidRequest: 1, ResetMidResponse: 1, ConnectClose: 1, Oversized: 1, Malformed: 1}
+	res := Run(context.Background(), cfg)
+	t.Log(res)
+	if res.Failed() {
+		t.Fatalf("a correct server failed: %v", res.Failures)
+	}
+	if res.FramesBack == 0 || res.Refused == 0 {
+		t.Fatalf("the run exercised nothing: %v", res)
+	}
+	if res.FramesBack != res.FramesSent {
+		t.Fatalf("%d frames sent, %d back", res.FramesSent, res.FramesBack)
+	}
+}
+
+func TestMisdeliveryIsCaught(t *testing.T) {
+	var mu sync.Mutex
+	var last []byte
+	// Echo the previous frame of whichever connection instead of this one.
+	s := startRef(t, 64<<10, func(f []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		prev := last
+		last = f
+		if prev != nil && len(prev) == len(f) {
+			return prev
+		}
+		return f
+	})
+	cfg := quickConfig(s.ln.Addr().String(), 2)
+	cfg.Weights = map[Behaviour]int{Normal: 1}
+	cfg.MaxPayload = 8 // equal lengths are common
+	res := Run(context.Background(), cfg)
+	if res.Misdelivered == 0 {
+		t.Fatalf("frames echoed to the wrong connection went unnoticed: %v", res)
+	}
+}
+
+func TestCorruptionAndLossAreCaught(t *testing.T) {
+	n := 0
+	var mu sync.Mutex
+	s := startRef(t, 64<<10, func(f []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		switch {
+		case n%50 == 7 && len(f) > HeaderLen:
+			f[len(f)-1] ^= 1
+		case n%50 == 13:
+			return f[:0] // dropped
+		}
+		return f
+	})
+	cfg := quickConfig(s.ln.Addr().String(), 3)
+	cfg.Weights = map[Behaviour]int{Normal: 1}
+	cfg.OpTimeout = 300 * time.Millisecond
+	res := Run(context.Background(), cfg)
+	if res.Misdelivered == 0 || res.Lost == 0 {
+		t.Fatalf("corruption (%d) or loss (%d) went unnoticed: %v", res.Misdelivered, res.Lost, res)
+	}
+}
+
+func TestAServerThatAnswersMalformedFramesIsCaught(t *testing.T) {
+	s := startRef(t, 0, nil) // no limit: oversized frames are not refused
+	cfg := quickConfig(s.ln.Addr().String(), 4)
+	cfg.Weights = map[Behaviour]int{Oversized: 1}
+	cfg.Conns = 5
+	cfg.OpTimeout = 200 * time.Millisecond
+	res := Run(context.Background(), cfg)
+	if res.Unrefused == 0 {
+		t.Fatalf("an oversized header left unrefused went unnoticed: %v", res)
+	}
+}
+
+func TestFrameLenRefusesBadHeaders(t *testing.T) {
+	f := AppendFrame(nil, 1, 2, 10)
+	if n, err := FrameLen(f, 0); err != nil || n != len(f) {
+		t.Fatalf("FrameLen = %d, %v", n, err)
+	}
+	if n, _ := FrameLen(f[:3], 0); n != -1 {
+		t.Fatalf("short header: %d", n)
+	}
+	if _, err := FrameLen([]byte{0, 0, 0, 3}, 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("length 3: %v", err)
+	}
+	if _, err := FrameLen(f, 20); !errors.Is(err, ErrOversized) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if err := checkFrame(f, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzFrameRoundTrip(f *testing.F) {
+	f.Add(uint64(1), uint64(2), 10)
+	f.Fuzz(func(t *testing.T, id, seq uint64, n int) {
+		if n < 0 || n > 1<<16 {
+			return
+		}
+		fr := AppendFrame(nil, id, seq, n)
+		l, err := FrameLen(fr, 0)
+		if err != nil || l != len(fr) {
+			t.Fatalf("FrameLen = %d, %v; want %d", l, err, len(fr))
+		}
+		if err := checkFrame(fr, id, seq); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkFrame(fr, id+1, seq); err == nil {
+			t.Fatal("another id accepted")
+		}
+	})
+}
