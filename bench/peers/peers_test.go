@@ -79,3 +79,45 @@ func TestEveryServerPassesTheChecksAndTheGenerators(t *testing.T) {
 		}
 	}
 }
+
+func TestRegisterRefusesASecondImplementationOfOneName(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second gnet registered")
+		}
+	}()
+	peers.Register(peers.Impl{Name: "gnet", Apps: []peers.App{peers.Echo}, New: func() peers.Server { return nil }})
+}
+
+func TestModeIsTheDefaultOrOneOfTheModes(t *testing.T) {
+	im, ok := peers.Lookup("gnet")
+	if !ok {
+		t.Fatal("gnet not registered")
+	}
+	if m, err := im.Mode(peers.Config{}); err != nil || m != im.Modes[0] {
+		t.Fatalf("default mode %q, %v; want %q", m, err, im.Modes[0])
+	}
+	if m, err := im.Mode(peers.Config{Mode: "reuseport"}); err != nil || m != "reuseport" {
+		t.Fatalf("reuseport: %q, %v", m, err)
+	}
+	if _, err := im.Mode(peers.Config{Mode: "sideways"}); err == nil {
+		t.Fatal("an unknown mode was accepted")
+	}
+	net, _ := peers.Lookup("net")
+	if m, err := net.Mode(peers.Config{}); err != nil || m != "" {
+		t.Fatalf("net's default mode %q, %v", m, err)
+	}
+}
+
+func TestGnetReusePortModeServes(t *testing.T) {
+	im, _ := peers.Lookup("gnet")
+	addr := freeAddr(t)
+	srv := im.New()
+	if err := srv.Start(peers.Config{App: peers.Echo, Addr: addr, Loops: 2, Mode: "reuseport"}); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if err := load.CheckEcho(context.Background(), addr); err != nil {
+		t.Fatal(err)
+	}
+}

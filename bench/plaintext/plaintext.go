@@ -51,8 +51,9 @@ const (
 // closes the connection.
 var ErrBadRequest = errors.New("plaintext: malformed or unsupported request")
 
-// maxHeader bounds a request's head: a client that sends more without the
-// blank line that ends it is refused rather than buffered without end.
+// maxHeader bounds a request's head, its blank line included: a client that
+// sends more without the blank line is refused rather than buffered without
+// end.
 const maxHeader = 8 << 10
 
 // AppendResponses answers every complete request at the front of in,
@@ -64,9 +65,11 @@ const maxHeader = 8 << 10
 func AppendResponses(out, in []byte) (_ []byte, consumed int, err error) {
 	for consumed < len(in) {
 		rest := in[consumed:]
-		end := bytes.Index(rest, headEnd)
+		// Looking no further than maxHeader makes the limit the same
+		// however the stream was cut into reads.
+		end := bytes.Index(rest[:min(len(rest), maxHeader)], headEnd)
 		if end < 0 {
-			if len(rest) > maxHeader {
+			if len(rest) >= maxHeader {
 				return out, consumed, ErrBadRequest
 			}
 			return out, consumed, nil
