@@ -40,7 +40,7 @@ func freeAddr(t *testing.T) string {
 
 var short = load.Timing{Warmup: 20 * time.Millisecond, Duration: 150 * time.Millisecond}
 
-func TestEveryServerPassesTheChecksAndTheGenerators(t *testing.T) {
+func TestEveryServerPassesTheChecksAndEveryGenerator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	for _, im := range peers.All() {
@@ -73,6 +73,18 @@ func TestEveryServerPassesTheChecksAndTheGenerators(t *testing.T) {
 					}
 					if res.Ops == 0 {
 						t.Fatalf("no %s ops completed in %v", app, short.Duration)
+					}
+					idle, err := load.OpenIdle(ctx, addr, string(app), 50)
+					if err != nil {
+						t.Fatal(err)
+					}
+					idle.Close()
+					res, err = load.ConnRate{Addr: addr, App: string(app), Workers: 4, Timing: short}.Run(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Ops == 0 {
+						t.Fatalf("no connection completed its cycle in %v", short.Duration)
 					}
 				})
 			}
