@@ -71,9 +71,16 @@ func (w Wrk) Run(ctx context.Context) (*Result, error) {
 	if err := os.WriteFile(script, []byte(pipelineScript), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(w.Conns),
-		"-d", strconv.Itoa(max(secs, 1))+"s", "--latency", "--timeout", "10s", "-s", script,
-		"http://"+w.Addr+plaintext.Path, "--", strconv.Itoa(depth))
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(w.Conns),
+		"-d", strconv.Itoa(max(secs, 1)) + "s", "--latency", "--timeout", "10s"}
+	if depth > 1 {
+		// Only then: without pipelining wrk runs as anyone would run
+		// it, with its static request and no Lua call per request.
+		args = append(args, "-s", script, "http://"+w.Addr+plaintext.Path, "--", strconv.Itoa(depth))
+	} else {
+		args = append(args, "http://"+w.Addr+plaintext.Path)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := cmd.Start
