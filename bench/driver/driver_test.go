@@ -39,7 +39,9 @@ func TestMain(m *testing.M) {
 
 func options(impls []string, families ...string) driver.Options {
 	return driver.Options{
-		Short: true, Rounds: 2, Warmup: 10 * time.Millisecond, Duration: 60 * time.Millisecond, Idle: 50,
+		// Long enough that a window under -race on a loaded machine
+		// still completes messages on every connection.
+		Short: true, Rounds: 2, Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond, Idle: 50,
 		Impls: impls, Families: families,
 		Server: []string{os.Args[0]}, ServerEnv: []string{childEnv},
 	}
