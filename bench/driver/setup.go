@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,65 +78,80 @@ func newEnv(o Options) (*env, error) {
 		return nil, err
 	}
 	e := &env{dir: dir}
+	if err := e.init(o); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) init(o Options) error {
 	server := o.Server
 	if server == nil {
-		bin, err := buildPeerServer(dir)
+		bin, err := buildPeerServer(e.dir)
 		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+			return err
 		}
 		server = []string{bin}
 	}
-	cBin, cNote := cserver.Build(dir)
 	for _, p := range peers.All() {
-		modes := p.Modes
-		if !p.Ours && len(modes) > 1 {
-			modes = modes[:1]
-		}
-		e.impls = append(e.impls, &impl{
-			name: p.Name, doc: p.Doc, apps: p.Apps, modes: modes, ours: p.Ours, env: o.ServerEnv,
-			argv: func(app peers.App, loops int, mode string) []string {
-				args := append(append([]string{}, server...), "-impl", p.Name, "-app", string(app),
-					"-addr", "127.0.0.1:0", "-loops", strconv.Itoa(loops))
-				if mode != "" {
-					args = append(args, "-mode", mode)
-				}
-				return args
-			},
-		})
+		e.impls = append(e.impls, peerImpl(p, server, o.ServerEnv))
 	}
-	c := &impl{name: "c", doc: "C on raw epoll: a thread, an SO_REUSEPORT listener and an edge-triggered epoll instance per loop",
-		apps: []peers.App{peers.Echo, peers.HTTP}, isC: true, skip: cNote,
-		argv: func(app peers.App, loops int, _ string) []string {
-			return []string{cBin, "-app", string(app), "-addr", "127.0.0.1:0", "-loops", strconv.Itoa(loops)}
-		}}
-	if cNote != "" {
-		e.notes = append(e.notes, "C reference not run: "+cNote)
+	c := e.cImpl()
+	if c.skip != "" {
+		e.notes = append(e.notes, "C reference not run: "+c.skip)
 	}
 	e.impls = append(e.impls, c)
 	if len(o.Impls) > 0 {
 		var keep []*impl
 		for _, name := range o.Impls {
-			found := false
-			for _, im := range e.impls {
-				if im.name == name {
-					keep, found = append(keep, im), true
-				}
+			i := slices.IndexFunc(e.impls, func(im *impl) bool { return im.name == name })
+			if i < 0 {
+				return fmt.Errorf("no implementation %q (have %s)", name, implNames(e.impls))
 			}
-			if !found {
-				os.RemoveAll(dir)
-				return nil, fmt.Errorf("no implementation %q (have %s)", name, implNames(e.impls))
-			}
+			keep = append(keep, e.impls[i])
 		}
 		e.impls = keep
 	}
 	if err := e.place(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return err
 	}
 	e.notes = append(e.notes, raiseNoFile()...)
 	e.machine = machine()
-	return e, nil
+	return nil
+}
+
+// peerImpl runs a registered implementation in a peerserver child. A peer
+// runs its default mode only; the implementation under test runs them all
+// in the connection-rate case.
+func peerImpl(p peers.Impl, server, env []string) *impl {
+	modes := p.Modes
+	if !p.Ours && len(modes) > 1 {
+		modes = modes[:1]
+	}
+	return &impl{
+		name: p.Name, doc: p.Doc, apps: p.Apps, modes: modes, ours: p.Ours, env: env,
+		argv: func(app peers.App, loops int, mode string) []string {
+			args := append(slices.Clone(server), "-impl", p.Name, "-app", string(app),
+				"-addr", "127.0.0.1:0", "-loops", strconv.Itoa(loops))
+			if mode != "" {
+				args = append(args, "-mode", mode)
+			}
+			return args
+		},
+	}
+}
+
+// cImpl builds the C server; without gcc it is skipped, saying why.
+func (e *env) cImpl() *impl {
+	bin, note := cserver.Build(e.dir)
+	return &impl{
+		name: "c", doc: "C on raw epoll: a thread, an SO_REUSEPORT listener and an edge-triggered epoll instance per loop",
+		apps: []peers.App{peers.Echo, peers.HTTP}, isC: true, skip: note,
+		argv: func(app peers.App, loops int, _ string) []string {
+			return []string{bin, "-app", string(app), "-addr", "127.0.0.1:0", "-loops", strconv.Itoa(loops)}
+		},
+	}
 }
 
 func implNames(impls []*impl) string {

@@ -193,9 +193,15 @@ static ssize_t answer(struct loop *l, struct conn *c, const char *p, size_t n) {
 	size_t used = 0;
 	char *o = l->resp;
 	while (used < n) {
-		const char *end = memmem(p + used, n - used, "\r\n\r\n", 4);
-		if (!end)
+		/* Looking no further than MAX_HEAD bytes makes the limit the same
+		 * however the stream was cut into reads (plaintext.go's rule). */
+		size_t window = n - used < MAX_HEAD ? n - used : MAX_HEAD;
+		const char *end = memmem(p + used, window, "\r\n\r\n", 4);
+		if (!end) {
+			if (n - used >= MAX_HEAD)
+				return -1;
 			break;
+		}
 		size_t len = end + 4 - (p + used);
 		int found = parse_head(p + used, len);
 		if (found < 0)
@@ -234,7 +240,7 @@ static int on_bytes(struct loop *l, struct conn *c, const char *p, size_t n) {
 		memmove(c->in.p, c->in.p + used, c->in.len - used);
 		c->in.len -= used;
 	}
-	return c->in.len > MAX_HEAD ? -1 : 0;
+	return 0;
 }
 
 /* on_readable reads until EAGAIN (edge-triggered: the kernel reports the
