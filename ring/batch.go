@@ -109,15 +109,13 @@ func (r *Ring) batchEpoll(cmds []epoll.Cmd) {
 		b.kcmds = make([]epoll.Cmd, 0, n)
 	}
 	start := 0
-	b.seen = [len(b.seen)]uint64{}
 	for i := 0; i < len(cmds); i++ {
 		c := &cmds[i]
-		w, bit := (uint32(c.Fd)&(1<<15-1))/64, uint64(1)<<(uint32(c.Fd)%64)
+		w, bit := fdBit(c.Fd)
 		full := c.Op == epoll.OpAdd && r.regs.Len() == r.regs.Cap()
 		if i > start && (b.seen[w]&bit != 0 || i-start == epoll.MaxBatch || full) {
 			r.runEpoll(cmds[start:i])
 			start = i
-			b.seen = [len(b.seen)]uint64{}
 		}
 		b.seen[w] |= bit
 		b.changes = append(b.changes, r.prepare(c))
@@ -128,10 +126,20 @@ func (r *Ring) batchEpoll(cmds []epoll.Cmd) {
 	r.runEpoll(cmds[start:])
 }
 
+// fdBit locates fd in batchScratch.seen: exactly for fds below 1<<15,
+// conservatively above (numbers equal modulo 1<<15 count as a repeat).
+func fdBit(fd int) (int, uint64) {
+	return int(uint32(fd)&(1<<15-1)) / 64, uint64(1) << (uint32(fd) % 64)
+}
+
 // runEpoll sends a prepared run to the epoll instance and finishes each
 // command with the kernel's answer.
 func (r *Ring) runEpoll(run []epoll.Cmd) {
 	b := &r.batch
+	for i := range run {
+		w, _ := fdBit(run[i].Fd)
+		b.seen[w] = 0
+	}
 	if len(b.kcmds) > 0 {
 		if _, err := r.ep.BatchAll(b.kcmds); err != nil && !isBatchError(err) {
 			// Refused as a whole (the arguments were checked, so only

@@ -23,10 +23,10 @@ const addable = pollBits | epoll.Exclusive | epoll.Wakeup | epoll.OneShot | epol
 // EngineEpollWait it is epoll_ctl(EPOLL_CTL_ADD) on the epoll instance
 // behind the ring, with events as given, so omitting Edge means level
 // triggering there. With EngineMultishot it is an IORING_OP_POLL_ADD:
-// multishot (it stays armed) unless events has OneShot; for any file but a
-// socket the ring first makes a duplicate of fd (fcntl F_DUPFD_CLOEXEC),
-// which it polls and keeps until Delete (see the package documentation:
-// Closing a registered descriptor). Registrations there are
+// multishot (it stays armed) unless events has OneShot; for an anonymous
+// file (an eventfd, timerfd, signalfd, pidfd...) the ring first makes a
+// duplicate of fd (fcntl F_DUPFD_CLOEXEC), which it polls and keeps until
+// Delete (see the package documentation: Closing a registered descriptor). Registrations there are
 // edge-triggered whether events has Edge or not; Exclusive is refused with
 // EINVAL (it needs EngineEpollWait); Wakeup is ignored.
 //
@@ -39,7 +39,7 @@ const addable = pollBits | epoll.Exclusive | epoll.Wakeup | epoll.OneShot | epol
 // poll support (/dev/null), which are always ready and cannot be watched;
 // with EngineEpollWait ELOOP, ENOMEM and ENOSPC from epoll_ctl as
 // epoll.Instance.Add says; with EngineMultishot EMFILE when the process has
-// no descriptor left for the duplicate, and EBUSY or another io_uring_enter
+// no descriptor left for an anonymous file's duplicate, and EBUSY or another io_uring_enter
 // errno when the kernel would take no request.
 //
 // If fd's number is registered but names another file now (it was closed

@@ -65,15 +65,17 @@
 // now under the number ever carries the old registration's data. What the
 // old registration reports until then differs by engine:
 //
-//   - EngineMultishot keeps every registered file but a socket open itself,
+//   - EngineMultishot keeps a registered anonymous file (an eventfd,
+//     timerfd, signalfd, pidfd, epoll or inotify instance) open itself,
 //     through a duplicate descriptor it closes at Delete (a descriptor per
 //     such registration), and arms its requests on that duplicate: a
-//     closed eventfd, pipe or timerfd keeps reporting, with its data, until
-//     Delete. A socket, which the ring tells apart by its inode alone,
-//     holds no duplicate: its open request keeps it open (connected) and
-//     reporting until the kernel ends the request; the ring then does not
-//     re-arm it on a number that may name another file, but reports the
-//     registration once with Err, and nothing more until Delete.
+//     closed eventfd keeps reporting, with its data, until Delete. Other
+//     files (sockets, pipes, FIFOs, devices), which the ring tells apart by
+//     device and inode, hold no duplicate: the open request keeps the file
+//     open (a socket connected) and reporting until the kernel ends the
+//     request; the ring then does not re-arm it on a number that may name
+//     another file, but reports the registration once with Err, and
+//     nothing more until Delete.
 //   - EngineEpollWait's registrations are epoll's: one whose file has no
 //     descriptor left disappears with the file; one whose file another
 //     descriptor (a dup, a child's copy) keeps open goes on reporting, and
@@ -84,13 +86,15 @@
 //     instance because its own number was closed meanwhile is reported once
 //     with Err, as above.
 //
-// EngineMultishot asks the kernel whether two descriptors name one open
-// file with fcntl(F_DUPFD_QUERY) (Linux 6.10) or else kcmp(2). Where
-// neither is available it compares device and inode, which tell sockets,
-// pipes and FIFOs of different inodes apart but not two eventfds, timerfds
-// or signalfds (they share one anonymous inode): Modify then changes, and
-// Delete removes, the registration of the file registered, which is still
-// the one polled, and answers nil where epoll_ctl would say ENOENT.
+// Two limits of EngineMultishot's answers. It knows a non-anonymous file
+// by device and inode, so an open file of the same inode under the same
+// number (a pipe's other end, a FIFO or device opened again) passes for
+// the registered one. And it compares anonymous files by open file with
+// fcntl(F_DUPFD_QUERY) (Linux 6.10) or else kcmp(2); where neither is
+// available it falls back to device and inode, which cannot tell two
+// eventfds apart: Modify then changes, and Delete removes, the
+// registration of the file registered, which is still the one polled, and
+// answers nil where epoll_ctl would say ENOENT.
 //
 // # Engines
 //

@@ -14,24 +14,27 @@ import (
 // (EngineEpollWait asks its epoll instance, whose registrations the kernel
 // keys by file and number.)
 //
-// A socket's inode is its own: no two open files share it, so the device
-// and inode fstat(2) gives name the file. Every other pollable file may
-// share its inode with other open files: all eventfds, timerfds and
-// signalfds share one anonymous inode, the two ends of a pipe share one, a
-// FIFO or a device opened twice shares one. For those the ring keeps a
-// duplicate of the registered descriptor (one descriptor each, close-on-
-// exec, closed by Delete), polls it, so a re-arm always reaches the
-// registered file, and compares the user's number with it by open file
-// (fcntl F_DUPFD_QUERY, Linux 6.10, or else kcmp(2) KCMP_FILE). Without
-// either, it falls back to the device and inode, which cannot tell such
-// files apart. Sockets, the files a server registers by the thousand, cost
-// no descriptor.
+// Anonymous files (eventfds, timerfds, signalfds, epoll and inotify
+// instances, pidfds: fstat reports no file type) share one inode by kind,
+// or by process for pidfds, so device and inode cannot tell one from
+// another. For those the ring keeps a duplicate of the registered
+// descriptor (one descriptor each, close-on-exec, closed by Delete), polls
+// it, so a re-arm always reaches the registered file, and compares the
+// user's number with it by open file (fcntl F_DUPFD_QUERY, Linux 6.10, or
+// else kcmp(2) KCMP_FILE; without either, by device and inode after all).
+//
+// Every other pollable file is known by the device and inode fstat(2)
+// gives: a socket's inode is its own, and a new pipe, FIFO or device has
+// another. Only an open file of the same inode under the same number goes
+// unnoticed (a pipe's other end, a FIFO or device opened again). The
+// files a program registers by the thousand, sockets and pipes, cost no
+// descriptor.
 
 // fileID is what the ring records of a registered file. Its zero value
 // owns no descriptor.
 type fileID struct {
 	dev, ino uint64
-	own      int32 // the ring's duplicate of the file, if hasOwn (not for a socket)
+	own      int32 // the ring's duplicate of an anonymous file, if hasOwn
 	hasOwn   bool
 }
 
@@ -114,7 +117,7 @@ func queryFile(a, b int) (same, known bool, err error) {
 // inspect checks that fd can be registered and records which file it
 // names. It refuses what epoll_ctl refuses: EBADF for a closed number or an
 // O_PATH descriptor (which names a file without opening it: no poll), EPERM
-// for a file without poll support. For any file but a socket it makes the
+// for a file without poll support. For an anonymous file it makes the
 // ring's duplicate (EMFILE when the process has no descriptor left).
 func inspect(fd int) (fileID, error) {
 	var st unix.Stat_t
@@ -132,7 +135,7 @@ func inspect(fd int) (fileID, error) {
 		return fileID{}, err
 	}
 	id := fileID{dev: st.Dev, ino: st.Ino}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+	if st.Mode&unix.S_IFMT == 0 {
 		own, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return fileID{}, err

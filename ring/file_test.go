@@ -27,7 +27,8 @@ func forQuery(t *testing.T, f func(t *testing.T, mode int32)) {
 // Each way of asking which file a number names gives epoll_ctl's answers:
 // the registered file, another file (ENOENT), no file (EBADF). Without a
 // query the ring falls back to the device and inode, which cannot tell one
-// eventfd from another (they share an inode) but can tell sockets apart.
+// eventfd from another (they share an inode). Sockets and pipes, known by
+// their inode, need no query and no duplicate.
 func TestSameFileAnswersAsEpollCtlWithEveryQuery(t *testing.T) {
 	fdtest.Check(t)
 	forQuery(t, func(t *testing.T, mode int32) {
@@ -57,6 +58,15 @@ func TestSameFileAnswersAsEpollCtlWithEveryQuery(t *testing.T) {
 		}
 		if sameFile(s1, &sid) != nil || sameFile(s2, &sid) != unix.ENOENT {
 			t.Errorf("sockets: same %v, other %v", sameFile(s1, &sid), sameFile(s2, &sid))
+		}
+		p1, _ := fdtest.Pipe(t)
+		p2, _ := fdtest.Pipe(t)
+		pid, err := inspect(p1)
+		if err != nil || pid.hasOwn {
+			t.Fatalf("pipe: %+v, %v; want no duplicate", pid, err)
+		}
+		if sameFile(p1, &pid) != nil || sameFile(p2, &pid) != unix.ENOENT {
+			t.Errorf("pipes: same %v, other %v", sameFile(p1, &pid), sameFile(p2, &pid))
 		}
 	})
 }

@@ -253,7 +253,7 @@ func (r *Ring) reportLost(evs []epoll.Event) int {
 // request is submitted: if the number was closed and reused since Add, a
 // re-arm would watch the new file and report its readiness with the old
 // data. A file the ring holds a duplicate of is re-armed on the duplicate;
-// for a socket the ring first checks that the number still names it
+// for any other the ring first checks that the number still names it
 // (file.go), and if not, the registration is lost.
 func (r *Ring) flushRearm() error {
 	for len(r.removes) > 0 {
