@@ -27,15 +27,16 @@
 // A Ring holds at most the number of registrations given to New; the next
 // Add fails with ENOSPC, and nothing is ever reallocated. With
 // EngineMultishot events are edge-triggered (EngineEpollWait has epoll's
-// triggering, see Engines): a registration reports when its file becomes ready (at
-// once if it already is when added) and again at each new readiness change
-// (every write into a pipe, every eventfd write), never because a condition
-// merely persists. Read or write until EAGAIN before relying on the next
-// event. Several changes of one file found in the same Poll are merged into
-// one Event; changes that arrive after a Poll returned produce another.
-// Spurious events can happen (a change that was already consumed, a
-// re-armed request reporting what is still ready); file descriptors must be
-// non-blocking. Caps reports what the engine honours.
+// triggering, see Engines): a registration reports when its file becomes
+// ready (at once if it already is when added) and again at each new
+// readiness change (every write into a pipe, every eventfd write), never
+// because a condition merely persists. Read or write until EAGAIN before
+// relying on the next event. Several changes of one file found in the
+// same Poll are merged into one Event; changes that arrive after a Poll
+// returned produce another. Spurious events can happen (a change that was
+// already consumed, a re-armed request reporting what is still ready);
+// file descriptors must be non-blocking. Caps reports what the engine
+// honours.
 //
 // OneShot reports one event and then disarms the registration until Modify
 // re-arms it, as EPOLLONESHOT does. The 64-bit data given to Add or Modify
