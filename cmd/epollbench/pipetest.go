@@ -218,11 +218,10 @@ func (p *pipetestPoll) close() {}
 // select(2): a bitmap rebuilt on every call, limited to descriptors below
 // FD_SETSIZE (1024); the kernel and user space both walk it up to the highest.
 type pipetestSelect struct {
-	pr   *pipetestRing
-	all  unix.FdSet
-	nfd  int
-	set  unix.FdSet
-	fdOf []int
+	pr  *pipetestRing
+	all unix.FdSet
+	nfd int
+	set unix.FdSet
 }
 
 func openPipetestSelect(pr *pipetestRing) (pipetestStepper, error) {
@@ -514,7 +513,8 @@ func pipetestRunAll(cfg pipetestConfig) (*pipetestResult, error) {
 				return res, err
 			}
 			lay := pipetestSingle{pr}
-			if err := lay.prime(); err == nil {
+			err = lay.prime()
+			if err == nil {
 				if round == 0 {
 					cfg.Progress("pipetest: N=%d: %d pipes made and primed in %v", n, n, time.Since(t0).Round(time.Millisecond))
 				}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
@@ -148,5 +149,29 @@ func TestPipetestRaiseNofileReportsWhatItGot(t *testing.T) {
 	got, _ = nofileRaise(huge)
 	if got >= huge {
 		t.Errorf("raise to %d (past nr_open): claims %d", huge, got)
+	}
+}
+
+// failingStepper is a mechanism whose wait breaks on its first call.
+type failingStepper struct{}
+
+var errStepBroke = errors.New("the wait broke")
+
+func (failingStepper) step() (int, error) { return 0, errStepBroke }
+func (failingStepper) close()             {}
+
+// A mechanism that fails on a ring in one descriptor table must fail the
+// run: the error once went to a variable scoped to the if, and the run
+// carried on as if the round had passed.
+func TestPipetestFailureOnASingleTableRingIsReturned(t *testing.T) {
+	fdtest.Check(t)
+	saved := pipetestMechs
+	pipetestMechs = append(append([]pipetestMech(nil), saved...), pipetestMech{"broken",
+		func(*pipetestRing) (pipetestStepper, error) { return failingStepper{}, nil }})
+	defer func() { pipetestMechs = saved }()
+	_, err := pipetestRunAll(pipetestConfig{Ns: []int{10}, Mechs: []string{"epoll", "broken"},
+		Duration: 10 * time.Millisecond, Rounds: 1, Progress: pipetestQuietProgress(t)})
+	if !errors.Is(err, errStepBroke) || !strings.Contains(err.Error(), "broken N=10") {
+		t.Fatalf("run with a mechanism that fails: err = %v, want the failure naming the mechanism and N", err)
 	}
 }
