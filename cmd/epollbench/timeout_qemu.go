@@ -108,41 +108,50 @@ func timeoutQEMURun(cfg timeoutQEMUConfig, slack time.Duration, progress func(st
 }
 
 func timeoutQEMUOne(mech string, n int, d time.Duration, slack time.Duration) (timeoutQEMUPt, error) {
-	pt := timeoutQEMUPt{Mech: mech, Fds: n}
 	l, err := newTimeoutQEMULoop(n)
 	if err != nil {
-		return pt, err
+		return timeoutQEMUPt{Mech: mech, Fds: n}, err
 	}
 	defer l.close()
+	return l.run(mech, d, slack)
+}
 
+// device plays the device until stop: at random intervals it writes the
+// time since base into the pipe. It returns the write that failed, if any.
+func (l *timeoutQEMULoop) device(base time.Time, slack time.Duration, stop *atomic.Bool) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if slack > 0 {
+		unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0)
+		defer unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0)
+	}
+	var buf [8]byte
+	for !stop.Load() {
+		gap := unix.NsecToTimespec(int64(150*time.Microsecond) + rand.Int64N(int64(300*time.Microsecond)))
+		unix.Nanosleep(&gap, nil)
+		binary.LittleEndian.PutUint64(buf[:], uint64(time.Since(base)))
+		if _, err := unix.Write(l.dev[1], buf[:]); err != nil && err != unix.EAGAIN {
+			return fmt.Errorf("device write: %w", err)
+		}
+	}
+	return nil
+}
+
+// run replays the loop with mech for d.
+func (l *timeoutQEMULoop) run(mech string, d time.Duration, slack time.Duration) (timeoutQEMUPt, error) {
+	n := len(l.idle) + 1
+	pt := timeoutQEMUPt{Mech: mech, Fds: n}
 	base := time.Now()
 	var stop atomic.Bool
-	var wg sync.WaitGroup
-	var devErr error
-	wg.Add(1)
-	go func() { // the device
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if slack > 0 {
-			unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0)
-			defer unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0)
-		}
-		var buf [8]byte
-		for !stop.Load() {
-			gap := unix.NsecToTimespec(int64(150*time.Microsecond) + rand.Int64N(int64(300*time.Microsecond)))
-			unix.Nanosleep(&gap, nil)
-			binary.LittleEndian.PutUint64(buf[:], uint64(time.Since(base)))
-			if _, err := unix.Write(l.dev[1], buf[:]); err != nil && err != unix.EAGAIN {
-				devErr = fmt.Errorf("device write: %w", err)
-				return
-			}
-		}
-	}()
-	defer func() {
+	devDone := make(chan error, 1)
+	go func() { devDone <- l.device(base, slack, &stop) }()
+	// The device's error is read only once it has stopped: the receive
+	// orders its write before the read.
+	stopDevice := sync.OnceValue(func() error {
 		stop.Store(true)
-		wg.Wait()
-	}()
+		return <-devDone
+	})
+	defer stopDevice()
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -261,8 +270,8 @@ func timeoutQEMUOne(mech string, n int, d time.Duration, slack time.Duration) (t
 			}
 		}
 	}
-	if devErr != nil {
-		return pt, devErr
+	if err := stopDevice(); err != nil {
+		return pt, err
 	}
 	slices.Sort(lat)
 	slices.Sort(late)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventpoll/eventpoll/internal/fdtest"
+	"golang.org/x/sys/unix"
 )
 
 func TestTimeoutReportQuickNeverReturnsEarly(t *testing.T) {
@@ -126,5 +128,33 @@ func TestTimeoutRunRejectsBadFlags(t *testing.T) {
 		if err := timeoutRun(args); err == nil {
 			t.Errorf("timeout %v: no error", args)
 		}
+	}
+}
+
+// When the device's write fails the run fails with that error, and the
+// error is read only after the device goroutine has stopped: once it was
+// read while the goroutine could still be writing it, a data race the race
+// detector reports here.
+func TestTimeoutQEMULoopReturnsTheDeviceFailure(t *testing.T) {
+	fdtest.Check(t)
+	l, err := newTimeoutQEMULoop(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	// The device writes into another pipe, which nobody can read: EPIPE.
+	// The loop's pipe keeps its writer, so the loop sees no hang-up and
+	// reads nothing (a read would order the two goroutines by itself).
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(p[0])
+	writer := l.dev[1]
+	defer unix.Close(writer)
+	l.dev[1] = p[1] // closed by l.close
+	_, err = l.run(timeoutMechWait, 50*time.Millisecond, 0)
+	if !errors.Is(err, unix.EPIPE) || !strings.Contains(err.Error(), "device write") {
+		t.Fatalf("run with a broken device: err = %v, want the device's EPIPE", err)
 	}
 }
