@@ -280,7 +280,7 @@ func pipetestCRun(bin string, n, segment int, cfg pipetestConfig, mechs []string
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("C pipetest N=%d: %v: %s", n, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("pipetest in C, N=%d: %v: %s", n, err, strings.TrimSpace(stderr.String()))
 	}
 	return pipetestParseC(string(out), mechs, cfg.Rounds)
 }
@@ -295,26 +295,26 @@ func pipetestParseC(out string, mechs []string, rounds int) (map[string][]float6
 			continue
 		}
 		if len(f) != rounds+1 {
-			return nil, fmt.Errorf("C pipetest output %q: want a name and %d rates", line, rounds)
+			return nil, fmt.Errorf("pipetest in C: output %q: want a name and %d rates", line, rounds)
 		}
 		known := false
 		for _, m := range mechs {
 			known = known || m == f[0]
 		}
 		if !known || res[f[0]] != nil {
-			return nil, fmt.Errorf("C pipetest output %q: unexpected or repeated mechanism", line)
+			return nil, fmt.Errorf("pipetest in C: output %q: unexpected or repeated mechanism", line)
 		}
 		for _, s := range f[1:] {
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil || !(v > 0) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("C pipetest output %q: %q is not a positive rate", line, s)
+				return nil, fmt.Errorf("pipetest in C: output %q: %q is not a positive rate", line, s)
 			}
 			res[f[0]] = append(res[f[0]], v)
 		}
 	}
 	for _, m := range mechs {
 		if res[m] == nil {
-			return nil, fmt.Errorf("C pipetest output: no line for %s", m)
+			return nil, fmt.Errorf("pipetest in C: output: no line for %s", m)
 		}
 	}
 	return res, nil
