@@ -24,6 +24,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
 )
@@ -58,7 +60,7 @@ type ctlConfig struct {
 
 func defaultCtlConfig() ctlConfig {
 	return ctlConfig{
-		Threads:   len(onlineCPUs()), // perf: one thread per CPU
+		Threads:   len(system.OnlineCPUs()), // perf: one thread per CPU
 		Fds:       64,
 		Runtime:   8 * time.Second,
 		Mode:      "op",
@@ -105,7 +107,7 @@ func ctlBackend(name string) (epoll.BatchBackend, error) {
 }
 
 func (c ctlConfig) perfArgs() []string {
-	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(perfSecs(c.Runtime))}
+	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(cref.PerfSeconds(c.Runtime))}
 	if c.Randomize {
 		args = append(args, "-R")
 	}
@@ -167,7 +169,7 @@ func runCtl(c ctlConfig) (*ctlResult, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := raiseNofile(c.Fds*c.Threads*2 + 50 + openFdCount()); err != nil {
+	if err := system.NeedNofile(c.Fds*c.Threads*2 + 50 + system.OpenFds()); err != nil {
 		return nil, fmt.Errorf("ctl: %w", err)
 	}
 	backend, _ := ctlBackend(c.Backend)
@@ -183,7 +185,7 @@ func runCtl(c ctlConfig) (*ctlResult, error) {
 		}
 	}
 	if c.Nested > 0 {
-		cl, err := nestEpoll(c.Nested, func(fd int) error { return ep.Add(fd, epoll.Hup, uint64(c.Nested)) })
+		cl, err := system.NestEpoll(c.Nested, func(fd int) error { return ep.Add(fd, epoll.Hup, uint64(c.Nested)) })
 		if err != nil {
 			cleanup()
 			return nil, fmt.Errorf("ctl: %w", err)
@@ -235,7 +237,7 @@ func runCtl(c ctlConfig) (*ctlResult, error) {
 		}
 	}
 
-	cpus := onlineCPUs()
+	cpus := system.OnlineCPUs()
 	var (
 		ready, wg sync.WaitGroup
 		start     = make(chan struct{})
@@ -248,7 +250,7 @@ func runCtl(c ctlConfig) (*ctlResult, error) {
 			defer wg.Done()
 			if c.NoAffinity {
 				runtime.LockOSThread()
-			} else if err := pinThread(cpus[i%len(cpus)]); err != nil {
+			} else if err := system.Pin(cpus[i%len(cpus)]); err != nil {
 				w.err = err
 			}
 			ready.Done()
@@ -401,7 +403,7 @@ func ctlOne(ep *epoll.Instance, w *ctlWorker, op, fd int) {
 func (r *ctlResult) printPerf(w *os.File) {
 	c := r.Config
 	fmt.Fprintf(w, "Run summary [PID %d]: %d threads doing epoll_ctl ops %d file-descriptors for %s secs.\n\n",
-		os.Getpid(), c.Threads, c.Fds, formatRuntime(c.Runtime))
+		os.Getpid(), c.Threads, c.Fds, cref.FormatRuntime(c.Runtime))
 	for i, t := range r.Ops {
 		m := r.fdmaps[i]
 		if len(m) == 1 {
@@ -424,29 +426,18 @@ func (r *ctlResult) printPerf(w *os.File) {
 	fmt.Fprintf(w, "Averaged %.0f operations/sec per thread, all kinds (+- %.2f%%), %.2f secs\n", r.Avg, r.RelStddev, r.Elapsed)
 }
 
-// perfCtlRate turns perf's totals into what ctlResult.Avg is: successful
-// operations of all kinds per second per thread, averaged over threads.
-func perfCtlRate(p perfCtlOutput, secs int) float64 {
-	xs := make([]float64, len(p.PerThread))
-	for i, t := range p.PerThread {
-		xs[i] = float64(t[0]+t[1]+t[2]) / float64(secs)
-	}
-	avg, _ := perfStats(xs)
-	return avg
-}
-
 func ctlFlags(c *ctlConfig, compareC *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
-	pf := perfFlags{fs}
-	pf.intVar(&c.Threads, "t", "threads", "number of threads (default: one per CPU)")
-	pf.intVar(&c.Fds, "f", "nfds", "file descriptors per thread")
-	pf.runtimeVar(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
-	pf.intVar(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
-	pf.boolVar(&c.Randomize, "R", "randomize", "random operations on random fds")
+	pf := cref.PerfFlags{FlagSet: fs}
+	pf.Int(&c.Threads, "t", "threads", "number of threads (default: one per CPU)")
+	pf.Int(&c.Fds, "f", "nfds", "file descriptors per thread")
+	pf.Runtime(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
+	pf.Int(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
+	pf.Bool(&c.Randomize, "R", "randomize", "random operations on random fds")
 	fs.Int64Var(&c.PauseNs, "pause", c.PauseNs, "nanosleep between rounds in ns, as perf's 250; -1 for none (the time then is the epoll_ctl cost alone: with a 50 us timer slack perf's pause takes about as long as a round of 192 commands)")
 	fs.BoolVar(&c.Phase, "phase", false, "a round is ADD of every fd, then MOD of every fd, then DEL of every fd (an event loop's batch: no fd twice in one batch), instead of ADD, MOD, DEL of each fd in turn")
-	pf.boolVar(&c.NoAffinity, "n", "noaffinity", "do not pin threads to CPUs")
-	pf.boolVar(&c.Verbose, "v", "verbose", "print the setup")
+	pf.Bool(&c.NoAffinity, "n", "noaffinity", "do not pin threads to CPUs")
+	pf.Bool(&c.Verbose, "v", "verbose", "print the setup")
 	fs.StringVar(&c.Mode, "mode", c.Mode, "op (one epoll_ctl per operation), batch (Instance.Batch, stops at a failure), batchall (Instance.BatchAll)")
 	fs.IntVar(&c.BatchSize, "b", c.BatchSize, "commands per Batch call")
 	fs.StringVar(&c.Backend, "backend", c.Backend, "batch backend: auto, uring (io_uring EPOLL_CTL), syscall (epoll_ctl per command)")
@@ -482,16 +473,16 @@ func ctlRun(args []string) error {
 	res.printPerf(os.Stdout)
 	if compareC {
 		fmt.Printf("\n# perf bench epoll ctl %s\n", strings.Join(c.perfArgs(), " "))
-		out, err := runPerfBench("ctl", perfSecs(c.Runtime), c.perfArgs())
+		out, err := cref.PerfBench("ctl", cref.PerfSeconds(c.Runtime), c.perfArgs())
 		if err != nil {
 			return err
 		}
 		fmt.Print(out)
-		p, err := parsePerfCtl(out)
+		p, err := cref.ParseCtl(out)
 		if err != nil {
 			return err
 		}
-		cr := perfCtlRate(p, perfSecs(c.Runtime))
+		cr := p.Rate(cref.PerfSeconds(c.Runtime))
 		fmt.Printf("\nGo/C: %.3fx (%.0f vs %.0f operations/sec per thread, all kinds)\n", res.Avg/cr, res.Avg, cr)
 	}
 	return nil
@@ -501,15 +492,15 @@ func ctlRun(args []string) error {
 // wait, each side runs reps times, alternating with the other, and the best
 // run of each is compared.
 type ctlPoint struct {
-	Setting  string         `json:"setting"`
-	Ours     *ctlResult     `json:"ours,omitempty"` // the best run
-	OursAvgs []float64      `json:"ours_avgs,omitempty"`
-	Err      string         `json:"error,omitempty"`
-	C        *perfCtlOutput `json:"c,omitempty"` // the best run
-	CRate    float64        `json:"c_ops_per_s,omitempty"`
-	CRates   []float64      `json:"c_rates,omitempty"`
-	CArgs    string         `json:"c_args,omitempty"`
-	CNote    string         `json:"c_note,omitempty"`
+	Setting  string          `json:"setting"`
+	Ours     *ctlResult      `json:"ours,omitempty"` // the best run
+	OursAvgs []float64       `json:"ours_avgs,omitempty"`
+	Err      string          `json:"error,omitempty"`
+	C        *cref.CtlOutput `json:"c,omitempty"` // the best run
+	CRate    float64         `json:"c_ops_per_s,omitempty"`
+	CRates   []float64       `json:"c_rates,omitempty"`
+	CArgs    string          `json:"c_args,omitempty"`
+	CNote    string          `json:"c_note,omitempty"`
 }
 
 func ctlReport(opts reportOptions) (Section, error) {
@@ -523,9 +514,9 @@ func ctlReport(opts reportOptions) (Section, error) {
 		sizes = []int{64}
 	}
 	runC := !opts.Quick
-	perfMissing := perfVersion() == ""
+	perfMissing := cref.PerfVersion() == ""
 	sec := Section{Experiment: "ctl", Params: map[string]any{
-		"runtime":     formatRuntime(base.Runtime),
+		"runtime":     cref.FormatRuntime(base.Runtime),
 		"reps":        reps,
 		"threads":     base.Threads,
 		"nfds":        base.Fds,
@@ -540,14 +531,14 @@ func ctlReport(opts reportOptions) (Section, error) {
 		switch {
 		case !withC:
 		case perfMissing:
-			pt.CNote = perfNotInstalled
+			pt.CNote = cref.PerfMissing
 		case !runC:
 			pt.CNote = "C not run in -quick"
 		default:
 			pt.CArgs = strings.Join(c.perfArgs(), " ")
 		}
 		for rep := 0; rep < reps; rep++ {
-			opts.Progress("ctl: %s (%s, %ss) run %d/%d...", name, c.flagString(), formatRuntime(c.Runtime), rep+1, reps)
+			opts.Progress("ctl: %s (%s, %ss) run %d/%d...", name, c.flagString(), cref.FormatRuntime(c.Runtime), rep+1, reps)
 			res, err := runCtl(c)
 			if err != nil {
 				pt.Err = err.Error()
@@ -562,11 +553,11 @@ func ctlReport(opts reportOptions) (Section, error) {
 				continue
 			}
 			opts.Progress("ctl: %s: perf bench epoll ctl %s...", name, pt.CArgs)
-			out, err := runPerfBench("ctl", perfSecs(c.Runtime), c.perfArgs())
+			out, err := cref.PerfBench("ctl", cref.PerfSeconds(c.Runtime), c.perfArgs())
 			if err == nil {
-				var p perfCtlOutput
-				if p, err = parsePerfCtl(out); err == nil {
-					rate := perfCtlRate(p, perfSecs(c.Runtime))
+				var p cref.CtlOutput
+				if p, err = cref.ParseCtl(out); err == nil {
+					rate := p.Rate(cref.PerfSeconds(c.Runtime))
 					pt.CRates = append(pt.CRates, rate)
 					if pt.C == nil || rate > pt.CRate {
 						pt.C, pt.CRate = &p, rate
@@ -717,6 +708,6 @@ func ctlChart(sizes []int, all map[string]map[int]*ctlPoint, perOp *ctlPoint) Ch
 // skipped when ns < 0.
 func ctlPause(ns int64) {
 	if ns >= 0 {
-		benchNanosleep(ns)
+		system.Nanosleep(ns)
 	}
 }

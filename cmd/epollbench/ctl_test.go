@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
 
@@ -117,7 +118,7 @@ func TestCtlRunPrintsPerfFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := parsePerfCtl(out)
+	p, err := cref.ParseCtl(out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -20,6 +20,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 )
 
 const (
@@ -104,18 +107,18 @@ func httpRunAll(cfg httpConfig) (*httpResult, error) {
 	// tableThread), as if on another machine, unless the kernel refuses
 	// one: then both ends share this table and count against its limit.
 	ends := 1
-	if tt, err := newTableThread(); err != nil {
+	if tt, err := system.NewTableThread(); err != nil {
 		ends = 2
 		res.Notes = append(res.Notes, "the dead connections' client ends share the server's descriptor table: "+err.Error())
 	} else {
-		tt.close()
+		tt.Close()
 	}
-	need := ends*maxDead + 2*cfg.Conc + openFdCount() + httpFdMargin
-	limit, err := nofileRaise(need)
+	need := ends*maxDead + 2*cfg.Conc + system.OpenFds() + httpFdMargin
+	limit, err := system.RaiseNofile(need)
 	if err != nil {
 		res.Notes = append(res.Notes, err.Error())
 	}
-	capDead := (limit - openFdCount() - httpFdMargin - 2*cfg.Conc) / ends
+	capDead := (limit - system.OpenFds() - httpFdMargin - 2*cfg.Conc) / ends
 	capped := false
 	for _, d := range cfg.Dead {
 		if d > capDead {
@@ -152,12 +155,12 @@ func httpMeasure(engine string, dead int, ownTable bool, cfg httpConfig) (httpPo
 	// the server's descriptors (a copy would keep the listener open).
 	onClient := func(f func() error) error { return f() }
 	if ownTable {
-		tt, err := newTableThread()
+		tt, err := system.NewTableThread()
 		if err != nil {
 			return pt, err
 		}
-		defer tt.close()
-		onClient = tt.do
+		defer tt.Close()
+		onClient = tt.Do
 	}
 	srv, err := newHTTPServer(engine)
 	if err != nil {
@@ -313,7 +316,7 @@ func httpParseConfig(dead, engines string, conc int, d time.Duration, windows in
 	if len(cfg.Dead) == 0 {
 		return cfg, errors.New("-dead: empty list")
 	}
-	if cfg.Engines, err = pipetestParseNames("engine", engines, httpEngines); err != nil {
+	if cfg.Engines, err = parseNames("engine", engines, httpEngines); err != nil {
 		return cfg, err
 	}
 	if conc <= 0 || conc > 1000 {
@@ -451,7 +454,7 @@ func httpSection(res *httpResult, cfg httpConfig) Section {
 		LogY:   true,
 	}
 	for _, e := range cfg.Engines {
-		ch.addSeries(e, res.Dead, func(d int) float64 { return res.rate(e, d) })
+		chart.Curve(&ch, e, res.Dead, func(d int) (float64, float64) { return float64(d), res.rate(e, d) })
 	}
 	// The 2002 curves are left out: drawn to 60,000 dead connections on a
 	// linear axis they would squeeze ours into the left sixth; the rows

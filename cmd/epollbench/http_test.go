@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
 
@@ -138,20 +139,20 @@ func TestHTTPRunRejectsBadFlags(t *testing.T) {
 
 func TestHTTPDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
 	fdtest.Check(t)
-	tt, err := newTableThread()
+	tt, err := system.NewTableThread()
 	if err != nil {
 		t.Skip("no table of its own:", err)
 	}
-	defer tt.close()
+	defer tt.Close()
 	srv, stop := httpTestServer(t, httpEngineEpoll)
 	defer stop()
 	const dead = 100
 	before := fdtest.Open(t)
 	var fds []int
-	if err := tt.do(func() (err error) { fds, err = httpDialDead(srv, dead); return err }); err != nil {
+	if err := tt.Do(func() (err error) { fds, err = httpDialDead(srv, dead); return err }); err != nil {
 		t.Fatal(err)
 	}
-	defer tt.do(func() error { httpCloseAll(fds); return nil })
+	defer tt.Do(func() error { httpCloseAll(fds); return nil })
 	// The server accepted every connection into this table; the client
 	// ends are in the thread's table only.
 	sockets := 0

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -62,7 +64,7 @@ func TestDefaultReportQuickWritesTableJSONAndCharts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			counts, _ := svgElements(t, svg)
+			counts := svgCount(t, svg)
 			if counts["polyline"] != len(ch.Series) || len(ch.Series) == 0 {
 				t.Errorf("%s: %d polylines for %d series", ch.File, counts["polyline"], len(ch.Series))
 			}
@@ -120,5 +122,25 @@ func TestBadCommandLinesExitWithUsageErrors(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"compare", "only-one.json"}, &stdout, &stderr); code != 1 {
 		t.Errorf("compare with one file: exit %d, want 1", code)
+	}
+}
+
+// svgCount parses b as XML, failing the test if it is not well-formed, and
+// counts its elements by name.
+func svgCount(t *testing.T, b []byte) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return counts
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			counts[se.Name.Local]++
+		}
 	}
 }

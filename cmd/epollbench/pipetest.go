@@ -16,8 +16,10 @@ import (
 	"runtime"
 	"strings"
 	"time"
-	"unsafe"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
 )
@@ -89,7 +91,7 @@ func (pr *pipetestRing) close() {
 // its bookkeeping around each call would be a fixed cost per pass that C
 // does not pay, not a cost of the wait under test.
 func (pr *pipetestRing) pass(i int) (bool, error) {
-	n, errno := rawPipeIO(unix.SYS_READ, pr.r[i], pr.buf[:])
+	n, errno := system.Read(pr.r[i], pr.buf[:])
 	if errno == unix.EAGAIN {
 		return false, nil
 	}
@@ -103,20 +105,11 @@ func (pr *pipetestRing) pass(i int) (bool, error) {
 	if j == len(pr.w) {
 		j = 0
 	}
-	if _, errno := rawPipeIO(unix.SYS_WRITE, pr.w[j], pr.buf[:1]); errno != 0 {
+	if _, errno := system.Write(pr.w[j], pr.buf[:1]); errno != 0 {
 		return false, fmt.Errorf("write pipe %d: %w", j, errno)
 	}
 	pr.at = j
 	return true, nil
-}
-
-// rawPipeIO is read(2) or write(2) of b on a non-blocking fd as a raw system
-// call, out of line for the reason rawWrite is.
-//
-//go:noinline
-func rawPipeIO(sysno uintptr, fd int, b []byte) (int, unix.Errno) {
-	n, _, errno := unix.RawSyscall(sysno, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	return int(n), errno
 }
 
 // pipetestStepper is one wait mechanism bound to a ring: step waits once and
@@ -431,11 +424,11 @@ func pipetestPlan(cfg pipetestConfig) (ns []int, single, segment int, notes []st
 	for _, n := range cfg.Ns {
 		maxN = max(maxN, n)
 	}
-	limit, err := nofileRaise(2*maxN + openFdCount() + pipetestFdMargin)
+	limit, err := system.RaiseNofile(2*maxN + system.OpenFds() + pipetestFdMargin)
 	if err != nil {
 		notes = append(notes, err.Error())
 	}
-	single = (limit - openFdCount() - pipetestFdMargin) / 2
+	single = (limit - system.OpenFds() - pipetestFdMargin) / 2
 	// A worker's table also holds every segment's cross pipe.
 	segment = single - pipetestMaxTables
 	if cfg.Segment > 0 {
@@ -604,12 +597,12 @@ func pipetestRound(cfg pipetestConfig, lay pipetestLayout, n, round int, point f
 // pipetestRunCAll runs the C reference at every N, with the same segments;
 // what stops it becomes res.CNote.
 func pipetestRunCAll(cfg pipetestConfig, res *pipetestResult, ns []int, single, segment int, noWide bool) {
-	bin, cleanup, note := buildC("pipetest", pipetestCSource, "-pthread")
-	if note != "" {
-		res.CNote = note
+	prog, err := cref.BuildPipetest()
+	if err != nil {
+		res.CNote = err.Error()
 		return
 	}
-	defer cleanup()
+	defer prog.Close()
 	for _, n := range ns {
 		seg := n
 		if n > single {
@@ -618,12 +611,12 @@ func pipetestRunCAll(cfg pipetestConfig, res *pipetestResult, ns []int, single, 
 			}
 			seg = segment
 		}
-		rates, err := pipetestCRun(bin, n, seg, cfg, pipetestCMechs)
+		rates, err := prog.Run(n, seg, cfg.Duration/time.Duration(cfg.Rounds), cfg.Warmup, cfg.Rounds, cref.PipetestMechs)
 		if err != nil {
 			res.CNote = err.Error()
 			return
 		}
-		for _, m := range pipetestCMechs {
+		for _, m := range cref.PipetestMechs {
 			pt := pipetestPoint{N: n, Mech: m, Rounds: rates[m], Tables: (n + seg - 1) / seg}
 			for _, r := range rates[m] {
 				pt.Rate = max(pt.Rate, r)
@@ -693,10 +686,10 @@ func pipetestRun(args []string) error {
 func pipetestParseConfig(ns, mechs string, d time.Duration, rounds int, warm time.Duration, segment int) (pipetestConfig, error) {
 	var cfg pipetestConfig
 	var err error
-	if cfg.Ns, err = pipetestParseInts("n", ns); err != nil {
+	if cfg.Ns, err = parseInts("n", ns); err != nil {
 		return cfg, err
 	}
-	if cfg.Mechs, err = pipetestParseNames("mech", mechs, pipetestMechNames()); err != nil {
+	if cfg.Mechs, err = parseNames("mech", mechs, pipetestMechNames()); err != nil {
 		return cfg, err
 	}
 	if d <= 0 {
@@ -722,7 +715,7 @@ func pipetestPrint(res *pipetestResult, mechs []string) {
 		fmt.Printf(" %14s", m+" passes/s")
 	}
 	if res.C != nil {
-		for _, m := range pipetestCMechs {
+		for _, m := range cref.PipetestMechs {
 			fmt.Printf(" %14s", "C "+m)
 		}
 	}
@@ -743,7 +736,7 @@ func pipetestPrint(res *pipetestResult, mechs []string) {
 			}
 		}
 		if res.C != nil {
-			for _, m := range pipetestCMechs {
+			for _, m := range cref.PipetestMechs {
 				if r := res.cRate(m, n); r > 0 {
 					fmt.Printf(" %14.0f", r)
 				} else {
@@ -776,7 +769,7 @@ func pipetestPrint(res *pipetestResult, mechs []string) {
 			}
 		}
 		hi := res.Ns[len(res.Ns)-1]
-		for _, m := range pipetestCMechs {
+		for _, m := range cref.PipetestMechs {
 			if a, b := res.cRate(m, lo), res.cRate(m, hi); a > 0 && b > 0 {
 				fmt.Printf("# C %s: N=%d / N=%d = %.3f\n", m, hi, lo, b/a)
 			}
@@ -952,10 +945,10 @@ func pipetestSection(res *pipetestResult, cfg pipetestConfig) Section {
 		LogY:   true,
 	}
 	for _, m := range cfg.Mechs {
-		ch.addSeries(m, res.Ns, func(n int) float64 { return res.rate(m, n) })
+		chart.Curve(&ch, m, res.Ns, func(n int) (float64, float64) { return float64(n), res.rate(m, n) })
 	}
-	for _, m := range pipetestCMechs {
-		ch.addSeries("C "+m, res.Ns, func(n int) float64 { return res.cRate(m, n) })
+	for _, m := range cref.PipetestMechs {
+		chart.Curve(&ch, "C "+m, res.Ns, func(n int) (float64, float64) { return float64(n), res.cRate(m, n) })
 	}
 	ch.Series = append(ch.Series,
 		Series{Name: "epoll 2002", X: []float64{10, pipetest2002N}, Y: []float64{pipetest2002Epoll10, pipetest2002EpollBig}},

@@ -131,27 +131,6 @@ func TestPipetestRunRejectsBadFlags(t *testing.T) {
 	}
 }
 
-func TestPipetestRaiseNofileReportsWhatItGot(t *testing.T) {
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	got, err := nofileRaise(int(lim.Cur))
-	if err != nil || got < int(lim.Cur) {
-		t.Fatalf("raise to the current limit %d: got %d, %v", lim.Cur, got, err)
-	}
-	// Far past fs.nr_open: no process may have it, so the answer is a
-	// smaller limit, never a claim of success.
-	huge := nrOpen() + 1
-	if huge <= 1 {
-		t.Skip("cannot read /proc/sys/fs/nr_open")
-	}
-	got, _ = nofileRaise(huge)
-	if got >= huge {
-		t.Errorf("raise to %d (past nr_open): claims %d", huge, got)
-	}
-}
-
 // failingStepper is a mechanism whose wait breaks on its first call.
 type failingStepper struct{}
 

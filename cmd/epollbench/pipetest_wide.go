@@ -24,7 +24,7 @@ package main
 // (or at arming, from the arming thread's table), so they cannot span
 // tables: they are measured only up to the single-table limit.
 //
-// The workers are tableThreads: closing one ends its thread, and the kernel
+// The workers are TableThreads: closing one ends its thread, and the kernel
 // closes that table's pipes with it. The ring is made and primed once and
 // measured for every round (after each mechanism the epoll registrations are
 // deleted, not the instance closed: no later instance could be in every
@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
 )
@@ -64,7 +65,7 @@ func pipetestSegments(n, size int) [][2]int {
 // the pipes [lo, hi) of the ring.
 type pipetestWorker struct {
 	lo, hi int
-	*tableThread
+	*system.TableThread
 }
 
 // pipetestTurn is one timed run of one mechanism, handed from worker to
@@ -128,14 +129,14 @@ func newPipetestWide(n, size int, mechs []string) (*pipetestWide, error) {
 		for i := s[0]; i < s[1]; i++ {
 			w.owner[i] = int32(k)
 		}
-		tt, err := newTableThread()
+		tt, err := system.NewTableThread()
 		if err != nil {
 			w.close()
 			return nil, err
 		}
-		wk := &pipetestWorker{lo: s[0], hi: s[1], tableThread: tt}
+		wk := &pipetestWorker{lo: s[0], hi: s[1], TableThread: tt}
 		w.workers = append(w.workers, wk)
-		if err := wk.do(func() error { return w.makeSegment(wk) }); err != nil {
+		if err := wk.Do(func() error { return w.makeSegment(wk) }); err != nil {
 			w.close()
 			return nil, err
 		}
@@ -163,7 +164,7 @@ func (w *pipetestWide) makeSegment(wk *pipetestWorker) error {
 // hand gives the turn to the worker holding the token.
 func (w *pipetestWide) hand(t *pipetestTurn) {
 	wk := w.workers[w.owner[w.pr.at]]
-	wk.post <- func() { w.play(wk, t) }
+	wk.Post(func() { w.play(wk, t) })
 }
 
 // play moves the token while it is in wk's segment, then hands the turn to
@@ -201,7 +202,7 @@ func (w *pipetestWide) open(m string) (pipetestStepper, error) {
 	}
 	st := &pipetestWideEpoll{pipetestEpoll{pr: w.pr, ep: w.eps[m], evs: make([]epoll.Event, 64)}, w}
 	for _, wk := range w.workers {
-		if err := wk.do(func() error {
+		if err := wk.Do(func() error {
 			for i := wk.lo; i < wk.hi; i++ {
 				if err := st.ep.Add(w.pr.r[i], ev, uint64(i)); err != nil {
 					return pipetestAddError(i, err)
@@ -229,7 +230,7 @@ type pipetestWideEpoll struct {
 // its callback to every write of the next mechanism's runs.
 func (e *pipetestWideEpoll) close() {
 	for _, wk := range e.w.workers {
-		wk.do(func() error {
+		wk.Do(func() error {
 			for i := wk.lo; i < wk.hi; i++ {
 				e.ep.Delete(e.w.pr.r[i])
 			}
@@ -267,7 +268,7 @@ func (w *pipetestWide) prime() error {
 // closes the cross pipes and the instances still open.
 func (w *pipetestWide) close() {
 	for _, wk := range w.workers {
-		wk.tableThread.close()
+		wk.TableThread.Close()
 	}
 	w.workers = nil
 	for _, ep := range w.eps {

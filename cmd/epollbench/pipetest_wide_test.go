@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -61,7 +60,7 @@ func TestPipetestWideRingKeepsItsPipesOutOfTheProcessTable(t *testing.T) {
 	// are not in the first worker's table.
 	var sizes []int
 	for _, wk := range w.workers {
-		wk.do(func() error { sizes = append(sizes, tableSize(t)); return nil })
+		wk.Do(func() error { sizes = append(sizes, tableSize(t)); return nil })
 	}
 	if sizes[0]-sizes[2] != 2*(10-5) {
 		t.Errorf("worker tables hold %v descriptors; the first (10 pipes) should hold 10 more than the last (5 pipes)", sizes)
@@ -104,7 +103,7 @@ func TestPipetestWideRingKeepsExactlyOneTokenAcrossTables(t *testing.T) {
 			// in pipe 3.
 			total := 0
 			for _, wk := range w.workers {
-				if err := wk.do(func() error {
+				if err := wk.Do(func() error {
 					var buf [8]byte
 					for i := wk.lo; i < wk.hi; i++ {
 						k, err := unix.Read(w.pr.r[i], buf[:])
@@ -181,66 +180,6 @@ func TestPipetestForcedSegmentsMeasureEveryWideMechanism(t *testing.T) {
 	if !found {
 		t.Errorf("notes %q do not say how the ring was cut", res.Notes)
 	}
-}
-
-func TestPipetestCReferenceRunsTheSameRing(t *testing.T) {
-	bin, cleanup, note := buildC("pipetest", pipetestCSource, "-pthread")
-	if note != "" {
-		t.Skip("C reference unavailable:", note)
-	}
-	defer cleanup()
-	cfg := pipetestConfig{Duration: 40 * time.Millisecond, Rounds: 2, Warmup: time.Millisecond}
-	for _, c := range []struct{ n, seg int }{{10, 10}, {30, 10}} {
-		rates, err := pipetestCRun(bin, c.n, c.seg, cfg, []string{"direct", "epoll", "epoll-lt"})
-		if err != nil {
-			t.Fatalf("N=%d segment %d: %v", c.n, c.seg, err)
-		}
-		for m, rs := range rates {
-			if len(rs) != 2 {
-				t.Errorf("N=%d %s: %d rounds, want 2", c.n, m, len(rs))
-			}
-		}
-	}
-	if _, err := pipetestCRun(bin, 10, 10, cfg, []string{"kqueue"}); err == nil {
-		t.Errorf("C reference with an unknown mechanism: no error")
-	}
-}
-
-func TestPipetestParseCRejectsMalformedOutput(t *testing.T) {
-	mechs := []string{"direct", "epoll"}
-	if got, err := pipetestParseC("direct 10 20\nepoll 5 6\n", mechs, 2); err != nil || got["epoll"][1] != 6 {
-		t.Fatalf("well-formed output: %v, %v", got, err)
-	}
-	for _, out := range []string{
-		"", "direct 10 20\n", "direct 10\nepoll 5\n", "direct 10 20\nepoll 5 x\n",
-		"direct 10 20\nepoll 5 -1\n", "direct 10 20\ndirect 5 6\n", "poll 1 2\nepoll 5 6\n",
-		"direct 10 20\nepoll 5 +Inf\n", "direct 10 20\nepoll 5 NaN\n",
-	} {
-		if _, err := pipetestParseC(out, mechs, 2); err == nil {
-			t.Errorf("output %q: no error", out)
-		}
-	}
-}
-
-func FuzzParsePipetestC(f *testing.F) {
-	f.Add("direct 10 20\nepoll 5 6\n")
-	f.Add("epoll 1e9 2\ndirect 3 4")
-	f.Fuzz(func(t *testing.T, out string) {
-		got, err := pipetestParseC(out, []string{"direct", "epoll"}, 2)
-		if err != nil {
-			return
-		}
-		for m, rs := range got {
-			if len(rs) != 2 {
-				t.Fatalf("%s: %d rates accepted, want 2", m, len(rs))
-			}
-			for _, r := range rs {
-				if !(r > 0) || math.IsInf(r, 0) {
-					t.Fatalf("%s: rate %v accepted", m, r)
-				}
-			}
-		}
-	})
 }
 
 func TestPipetestAddErrorSkipsOnlyForTheWatchLimit(t *testing.T) {

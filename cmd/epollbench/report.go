@@ -17,6 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,7 +80,7 @@ func runReport(cfg reportConfig, stdout, stderr io.Writer) (*Report, string, err
 	started := time.Now()
 	rep := &Report{Schema: reportSchema, Started: started.UTC().Format(time.RFC3339), Machine: machineInfo()}
 	progress("machine: %s, %d CPUs (%s), %s, %s", rep.Machine.Kernel, rep.Machine.CPUs, rep.Machine.Model,
-		rep.Machine.Go, orString(rep.Machine.Perf, perfNotInstalled))
+		rep.Machine.Go, orString(rep.Machine.Perf, cref.PerfMissing))
 	var failed []string
 	for _, e := range ordered() {
 		if len(cfg.Only) > 0 && !contains(cfg.Only, e.Name) {
@@ -145,7 +147,7 @@ func writeReport(dir string, rep *Report, started time.Time) (string, error) {
 			if ch.File == "" || filepath.Base(ch.File) != ch.File {
 				return "", fmt.Errorf("chart %q of %s: file must be a plain base name", ch.File, s.Experiment)
 			}
-			if err := os.WriteFile(filepath.Join(dir, ch.File), renderSVG(ch), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, ch.File), chart.SVG(ch), 0o644); err != nil {
 				return "", fmt.Errorf("write chart: %w", err)
 			}
 		}
@@ -182,9 +184,9 @@ func printTable(w io.Writer, rep *Report) {
 
 func formatFigure(v float64, unit string) string {
 	if unit == "" {
-		return formatSI(v)
+		return chart.FormatSI(v)
 	}
-	return formatSI(v) + " " + unit
+	return chart.FormatSI(v) + " " + unit
 }
 
 func orString(s, alt string) string {
@@ -205,7 +207,7 @@ func contains(xs []string, x string) bool {
 
 // machineInfo describes this machine for Report.Machine.
 func machineInfo() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Perf: perfVersion()}
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Perf: cref.PerfVersion()}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:])

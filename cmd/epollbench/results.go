@@ -1,5 +1,7 @@
 package main
 
+import "github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
+
 // The types every experiment returns. The default report prints Rows as one
 // table, writes Report as JSON and each Chart as an SVG file.
 
@@ -16,23 +18,11 @@ type Row struct {
 	LowerIsBetter bool    `json:"lower_is_better,omitempty"` // latency-like units: the ratio is Ref/Ours so >1 means we win
 }
 
-// Series is one curve of a chart.
-type Series struct {
-	Name string    `json:"name"`
-	X    []float64 `json:"x"`
-	Y    []float64 `json:"y"`
-}
-
-// Chart is one figure written as SVG.
-type Chart struct {
-	File   string   `json:"file"` // base name without directory, e.g. "pipetest.svg"
-	Title  string   `json:"title"`
-	XLabel string   `json:"x_label"`
-	YLabel string   `json:"y_label"`
-	LogX   bool     `json:"log_x"`
-	LogY   bool     `json:"log_y"`
-	Series []Series `json:"series"`
-}
+// Series and Chart are the chart package's.
+type (
+	Series = chart.Series
+	Chart  = chart.Chart
+)
 
 // Section is what one experiment contributes to a report.
 type Section struct {
@@ -71,20 +61,5 @@ func (r *Row) ratio() {
 		r.Ratio = r.Ref / r.Ours
 	} else {
 		r.Ratio = r.Ours / r.Ref
-	}
-}
-
-// addSeries appends to ch the curve name of y(x) at each x where y is
-// positive (a figure measured), and leaves ch alone when there is none.
-func (ch *Chart) addSeries(name string, xs []int, y func(x int) float64) {
-	s := Series{Name: name}
-	for _, x := range xs {
-		if v := y(x); v > 0 {
-			s.X = append(s.X, float64(x))
-			s.Y = append(s.Y, v)
-		}
-	}
-	if len(s.X) > 0 {
-		ch.Series = append(ch.Series, s)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
 )
@@ -274,14 +275,15 @@ func timeoutRunAll(cfg timeoutConfig) (*timeoutResult, error) {
 		// of its samples in every round, so that a burst of other work on
 		// the machine falls on all of them alike instead of on whichever
 		// ran at the time.
-		var cbin string
+		var prog cref.Pwait2
 		withC := slices.Contains(cfg.Mechs, timeoutMechC)
 		if withC {
-			bin, cleanup, note := timeoutBuildC()
-			if note == "" {
-				defer cleanup()
+			var err error
+			if prog, err = cref.BuildPwait2(); err != nil {
+				res.cNote = err.Error()
+			} else {
+				defer prog.Close()
 			}
-			cbin, res.cNote = bin, note
 		} else {
 			res.cNote = "C reference not run (quick mode, or left out of -mech)"
 		}
@@ -310,9 +312,9 @@ func timeoutRunAll(cfg timeoutConfig) (*timeoutResult, error) {
 				}
 			}
 			if withC && res.cNote == "" {
-				cres, note := timeoutExecC(cbin, share, cfg.Slack, cfg.Requests)
-				if note != "" {
-					res.cNote = note
+				cres, err := prog.Run(share, cfg.Slack, cfg.Requests)
+				if err != nil {
+					res.cNote = err.Error()
 				}
 				for req, v := range cres {
 					xs[timeoutMechC][req] = append(xs[timeoutMechC][req], v...)
@@ -443,12 +445,12 @@ func timeoutParseConfig(reqs string, n int, budget time.Duration, rounds int, me
 		}
 	}
 	cfg.Samples = timeoutSampleCounts(cfg.Requests, n, budget)
-	if cfg.Mechs, err = pipetestParseNames("mech", mechs, timeoutMechs); err != nil {
+	if cfg.Mechs, err = parseNames("mech", mechs, timeoutMechs); err != nil {
 		return cfg, err
 	}
 	cfg.Slack = slack
 	if strings.TrimSpace(qfds) != "" {
-		if cfg.QEMU.Fds, err = pipetestParseInts("qemu-fds", qfds); err != nil {
+		if cfg.QEMU.Fds, err = parseInts("qemu-fds", qfds); err != nil {
 			return cfg, err
 		}
 		if qd <= 0 {

@@ -23,6 +23,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/ring"
 	"golang.org/x/sys/unix"
@@ -59,7 +62,7 @@ type waitConfig struct {
 
 func defaultWaitConfig() waitConfig {
 	return waitConfig{
-		Threads: max(1, len(onlineCPUs())-1), // perf: one CPU left for the writer
+		Threads: max(1, len(system.OnlineCPUs())-1), // perf: one CPU left for the writer
 		Fds:     64,
 		Runtime: 8 * time.Second,
 		Engine:  "epoll",
@@ -92,7 +95,7 @@ func (c waitConfig) validate() error {
 // perfArgs returns the perf bench epoll wait flags for c; the runtime is
 // rounded up to whole seconds, the only unit perf takes.
 func (c waitConfig) perfArgs() []string {
-	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(perfSecs(c.Runtime))}
+	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(cref.PerfSeconds(c.Runtime))}
 	for _, b := range []struct {
 		on   bool
 		flag string
@@ -219,7 +222,7 @@ func runWait(c waitConfig) (*waitResult, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := raiseNofile(c.Fds*c.Threads*2 + 50 + openFdCount()); err != nil {
+	if err := system.NeedNofile(c.Fds*c.Threads*2 + 50 + system.OpenFds()); err != nil {
 		return nil, fmt.Errorf("wait: %w", err)
 	}
 	events := epoll.In
@@ -229,7 +232,7 @@ func runWait(c waitConfig) (*waitResult, error) {
 	if c.Edge {
 		events |= epoll.Edge
 	}
-	cpus := onlineCPUs()
+	cpus := system.OnlineCPUs()
 
 	var queues []waitQueue
 	var closers []func()
@@ -252,7 +255,7 @@ func runWait(c waitConfig) (*waitResult, error) {
 		}
 		queues = append(queues, q)
 		if c.Nested > 0 {
-			cl, err := nestEpoll(c.Nested, func(fd int) error { return q.add(fd, epoll.Hup, uint64(c.Nested)) })
+			cl, err := system.NestEpoll(c.Nested, func(fd int) error { return q.add(fd, epoll.Hup, uint64(c.Nested)) })
 			if err != nil {
 				return nil, err
 			}
@@ -319,7 +322,7 @@ func runWait(c waitConfig) (*waitResult, error) {
 			if c.Engine != "ctx" {
 				if c.NoAffinity {
 					runtime.LockOSThread()
-				} else if err := pinThread(cpus[i%len(cpus)]); err != nil {
+				} else if err := system.Pin(cpus[i%len(cpus)]); err != nil {
 					w.err = err
 				}
 			}
@@ -414,7 +417,7 @@ func waitWorkerLoop(q waitQueue, c waitConfig, clock *runClock) (uint64, error) 
 			// cost of the wait and the interest calls, not the scheduler's
 			// bookkeeping around a read that C does not pay either.
 			if edgeOnly && n > 0 {
-				if rawRead(fd, &buf) == unix.EAGAIN {
+				if _, e := system.Read(fd, buf[:]); e == unix.EAGAIN {
 					// The ring is edge-triggered only: two writes that
 					// land before the read are two edges, and the first
 					// read drained both. This event is stale (perf's
@@ -423,7 +426,7 @@ func waitWorkerLoop(q waitQueue, c waitConfig, clock *runClock) (uint64, error) 
 					continue
 				}
 			} else {
-				for rawRead(fd, &buf) == unix.EAGAIN && !clock.expired(true) {
+				for _, e := system.Read(fd, buf[:]); e == unix.EAGAIN && !clock.expired(true); _, e = system.Read(fd, buf[:]) {
 				}
 			}
 			if c.Edge {
@@ -470,36 +473,14 @@ func waitWriter(workers []*waitWorker, randomize bool, wdone *atomic.Bool) {
 			}
 			for _, fd := range m {
 				for {
-					if rawWrite(fd, &one) != unix.EAGAIN || wdone.Load() {
+					if _, e := system.Write(fd, one[:]); e != unix.EAGAIN || wdone.Load() {
 						break
 					}
 				}
 			}
 		}
-		benchNanosleep(500)
+		system.Nanosleep(500)
 	}
-}
-
-// rawWrite writes b to fd with a raw system call (see waitWriter). It is
-// kept out of line on purpose: the raw call is not a point where the
-// goroutine can be preempted, so without a function prologue of its own the
-// writer's loop would have none, and a garbage collection waiting to stop
-// the world (the -E workers allocate an error per EEXIST) would wait, and
-// signal, until the loop happened to be interrupted outside the call.
-//
-//go:noinline
-func rawWrite(fd int, b *[8]byte) unix.Errno {
-	_, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 8)
-	return errno
-}
-
-// rawRead reads 8 bytes from fd with a raw system call, out of line for
-// the reason rawWrite is.
-//
-//go:noinline
-func rawRead(fd int, b *[8]byte) unix.Errno {
-	_, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 8)
-	return errno
 }
 
 // printPerf prints the result as perf bench epoll wait does.
@@ -510,7 +491,7 @@ func (r *waitResult) printPerf(w *os.File) {
 		oneshot = " (EPOLLONESHOT semantics)"
 	}
 	fmt.Fprintf(w, "Run summary [PID %d]: %d threads monitoring%s on %d file-descriptors for %s secs.\n\n",
-		os.Getpid(), c.Threads, oneshot, c.Fds, formatRuntime(c.Runtime))
+		os.Getpid(), c.Threads, oneshot, c.Fds, cref.FormatRuntime(c.Runtime))
 	for i, t := range r.PerThread {
 		m := r.fdmaps[i]
 		if len(m) == 1 {
@@ -525,18 +506,18 @@ func (r *waitResult) printPerf(w *os.File) {
 
 func waitFlags(c *waitConfig, compareC *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
-	pf := perfFlags{fs}
-	pf.intVar(&c.Threads, "t", "threads", "number of worker threads (default: CPUs - 1)")
-	pf.intVar(&c.Fds, "f", "nfds", "file descriptors monitored per thread")
-	pf.runtimeVar(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
-	pf.boolVar(&c.Multiq, "m", "multiq", "one epoll instance per thread instead of one shared")
-	pf.boolVar(&c.Edge, "E", "edge", "edge-triggered registrations (default level-triggered)")
-	pf.boolVar(&c.Oneshot, "S", "oneshot", "EPOLLONESHOT registrations, re-armed with MOD after each event")
-	pf.intVar(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
-	pf.boolVar(&c.Randomize, "R", "randomize", "the writer visits workers and fds in random order")
-	pf.boolVar(&c.NoAffinity, "n", "noaffinity", "do not pin worker threads to CPUs")
-	pf.boolVar(&c.Nonblocking, "B", "nonblocking", "wait with a zero timeout (spin) instead of blocking")
-	pf.boolVar(&c.Verbose, "v", "verbose", "print the setup")
+	pf := cref.PerfFlags{FlagSet: fs}
+	pf.Int(&c.Threads, "t", "threads", "number of worker threads (default: CPUs - 1)")
+	pf.Int(&c.Fds, "f", "nfds", "file descriptors monitored per thread")
+	pf.Runtime(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
+	pf.Bool(&c.Multiq, "m", "multiq", "one epoll instance per thread instead of one shared")
+	pf.Bool(&c.Edge, "E", "edge", "edge-triggered registrations (default level-triggered)")
+	pf.Bool(&c.Oneshot, "S", "oneshot", "EPOLLONESHOT registrations, re-armed with MOD after each event")
+	pf.Int(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
+	pf.Bool(&c.Randomize, "R", "randomize", "the writer visits workers and fds in random order")
+	pf.Bool(&c.NoAffinity, "n", "noaffinity", "do not pin worker threads to CPUs")
+	pf.Bool(&c.Nonblocking, "B", "nonblocking", "wait with a zero timeout (spin) instead of blocking")
+	pf.Bool(&c.Verbose, "v", "verbose", "print the setup")
 	fs.StringVar(&c.Engine, "engine", c.Engine, "wait call: epoll (Instance.Wait), ctx (WaitContext), ring (ring.Ring.Wait)")
 	fs.BoolVar(compareC, "C", false, "also run perf bench epoll wait with the same flags and print the ratio")
 	fs.Usage = func() {
@@ -574,12 +555,12 @@ func waitRun(args []string) error {
 	res.printPerf(os.Stdout)
 	if compareC {
 		fmt.Printf("\n# perf bench epoll wait %s\n", strings.Join(c.perfArgs(), " "))
-		out, err := runPerfBench("wait", perfSecs(c.Runtime), c.perfArgs())
+		out, err := cref.PerfBench("wait", cref.PerfSeconds(c.Runtime), c.perfArgs())
 		if err != nil {
 			return err
 		}
 		fmt.Print(out)
-		p, err := parsePerfWait(out)
+		p, err := cref.ParseWait(out)
 		if err != nil {
 			return err
 		}
@@ -593,13 +574,13 @@ func waitRun(args []string) error {
 // compared: on a shared machine interference only ever lowers a
 // throughput, so the best is the least disturbed.
 type waitPoint struct {
-	Setting  string          `json:"setting"`
-	Ours     *waitResult     `json:"ours"`             // the best run
-	OursAvgs []float64       `json:"ours_avgs"`        // every run's average ops/s
-	C        *perfWaitOutput `json:"c,omitempty"`      // the best run
-	CAvgs    []float64       `json:"c_avgs,omitempty"` // every run's average ops/s
-	CArgs    string          `json:"c_args,omitempty"`
-	CNote    string          `json:"c_note,omitempty"`
+	Setting  string           `json:"setting"`
+	Ours     *waitResult      `json:"ours"`             // the best run
+	OursAvgs []float64        `json:"ours_avgs"`        // every run's average ops/s
+	C        *cref.WaitOutput `json:"c,omitempty"`      // the best run
+	CAvgs    []float64        `json:"c_avgs,omitempty"` // every run's average ops/s
+	CArgs    string           `json:"c_args,omitempty"`
+	CNote    string           `json:"c_note,omitempty"`
 }
 
 func waitReport(opts reportOptions) (Section, error) {
@@ -657,9 +638,9 @@ func waitReport(opts reportOptions) (Section, error) {
 	}
 
 	runC := !opts.Quick
-	perfMissing := perfVersion() == ""
+	perfMissing := cref.PerfVersion() == ""
 	sec := Section{Experiment: "wait", Params: map[string]any{
-		"runtime":   formatRuntime(base.Runtime),
+		"runtime":   cref.FormatRuntime(base.Runtime),
 		"reps":      reps,
 		"threads":   base.Threads,
 		"nfds":      base.Fds,
@@ -674,7 +655,7 @@ func waitReport(opts reportOptions) (Section, error) {
 		switch {
 		case s.cfg.Engine != "epoll":
 		case perfMissing:
-			pt.CNote = perfNotInstalled
+			pt.CNote = cref.PerfMissing
 		case !runC:
 			pt.CNote = "C not run in -quick"
 		default:
@@ -683,7 +664,7 @@ func waitReport(opts reportOptions) (Section, error) {
 		var failed error
 		for rep := 0; rep < s.reps && failed == nil; rep++ {
 			opts.Progress("wait: %s (%s, engine %s, %ss) run %d/%d...", s.name, s.cfg.flagString(), s.cfg.Engine,
-				formatRuntime(s.cfg.Runtime), rep+1, s.reps)
+				cref.FormatRuntime(s.cfg.Runtime), rep+1, s.reps)
 			res, err := runWait(s.cfg)
 			if err != nil {
 				failed = err
@@ -697,10 +678,10 @@ func waitReport(opts reportOptions) (Section, error) {
 				continue
 			}
 			opts.Progress("wait: %s: perf bench epoll wait %s...", s.name, pt.CArgs)
-			out, err := runPerfBench("wait", perfSecs(s.cfg.Runtime), s.cfg.perfArgs())
+			out, err := cref.PerfBench("wait", cref.PerfSeconds(s.cfg.Runtime), s.cfg.perfArgs())
 			if err == nil {
-				var p perfWaitOutput
-				if p, err = parsePerfWait(out); err == nil {
+				var p cref.WaitOutput
+				if p, err = cref.ParseWait(out); err == nil {
 					pt.CAvgs = append(pt.CAvgs, p.Avg)
 					if pt.C == nil || p.Avg > pt.C.Avg {
 						pt.C = &p
@@ -766,7 +747,7 @@ func waitReport(opts reportOptions) (Section, error) {
 	sec.Notes = append(sec.Notes,
 		"ops/s are per worker thread, averaged over threads, as perf's Averaged line; perf divides by whole seconds, we by the measured time",
 		fmt.Sprintf("each side ran %d times, alternating with the other; the best run of each is shown (all runs are in the JSON)", reps),
-		fmt.Sprintf("%d CPUs: perf's default of CPUs-1 workers plus one writer thread", len(onlineCPUs())))
+		fmt.Sprintf("%d CPUs: perf's default of CPUs-1 workers plus one writer thread", len(system.OnlineCPUs())))
 	return sec, nil
 }
 
@@ -780,23 +761,18 @@ func waitChart(points []waitPoint) Chart {
 		LogX:   true,
 		LogY:   true,
 	}
-	var ours, c Series
-	ours.Name, c.Name = "Go epoll.Instance.Wait", "C perf bench"
-	for _, pt := range points {
-		if pt.Setting != "default (LT)" && !strings.HasPrefix(pt.Setting, "-f ") {
-			continue
+	isCurve := func(pt waitPoint) bool { return pt.Setting == "default (LT)" || strings.HasPrefix(pt.Setting, "-f ") }
+	chart.Curve(&ch, "Go epoll.Instance.Wait", points, func(pt waitPoint) (float64, float64) {
+		if !isCurve(pt) {
+			return 0, 0
 		}
-		x := float64(pt.Ours.Config.Fds)
-		ours.X, ours.Y = append(ours.X, x), append(ours.Y, pt.Ours.Avg)
-		if pt.C != nil {
-			c.X, c.Y = append(c.X, x), append(c.Y, pt.C.Avg)
+		return float64(pt.Ours.Config.Fds), pt.Ours.Avg
+	})
+	chart.Curve(&ch, "C perf bench", points, func(pt waitPoint) (float64, float64) {
+		if !isCurve(pt) || pt.C == nil {
+			return 0, 0
 		}
-	}
-	sortSeries(&ours)
-	sortSeries(&c)
-	ch.Series = append(ch.Series, ours)
-	if len(c.X) > 0 {
-		ch.Series = append(ch.Series, c)
-	}
+		return float64(pt.Ours.Config.Fds), pt.C.Avg
+	})
 	return ch
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
 
@@ -93,7 +94,7 @@ func TestWaitRunPrintsPerfFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Our own output must be readable by the parser written for perf's.
-	p, err := parsePerfWait(out)
+	p, err := cref.ParseWait(out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -113,27 +114,5 @@ func TestWaitPerfArgsMirrorOurFlags(t *testing.T) {
 	want := "-t 2 -f 8 -r 2 -m -E -S -R -n -B -N 2"
 	if got != want {
 		t.Errorf("perfArgs = %q, want %q", got, want)
-	}
-}
-
-func TestWaitAgainstPerfWhenInstalled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs perf for two seconds")
-	}
-	if perfVersion() == "" {
-		t.Skip(perfNotInstalled)
-	}
-	c := quickWait()
-	c.Runtime = time.Second
-	out, err := runPerfBench("wait", 1, c.perfArgs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := parsePerfWait(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.PerThread) != 2 || p.Avg <= 0 || p.Secs != 1 {
-		t.Errorf("perf output parsed as %+v:\n%s", p, out)
 	}
 }

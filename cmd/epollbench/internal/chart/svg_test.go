@@ -1,4 +1,4 @@
-package main
+package chart
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func TestSVGHasOneLinePerSeriesAndIsWellFormed(t *testing.T) {
 				{Name: "with zero", X: []float64{1, 10}, Y: []float64{0, 3e5}},
 			},
 		}
-		counts, texts := svgElements(t, renderSVG(ch))
+		counts, texts := svgElements(t, SVG(ch))
 		if counts["svg"] != 1 {
 			t.Errorf("log=%v: %d <svg> roots", logAxes, counts["svg"])
 		}
@@ -69,25 +69,25 @@ func TestSVGHasOneLinePerSeriesAndIsWellFormed(t *testing.T) {
 }
 
 func TestSVGOfAnEmptyChartIsStillWellFormed(t *testing.T) {
-	counts, _ := svgElements(t, renderSVG(Chart{Title: "nothing", LogX: true, LogY: true}))
+	counts, _ := svgElements(t, SVG(Chart{Title: "nothing", LogX: true, LogY: true}))
 	if counts["svg"] != 1 || counts["polyline"] != 0 {
 		t.Errorf("counts %v", counts)
 	}
 }
 
 func TestLogAxisSpansWholeDecades(t *testing.T) {
-	a := newSVGAxis([]float64{8, 1024, 0, -1}, true)
+	a := newAxis([]float64{8, 1024, 0, -1}, true)
 	if a.lo != 1 || a.hi != 10000 {
 		t.Errorf("axis [%v, %v], want [1, 10000]", a.lo, a.hi)
 	}
-	if b := newSVGAxis([]float64{980e3, 990e3}, true); b.lo != 1e5 || b.hi != 1e7 {
+	if b := newAxis([]float64{980e3, 990e3}, true); b.lo != 1e5 || b.hi != 1e7 {
 		t.Errorf("values just under a decade: axis [%v, %v], want headroom [1e5, 1e7]", b.lo, b.hi)
 	}
 	ticks := a.ticks()
 	if len(ticks) != 5 || ticks[0] != 1 || ticks[4] != 10000 {
 		t.Errorf("ticks %v", ticks)
 	}
-	if got := formatSI(263416); got != "263k" {
-		t.Errorf("formatSI(263416) = %q", got)
+	if got := FormatSI(263416); got != "263k" {
+		t.Errorf("FormatSI(263416) = %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"fmt"
@@ -13,13 +13,13 @@ import (
 
 func TestTableThreadEndsItsThreadAndTable(t *testing.T) {
 	fdtest.Check(t)
-	tt, err := newTableThread()
+	tt, err := NewTableThread()
 	if err != nil {
 		t.Skip("no table of its own:", err)
 	}
 	var tid int
 	var p [2]int
-	if err := tt.do(func() error { tid = unix.Gettid(); return unix.Pipe2(p[:], unix.O_CLOEXEC) }); err != nil {
+	if err := tt.Do(func() error { tid = unix.Gettid(); return unix.Pipe2(p[:], unix.O_CLOEXEC) }); err != nil {
 		t.Fatal(err)
 	}
 	if tid == unix.Getpid() {
@@ -35,7 +35,7 @@ func TestTableThreadEndsItsThreadAndTable(t *testing.T) {
 			t.Fatalf("descriptor %d is the same pipe in the process's table", p[0])
 		}
 	}
-	tt.close()
+	tt.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := os.Stat(task); os.IsNotExist(err) {

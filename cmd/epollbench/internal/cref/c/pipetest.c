@@ -1,28 +1,16 @@
-package main
+/* pipetest in C: the same ring, token, priming lap, segments and turn
+   hand-off as epollbench's pipetest, with no Go runtime between the loop
+   and the kernel, so that a fall of passes/s with N can be told apart: the
+   machine's (both fall alike) or Go's (only Go falls).
 
-import (
-	"bytes"
-	"fmt"
-	"math"
-	"os/exec"
-	"strconv"
-	"strings"
-	"time"
-)
-
-// pipetestCSource is the C reference of pipetest: the same ring, token,
-// priming lap, segments and turn hand-off as the Go experiment, with no Go
-// runtime between the loop and the kernel, so that a fall of passes/s with N
-// can be told apart: the machine's (both fall alike) or ours (only Go falls).
-//
-// Usage: pipetest N segment round_ns warm_ns rounds mech...; mech is direct,
-// epoll (edge-triggered) or epoll-lt. A ring of more than segment pipes is
-// cut into segments, each made by a thread that first unshares its
-// descriptor table; the epoll instances (one per round and mechanism, since
-// a second instance over the same pipes would add its callback to every
-// write) are made before, so every table holds them. It prints one line per
-// mechanism: its name, then passes/s in each round.
-const pipetestCSource = `#define _GNU_SOURCE
+   usage: pipetest N segment round_ns warm_ns rounds mech...
+   mech is direct, epoll (edge-triggered) or epoll-lt. A ring of more than
+   segment pipes is cut into segments, each made by a thread that first
+   unshares its descriptor table; the epoll instances (one per round and
+   mechanism, since a second instance over the same pipes would add its
+   callback to every write) are made before, so every table holds them.
+   It prints one line per mechanism: its name, then passes/s in each round. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -262,60 +250,4 @@ int main(int argc, char **argv) {
 		printf("\n");
 	}
 	return 0;
-}
-`
-
-// pipetestCMechs are the mechanisms the C reference runs.
-var pipetestCMechs = []string{"direct", "epoll"}
-
-// pipetestCRun runs the compiled C reference at N pipes cut into segments
-// of segment pipes, and returns each mechanism's passes/s per round.
-func pipetestCRun(bin string, n, segment int, cfg pipetestConfig, mechs []string) (map[string][]float64, error) {
-	args := []string{strconv.Itoa(n), strconv.Itoa(segment),
-		strconv.FormatInt(int64(cfg.Duration/time.Duration(cfg.Rounds)), 10),
-		strconv.FormatInt(int64(cfg.Warmup), 10), strconv.Itoa(cfg.Rounds)}
-	args = append(args, mechs...)
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("pipetest in C, N=%d: %v: %s", n, err, strings.TrimSpace(stderr.String()))
-	}
-	return pipetestParseC(string(out), mechs, cfg.Rounds)
-}
-
-// pipetestParseC parses the C reference's output: a line per mechanism, its
-// name and then one positive rate per round.
-func pipetestParseC(out string, mechs []string, rounds int) (map[string][]float64, error) {
-	res := map[string][]float64{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != rounds+1 {
-			return nil, fmt.Errorf("pipetest in C: output %q: want a name and %d rates", line, rounds)
-		}
-		known := false
-		for _, m := range mechs {
-			known = known || m == f[0]
-		}
-		if !known || res[f[0]] != nil {
-			return nil, fmt.Errorf("pipetest in C: output %q: unexpected or repeated mechanism", line)
-		}
-		for _, s := range f[1:] {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil || !(v > 0) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("pipetest in C: output %q: %q is not a positive rate", line, s)
-			}
-			res[f[0]] = append(res[f[0]], v)
-		}
-	}
-	for _, m := range mechs {
-		if res[m] == nil {
-			return nil, fmt.Errorf("pipetest in C: output: no line for %s", m)
-		}
-	}
-	return res, nil
 }
