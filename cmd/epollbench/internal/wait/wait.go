@@ -1,0 +1,174 @@
+// Package wait reproduces `perf bench epoll wait` (tools/perf/bench/
+// epoll-wait.c, the method of seed 003). Worker threads each own a map of
+// non-blocking eventfds, registered in one shared epoll instance (or, with
+// -m, one per worker). One writer thread writes to every eventfd of every
+// worker in turn, then nanosleeps 500 ns, forever. Each worker waits for one
+// event per call, reads the eventfd, re-adds it (-E, an ADD that fails with
+// EEXIST: perf measures the cost of the call) or re-arms it (-S, MOD), and
+// counts one operation. The figure is operations per second per worker.
+package wait
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
+)
+
+// Experiment is `epollbench wait` and the wait section of the report.
+var Experiment = harness.Experiment{
+	Name:    "wait",
+	Summary: "perf bench epoll wait: threads waiting one event per call on eventfds fed by a writer",
+	About:   "The workload and flags of perf bench epoll wait; short and long names alike.",
+	Flags:   flags,
+	Report:  report,
+}
+
+// engines are the wait calls -engine chooses between.
+var engines = []string{"epoll", "ctx", "ring", "ring-epoll"}
+
+// config holds the flags of perf bench epoll wait, plus the engine.
+type config struct {
+	Threads     int           `json:"threads"`
+	Fds         int           `json:"nfds"`
+	Runtime     time.Duration `json:"runtime_ns"`
+	Multiq      bool          `json:"multiq"`
+	Edge        bool          `json:"edge"`
+	Oneshot     bool          `json:"oneshot"`
+	Nested      int           `json:"nested"`
+	Randomize   bool          `json:"randomize"`
+	NoAffinity  bool          `json:"noaffinity"`
+	Nonblocking bool          `json:"nonblocking"`
+	Verbose     bool          `json:"-"`
+	Engine      string        `json:"engine"`
+}
+
+func defaultConfig() config {
+	return config{
+		Threads: max(1, len(system.OnlineCPUs())-1), // perf: one CPU left for the writer
+		Fds:     64,
+		Runtime: 8 * time.Second,
+		Engine:  "epoll",
+	}
+}
+
+func (c config) validate() error {
+	switch {
+	case c.Threads < 1 || c.Threads > 4096:
+		return fmt.Errorf("wait: -t %d: threads must be between 1 and 4096", c.Threads)
+	case c.Fds < 1 || c.Fds > 1<<20:
+		return fmt.Errorf("wait: -f %d: fds per thread must be between 1 and 1048576", c.Fds)
+	case c.Runtime <= 0:
+		return fmt.Errorf("wait: -r %v: runtime must be positive", c.Runtime)
+	case c.Nested < 0:
+		return fmt.Errorf("wait: -N %d: nesting must not be negative", c.Nested)
+	}
+	switch c.Engine {
+	case "epoll", "ring", "ring-epoll":
+	case "ctx":
+		if c.Nonblocking {
+			return errors.New("wait: -B (nonblocking) has no meaning with -engine ctx: WaitContext parks the goroutine until an event; use -engine epoll")
+		}
+	default:
+		return fmt.Errorf("wait: -engine %q: unknown (known: %s)", c.Engine, strings.Join(engines, ", "))
+	}
+	return nil
+}
+
+// perfFlags are c's perf flags, in perf's order, with or without their
+// values.
+func (c config) perfFlags() []string {
+	var fs []string
+	for _, b := range []struct {
+		on   bool
+		flag string
+	}{{c.Multiq, "-m"}, {c.Edge, "-E"}, {c.Oneshot, "-S"}, {c.Randomize, "-R"}, {c.NoAffinity, "-n"}, {c.Nonblocking, "-B"}} {
+		if b.on {
+			fs = append(fs, b.flag)
+		}
+	}
+	return fs
+}
+
+// perfArgs returns the perf bench epoll wait flags for c; the runtime is
+// rounded up to whole seconds, the only unit perf takes.
+func (c config) perfArgs() []string {
+	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(cref.PerfSeconds(c.Runtime))}
+	args = append(args, c.perfFlags()...)
+	if c.Nested > 0 {
+		args = append(args, "-N", fmt.Sprint(c.Nested))
+	}
+	return args
+}
+
+// flagString is the setting in perf's own words, for tables.
+func (c config) flagString() string {
+	parts := c.perfFlags()
+	if c.Nested > 0 {
+		parts = append(parts, fmt.Sprintf("-N %d", c.Nested))
+	}
+	parts = append(parts, fmt.Sprintf("-t %d -f %d", c.Threads, c.Fds))
+	return strings.Join(parts, " ")
+}
+
+func flags(fs *flag.FlagSet) harness.Runner {
+	c := defaultConfig()
+	pf := cref.PerfFlags{FlagSet: fs}
+	pf.Int(&c.Threads, "t", "threads", "number of worker threads (default: CPUs - 1)")
+	pf.Int(&c.Fds, "f", "nfds", "file descriptors monitored per thread")
+	pf.Runtime(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
+	pf.Bool(&c.Multiq, "m", "multiq", "one epoll instance per thread instead of one shared")
+	pf.Bool(&c.Edge, "E", "edge", "edge-triggered registrations (default level-triggered)")
+	pf.Bool(&c.Oneshot, "S", "oneshot", "EPOLLONESHOT registrations, re-armed with MOD after each event")
+	pf.Int(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
+	pf.Bool(&c.Randomize, "R", "randomize", "the writer visits workers and fds in random order")
+	pf.Bool(&c.NoAffinity, "n", "noaffinity", "do not pin worker threads to CPUs")
+	pf.Bool(&c.Nonblocking, "B", "nonblocking", "wait with a zero timeout (spin) instead of blocking")
+	pf.Bool(&c.Verbose, "v", "verbose", "print the setup")
+	fs.StringVar(&c.Engine, "engine", c.Engine, "wait call: epoll (Instance.Wait), ctx (WaitContext), ring (ring.Ring.Wait), ring-epoll (the ring on IORING_OP_EPOLL_WAIT)")
+	compareC := fs.Bool("C", false, "also run perf bench epoll wait with the same flags and print the ratio")
+	return func(out io.Writer, _ harness.Log) error { return command(c, *compareC, out) }
+}
+
+// command is `epollbench wait`: one run, printed as perf prints it, then
+// perf's own run with -C.
+func command(c config, compareC bool, out io.Writer) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if c.Verbose {
+		model := "single"
+		if c.Multiq {
+			model = "multi"
+		}
+		fmt.Fprintf(out, "Using %s queue model, engine %s\nNesting level(s): %d\n", model, c.Engine, c.Nested)
+	}
+	fmt.Fprintf(out, "# Running 'epoll/wait' benchmark (Go, engine %s):\n", c.Engine)
+	res, err := run(c)
+	if err != nil {
+		return err
+	}
+	res.printPerf(out, os.Getpid())
+	if !compareC {
+		return nil
+	}
+	fmt.Fprintf(out, "\n# perf bench epoll wait %s\n", strings.Join(c.perfArgs(), " "))
+	perf, err := cref.PerfBench("wait", cref.PerfSeconds(c.Runtime), c.perfArgs())
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(out, perf)
+	p, err := cref.ParseWait(perf)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nGo/C: %.3fx (%.0f vs %.0f ops/sec averaged per thread)\n", res.Avg/p.Avg, res.Avg, p.Avg)
+	return nil
+}
