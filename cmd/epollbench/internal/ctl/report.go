@@ -178,18 +178,14 @@ func (rp *reporter) loopCases(base config, reps int) []loopCase {
 // per-op, and the event-loop stream's batches against per-op on the same
 // stream.
 func addRows(sec *harness.Section, perOps []*point, strict map[string]*point, all map[string]map[int]*point, loops []loopCase) error {
-	row := func(cs string, ours float64, refName string, ref float64, note string) {
-		sec.Add(harness.Row{Case: cs, Ours: ours, Unit: "ops/s", RefName: refName, Ref: ref, RefNote: note})
+	row := func(cs string, ours float64, refName string, ref float64, target *harness.Target, note string) {
+		sec.Add(harness.Row{Case: cs, Ours: ours, Unit: "ops/s", RefName: refName, Ref: ref, Target: target, RefNote: note})
 	}
 	for _, pt := range perOps {
 		if pt.Ours == nil {
 			return fmt.Errorf("ctl %s: %s", pt.Setting, pt.Err)
 		}
-		note := pt.CNote
-		if pt.C != nil {
-			note = "target >= 0.95x"
-		}
-		row("per-op "+pt.Ours.Config.flagString(), pt.Ours.Avg, "C perf bench", pt.CRate, note)
+		row("per-op "+pt.Ours.Config.flagString(), pt.Ours.Avg, "C perf bench", pt.CRate, harness.AtLeast(0.95), pt.CNote)
 	}
 	perOp := perOps[0]
 	for _, backend := range []string{"uring", "syscall", "auto"} {
@@ -205,7 +201,7 @@ func addRows(sec *harness.Section, perOps []*point, strict map[string]*point, al
 			if pt.Ours.Config.Mode == "batchall" {
 				kind = "BatchAll"
 			}
-			row(fmt.Sprintf("%s 64 cmds, %s backend", kind, backend), pt.Ours.Avg, "our per-op", perOp.Ours.Avg, "")
+			row(fmt.Sprintf("%s 64 cmds, %s backend", kind, backend), pt.Ours.Avg, "our per-op", perOp.Ours.Avg, nil, "")
 		}
 	}
 	for _, lc := range loops {
@@ -214,8 +210,8 @@ func addRows(sec *harness.Section, perOps []*point, strict map[string]*point, al
 			continue
 		}
 		cfg := lc.perOp.Ours.Config.flagString()
-		row("Batch strict 64 cmds, auto, "+cfg, lc.strict.Ours.Avg, "our per-op, same stream", lc.perOp.Ours.Avg, "target >= 1.0x")
-		row("BatchAll 64 cmds, auto, "+cfg, lc.all.Ours.Avg, "our per-op, same stream", lc.perOp.Ours.Avg, "target >= 1.2x")
+		row("Batch strict 64 cmds, auto, "+cfg, lc.strict.Ours.Avg, "our per-op, same stream", lc.perOp.Ours.Avg, harness.AtLeast(1), "")
+		row("BatchAll 64 cmds, auto, "+cfg, lc.all.Ours.Avg, "our per-op, same stream", lc.perOp.Ours.Avg, harness.AtLeast(1.2), "")
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ type CompareRow struct {
 	Old, New                        float64
 	InOld, InNew                    bool
 	LowerIsBetter                   bool
+	Target                          *Target // the new report's, else the old one's
 }
 
 // Change is new/old (old/new for lower-is-better units): above 1 means the
@@ -44,7 +45,7 @@ func CompareRows(old, new *Report) []CompareRow {
 			}
 			idx[k] = len(rows)
 			rows = append(rows, CompareRow{Experiment: r.Experiment, Case: r.Case, RefName: r.RefName, Unit: r.Unit,
-				New: r.Ours, InNew: true, LowerIsBetter: r.LowerIsBetter})
+				New: r.Ours, InNew: true, LowerIsBetter: r.LowerIsBetter, Target: r.Target})
 		}
 	}
 	for _, s := range old.Sections {
@@ -54,7 +55,7 @@ func CompareRows(old, new *Report) []CompareRow {
 			if !ok {
 				idx[k] = len(rows)
 				rows = append(rows, CompareRow{Experiment: r.Experiment, Case: r.Case, RefName: r.RefName, Unit: r.Unit,
-					Old: r.Ours, InOld: true, LowerIsBetter: r.LowerIsBetter})
+					Old: r.Ours, InOld: true, LowerIsBetter: r.LowerIsBetter, Target: r.Target})
 				continue
 			}
 			if !rows[i].InOld {
@@ -82,9 +83,12 @@ func Compare(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "old: %s  %s, %s, %d CPUs\n", args[0], old.Started, old.Machine.Kernel, old.Machine.CPUs)
 	fmt.Fprintf(stdout, "new: %s  %s, %s, %d CPUs\n\n", args[1], new.Started, new.Machine.Kernel, new.Machine.CPUs)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "EXPERIMENT\tCASE\tVS\tOLD\tNEW\tNEW/OLD\n")
+	fmt.Fprintf(tw, "EXPERIMENT\tCASE\tVS\tOLD\tNEW\tNEW/OLD\tTARGET\n")
 	for _, r := range CompareRows(old, new) {
-		o, n, ch := "-", "-", "-"
+		o, n, ch, tg := "-", "-", "-", "-"
+		if r.Target != nil {
+			tg = r.Target.String()
+		}
 		if r.InOld {
 			o = Figure(r.Old, r.Unit)
 		}
@@ -98,7 +102,7 @@ func Compare(args []string, stdout io.Writer) error {
 		} else if !r.InNew {
 			ch = "gone"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Experiment, r.Case, or(r.RefName, "-"), o, n, ch)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Experiment, r.Case, or(r.RefName, "-"), o, n, ch, tg)
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout, "NEW/OLD above 1 means the new report is better (for lower-is-better units it is old/new).")

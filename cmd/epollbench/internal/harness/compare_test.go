@@ -32,7 +32,8 @@ func TestCompareReportsRatioPerRow(t *testing.T) {
 	}}}}
 	new := Report{Schema: 1, Started: "2026-11-23T10:00:00Z", Sections: []Section{{Experiment: "wait", Rows: []Row{
 		{Experiment: "wait", Case: "-t 1 -f 64", Ours: 800000, Unit: "ops/s"},
-		{Experiment: "wait", Case: "-t 1 -f 64", Ours: 800000, Unit: "ops/s", RefName: "C perf bench"},
+		{Experiment: "wait", Case: "-t 1 -f 64", Ours: 800000, Unit: "ops/s", RefName: "C perf bench",
+			Target: &Target{MinRatio: 0.95, Verdict: Met}},
 		{Experiment: "timeout", Case: "overshoot", Ours: 30, Unit: "us", LowerIsBetter: true},
 		{Experiment: "ctl", Case: "per-op -t 2 -f 64", Ours: 1e6, Unit: "ops/s"},
 	}}}}
@@ -58,7 +59,7 @@ func TestCompareReportsRatioPerRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"2.00x", "new row", "gone", "800k ops/s", "400k ops/s"} {
+	for _, want := range []string{"2.00x", "new row", "gone", "800k ops/s", "400k ops/s", ">= 0.95x met"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -62,9 +62,10 @@ type Row struct {
 	Target        *Target `json:"target,omitempty"`          // a goal the ratio must reach, judged by Add
 }
 
-// finish computes the row's ratio from Ours and Ref, and judges its
-// target by that ratio.
-func (r *Row) finish() {
+// Finish computes the row's ratio from Ours and Ref, and judges its
+// target by that ratio. Section.Add and the report call it; a subcommand
+// that prints a verdict of its own calls it too.
+func (r *Row) Finish() {
 	r.Ratio = 0
 	if r.Ref != 0 && r.Ours != 0 {
 		if r.LowerIsBetter {
@@ -88,7 +89,7 @@ func (s *Section) Add(r Row) {
 		t := *r.Target // the caller's Target may be shared by several rows
 		r.Target = &t
 	}
-	r.finish()
+	r.Finish()
 	s.Rows = append(s.Rows, r)
 }
 
@@ -123,7 +124,7 @@ func Run(exps []Experiment, cfg Config, stdout, stderr io.Writer) (*Report, []st
 			if sec.Rows[i].Experiment == "" {
 				sec.Rows[i].Experiment = e.Name
 			}
-			sec.Rows[i].finish()
+			sec.Rows[i].Finish()
 		}
 		rep.Sections = append(rep.Sections, sec)
 		log.Printf("%s: done in %v", e.Name, time.Since(t0).Round(100*time.Millisecond))

@@ -37,7 +37,7 @@ const (
 	seedEpollBig = 270000
 	seedPoll10   = 98000
 	seedPollBig  = 38
-	targetFlat   = 0.8 // epoll(Nmax) >= 0.8 x epoll(10)
+	targetFlat   = 0.8 // epoll(Nmax) >= 0.8 x epoll(10): the row's ratio to it must reach 1
 	fdMargin     = 64  // descriptors kept free for the runtime, epoll instances, stdio
 )
 

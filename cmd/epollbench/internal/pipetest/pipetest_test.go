@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness/harnesstest"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
@@ -83,6 +84,11 @@ func TestReportQuickMeasuresEveryMechanismWithoutLeaks(t *testing.T) {
 	}
 	if res.rate("select", 10) <= 0 {
 		t.Errorf("select N=10: no passes measured")
+	}
+	for _, r := range sec.Rows {
+		if r.RefName == "target" && (r.Target == nil || r.Target.Verdict == harness.NotJudged) {
+			t.Errorf("flatness row %q: target %+v, want it judged", r.Case, r.Target)
+		}
 	}
 	for _, want := range []string{"epoll N=1000 / N=10", "epoll vs poll N=1000", "poll N=10"} {
 		found := false

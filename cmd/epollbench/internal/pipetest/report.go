@@ -98,7 +98,7 @@ func shapeRows(sec *harness.Section, res *result) at2002 {
 	seed.poll, seed.pollNote = upTo2002(res, "poll")
 	if a, b := res.rate("epoll", lo), res.rate("epoll", hi); a > 0 && b > 0 {
 		sec.Add(harness.Row{Case: fmt.Sprintf("epoll N=%d / N=%d", hi, lo), Ours: b / a, Unit: "x",
-			RefName: "target", Ref: targetFlat,
+			RefName: "target", Ref: targetFlat, Target: harness.AtLeast(1),
 			RefNote: fmt.Sprintf("2002: %.2f at N=%d", float64(seedEpollBig)/seedEpoll10, seedN)})
 	}
 	if a, b := res.rate("epoll", 10), res.rate("epoll", seed.epoll); a > 0 && b > 0 && seed.epoll > 10 {

@@ -177,12 +177,10 @@ func printTable(out io.Writer, res *result) {
 	}
 	if w, ok := res.stat(mechWait, 100*time.Microsecond); ok {
 		if c, ok := res.stat(mechC, 100*time.Microsecond); ok {
-			verdict := "met"
-			if w.Median > c.Median+targetMargin {
-				verdict = "NOT met"
-			}
+			r := harness.Row{Ours: us(w.Median), Ref: us(c.Median + targetMargin), LowerIsBetter: true, Target: harness.AtLeast(1)}
+			r.Finish()
 			fmt.Fprintf(out, "# target Wait(100us) median overshoot %v <= C epoll_pwait2 %v + 10us: %s\n",
-				rounded(w.Median), rounded(c.Median), verdict)
+				rounded(w.Median), rounded(c.Median), r.Target.Verdict)
 		}
 	}
 	if len(res.QEMU) > 0 {

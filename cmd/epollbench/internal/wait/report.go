@@ -175,10 +175,13 @@ func addRows(sec *harness.Section, points []point) {
 			r.RefNote = pt.CNote
 			if pt.C != nil {
 				r.Ref = pt.C.Avg
-				r.RefNote = "target >= 0.95x"
-				if strings.HasPrefix(pt.Setting, "-f ") {
+			}
+			if strings.HasPrefix(pt.Setting, "-f ") {
+				if pt.C != nil {
 					r.RefNote = "a point of the chart; no target"
 				}
+			} else {
+				r.Target = harness.AtLeast(0.95)
 			}
 			sec.Add(r)
 			continue
@@ -188,9 +191,17 @@ func addRows(sec *harness.Section, points []point) {
 		r.Ref = epollAt[cfg.Fds]
 		sec.Add(r)
 		if c := cAt[cfg.Fds]; c > 0 && isRing(cfg.Engine) {
-			// The ring issue's target is against C: a second row.
+			// The ring's target is against C: a second row. It is for a
+			// consumer that sets the pace, which at perf's 64 fds the
+			// writer does instead: the target is judged where there are
+			// more fds than that.
 			r.RefName, r.Ref = "C perf bench", c
-			r.RefNote = "ring target >= 1.2x"
+			r.RefNote = ""
+			if cfg.Fds > defaultConfig().Fds {
+				r.Target = harness.AtLeast(1.2)
+			} else {
+				r.RefNote = "perf's writer sets the pace here; the ring's target is judged at more fds"
+			}
 			sec.Add(r)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness/harnesstest"
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 )
@@ -133,6 +134,20 @@ func TestReportQuickMeasuresEveryEngineAndSaysWhyCIsMissing(t *testing.T) {
 		if !engines[e] {
 			t.Errorf("engine %s not measured", e)
 		}
+	}
+	// perf's five settings carry the target ours >= 0.95x C, which
+	// without C is not judged rather than met or missed.
+	targets := 0
+	for _, r := range sec.Rows {
+		if r.Target != nil {
+			targets++
+			if r.Target.MinRatio != 0.95 || r.Target.Verdict != harness.NotJudged {
+				t.Errorf("row %q: target %+v, want >= 0.95x not judged", r.Case, *r.Target)
+			}
+		}
+	}
+	if targets != 5 {
+		t.Errorf("%d rows with a target, want perf's 5 settings", targets)
 	}
 }
 
