@@ -2,6 +2,7 @@ package cref
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -123,6 +124,25 @@ func FuzzParsePerfOutput(f *testing.F) {
 		}
 		if p, err := ParseCtl(s); err == nil && len(p.PerThread) == 0 {
 			t.Error("ctl output accepted without threads")
+		}
+	})
+}
+
+func TestParseStatReadsCountsAndPassesOverTheRest(t *testing.T) {
+	got := parseStat("# started on x\n75399,,syscalls:sys_enter_read,549253537,100.00,,\n" +
+		"<not supported>,,syscalls:sys_enter_epoll_pwait2,0,100.00,,\nRun summary [PID 1]\n0,,syscalls:sys_enter_io_uring_enter,5,100.00,,\n")
+	if len(got) != 2 || got["syscalls:sys_enter_read"] != 75399 || got["syscalls:sys_enter_io_uring_enter"] != 0 {
+		t.Errorf("parsed %v", got)
+	}
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add("75399,,syscalls:sys_enter_read,549253537,100.00,,\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		for ev, v := range parseStat(s) {
+			if ev == "" || !(v >= 0) || math.IsInf(v, 0) {
+				t.Fatalf("accepted %q = %v", ev, v)
+			}
 		}
 	})
 }

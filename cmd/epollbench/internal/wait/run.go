@@ -15,6 +15,7 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/ring"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,8 @@ type worker struct {
 	tid     int
 	q       queue
 	fdmap   []int
-	ops     uint64
+	ops     uint64 // events whose read found the eventfd written
+	stale   uint64 // events whose read found it drained already (edge-only engines)
 	elapsed time.Duration
 	err     error
 }
@@ -37,6 +39,9 @@ type result struct {
 	Avg       float64   `json:"avg_ops_per_s"`  // mean of PerThread
 	RelStddev float64   `json:"rel_stddev_pct"` // perf's "+- x%"
 	fdmaps    [][]int
+
+	events, stale uint64     // events delivered, all workers; stale ones among them
+	ring          ring.Stats // summed over the rings of a ring engine
 }
 
 // bench is what one run holds open: the queues, every worker's eventfds,
@@ -161,7 +166,7 @@ func run(c config) (*result, error) {
 			ready.Done()
 			<-start
 			if w.err == nil {
-				w.ops, w.err = w.loop(c, clock)
+				w.err = w.loop(c, clock)
 			}
 			w.elapsed = time.Since(clock.Start)
 		}()
@@ -175,7 +180,7 @@ func run(c config) (*result, error) {
 	go func() {
 		defer close(writerDone)
 		runtime.LockOSThread()
-		write(b.workers, c.Randomize, &wdone)
+		write(b.workers, c.Randomize, c.PauseNs, &wdone)
 	}()
 
 	// perf keeps its writer going for one more second after the run so
@@ -190,9 +195,31 @@ func run(c config) (*result, error) {
 	}
 	wdone.Store(true)
 	<-writerDone
+	stats := b.ringStats()
 	b.close() // wakes any worker still waiting with ErrClosed
 	<-exited
-	return collect(c, b.workers)
+	res, err := collect(c, b.workers)
+	if err != nil {
+		return nil, err
+	}
+	res.ring = stats
+	return res, nil
+}
+
+// ringStats sums the counters of the rings of a ring engine.
+func (b *bench) ringStats() ring.Stats {
+	var sum ring.Stats
+	for _, q := range b.queues {
+		if rq, ok := q.(ringQueue); ok {
+			st := rq.r.Stats()
+			sum.Rearmed += st.Rearmed
+			sum.Stale += st.Stale
+			sum.Submits += st.Submits
+			sum.Waits += st.Waits
+			sum.Delivered += st.Delivered
+		}
+	}
+	return sum
 }
 
 // prepare runs on the worker's goroutine before the start: it pins the
@@ -233,70 +260,91 @@ func collect(c config, workers []*worker) (*result, error) {
 		res.Ops = append(res.Ops, w.ops)
 		res.PerThread = append(res.PerThread, float64(w.ops)/w.elapsed.Seconds())
 		res.fdmaps = append(res.fdmaps, w.fdmap)
+		res.events += w.ops + w.stale
+		res.stale += w.stale
 	}
 	res.Avg, res.RelStddev = harness.MeanRelStddev(res.PerThread)
 	return res, nil
 }
 
-// loop is the consumer: one event per wait, as perf stresses the call
-// itself rather than batching.
-func (w *worker) loop(c config, clock *harness.Clock) (uint64, error) {
-	var (
-		evs   [1]epoll.Event
-		buf   [8]byte
-		ops   uint64
-		fd    = -1
-		rearm = epoll.In | epoll.OneShot
-	)
-	if c.Edge {
-		rearm |= epoll.Edge
-	}
+// loop is the consumer: c.Batch events per wait, one as perf stresses the
+// call itself rather than batching. Each event's fd is read and, with -E
+// or -S, re-added or re-armed; each counts one operation, except a stale
+// edge of an edge-only engine (see handle).
+func (w *worker) loop(c config, clock *harness.Clock) error {
+	// Counted in locals, stored at the end: workers' structs may share a
+	// cache line, and each counts on its own CPU.
+	var ops, stale uint64
+	defer func() { w.ops, w.stale = ops, stale }()
+	evs := make([]epoll.Event, max(1, c.Batch))
+	fd := -1
 	edgeOnly := isRing(c.Engine)
-	for !clock.Expired(ops&15 == 0) {
-		n, err := w.q.wait(evs[:], c.Nonblocking)
+	for !clock.Expired(ops&15 == 0) && (c.Ops == 0 || ops < c.Ops) {
+		n, err := w.q.wait(evs, c.Nonblocking)
 		if err != nil {
-			return ops, err
+			return err
 		}
-		// A nonblocking wait that found nothing leaves the last event in
-		// place and perf reads its fd again, spinning until the writer
-		// refills it: the same here.
-		if n > 0 {
-			fd = int(evs[0].Data())
+		if n == 0 {
+			// A nonblocking wait that found nothing leaves the last event
+			// in place and perf reads its fd again, spinning until the
+			// writer refills it: the same here.
+			if fd >= 0 {
+				w.handle(c, fd, false, clock)
+			}
+			ops++
+			continue
 		}
-		if fd >= 0 {
-			// The read is the harness's, as the writer's writes are: raw
-			// (an eventfd read never blocks), so that the figure is the
-			// cost of the wait and the interest calls, not the scheduler's
-			// bookkeeping around a read that C does not pay either.
-			if edgeOnly && n > 0 {
-				if _, e := system.Read(fd, buf[:]); e == unix.EAGAIN {
-					// The ring is edge-triggered only: two writes that
-					// land before the read are two edges, and the first
-					// read drained both. This event is stale (perf's
-					// level-triggered epoll never sees one): drop it
-					// rather than spin until the writer comes round.
-					continue
-				}
+		for _, ev := range evs[:n] {
+			fd = int(ev.Data())
+			if w.handle(c, fd, edgeOnly, clock) {
+				ops++
 			} else {
-				for _, e := system.Read(fd, buf[:]); e == unix.EAGAIN && !clock.Expired(true); _, e = system.Read(fd, buf[:]) {
-				}
-			}
-			if c.Edge {
-				// Already registered: the kernel answers EEXIST, and
-				// this costs what perf's re-add costs.
-				w.q.add(fd, epoll.In|epoll.Edge, uint64(fd))
-			}
-			if c.Oneshot {
-				w.q.modify(fd, rearm, uint64(fd))
+				stale++
 			}
 		}
-		ops++
 	}
-	return ops, nil
+	return nil
 }
 
-// write writes 1 to every eventfd of every worker, then sleeps 500 ns,
-// until wdone. With randomize the workers and each fdmap are shuffled
+// handle reads fd after its event and re-adds or re-arms it as the
+// setting asks. It reports false for a stale event, dropped.
+//
+// The read is the harness's, as the writer's writes are: raw (an eventfd
+// read never blocks), so that the figure is the cost of the wait and the
+// interest calls, not the scheduler's bookkeeping around a read that C does
+// not pay either.
+func (w *worker) handle(c config, fd int, dropStale bool, clock *harness.Clock) bool {
+	var buf [8]byte
+	if dropStale {
+		if _, e := system.Read(fd, buf[:]); e == unix.EAGAIN {
+			// The ring is edge-triggered only: two writes that land
+			// before the read are two edges, and the first read drained
+			// both. This event is stale (perf's level-triggered epoll
+			// never sees one): drop it rather than spin until the writer
+			// comes round.
+			return false
+		}
+	} else {
+		for _, e := system.Read(fd, buf[:]); e == unix.EAGAIN && !clock.Expired(true); _, e = system.Read(fd, buf[:]) {
+		}
+	}
+	if c.Edge {
+		// Already registered: the kernel answers EEXIST, and this costs
+		// what perf's re-add costs.
+		w.q.add(fd, epoll.In|epoll.Edge, uint64(fd))
+	}
+	if c.Oneshot {
+		rearm := epoll.In | epoll.OneShot
+		if c.Edge {
+			rearm |= epoll.Edge
+		}
+		w.q.modify(fd, rearm, uint64(fd))
+	}
+	return true
+}
+
+// write writes 1 to every eventfd of every worker, then sleeps pauseNs
+// (perf: 500 ns; none when negative), until wdone. With randomize the workers and each fdmap are shuffled
 // before every round, as perf does.
 //
 // The writer is the harness, not the code under test, and it sets the pace
@@ -305,7 +353,7 @@ func (w *worker) loop(c config, clock *harness.Clock) (uint64, error) {
 // never blocks (the counter cannot overflow at these rates), and going
 // through the scheduler's entersyscall/exitsyscall would make Go's writer,
 // not Go's Wait, the figure being measured.
-func write(workers []*worker, randomize bool, wdone *atomic.Bool) {
+func write(workers []*worker, randomize bool, pauseNs int64, wdone *atomic.Bool) {
 	one := [8]byte{1}
 	order := make([]int, len(workers))
 	maps := make([][]int, len(workers))
@@ -331,7 +379,9 @@ func write(workers []*worker, randomize bool, wdone *atomic.Bool) {
 				}
 			}
 		}
-		system.Nanosleep(500)
+		if pauseNs >= 0 {
+			system.Nanosleep(pauseNs)
+		}
 	}
 }
 

@@ -48,6 +48,12 @@ type config struct {
 	Nonblocking bool          `json:"nonblocking"`
 	Verbose     bool          `json:"-"`
 	Engine      string        `json:"engine"`
+	Batch       int           `json:"batch,omitempty"` // events per wait call; 0 or 1: one, as perf
+	PauseNs     int64         `json:"pause_ns"`        // the writer's nanosleep between rounds; perf: 500, -1 none
+
+	// Ops, when positive, ends each worker after that many operations
+	// (a go test benchmark's b.N) instead of at Runtime.
+	Ops uint64 `json:"-"`
 }
 
 func defaultConfig() config {
@@ -56,6 +62,7 @@ func defaultConfig() config {
 		Fds:     64,
 		Runtime: 8 * time.Second,
 		Engine:  "epoll",
+		PauseNs: 500,
 	}
 }
 
@@ -69,6 +76,10 @@ func (c config) validate() error {
 		return fmt.Errorf("wait: -r %v: runtime must be positive", c.Runtime)
 	case c.Nested < 0:
 		return fmt.Errorf("wait: -N %d: nesting must not be negative", c.Nested)
+	case c.Batch < 0 || c.Batch > 1<<16:
+		return fmt.Errorf("wait: -batch %d: events per wait must be between 1 and 65536", c.Batch)
+	case c.PauseNs < -1 || c.PauseNs >= int64(time.Second):
+		return fmt.Errorf("wait: -pause %d: the writer's pause must be -1 (none) or between 0 and 999999999 ns", c.PauseNs)
 	}
 	switch c.Engine {
 	case "epoll", "ring", "ring-epoll":
@@ -108,13 +119,20 @@ func (c config) perfArgs() []string {
 	return args
 }
 
-// flagString is the setting in perf's own words, for tables.
+// flagString is the setting in perf's own words, for tables, with ours
+// where they are not perf's defaults.
 func (c config) flagString() string {
 	parts := c.perfFlags()
 	if c.Nested > 0 {
 		parts = append(parts, fmt.Sprintf("-N %d", c.Nested))
 	}
 	parts = append(parts, fmt.Sprintf("-t %d -f %d", c.Threads, c.Fds))
+	if c.Batch > 1 {
+		parts = append(parts, fmt.Sprintf("-batch %d", c.Batch))
+	}
+	if c.PauseNs != 500 {
+		parts = append(parts, fmt.Sprintf("-pause %d", c.PauseNs))
+	}
 	return strings.Join(parts, " ")
 }
 
@@ -131,10 +149,21 @@ func flags(fs *flag.FlagSet) harness.Runner {
 	pf.Bool(&c.Randomize, "R", "randomize", "the writer visits workers and fds in random order")
 	pf.Bool(&c.NoAffinity, "n", "noaffinity", "do not pin worker threads to CPUs")
 	pf.Bool(&c.Nonblocking, "B", "nonblocking", "wait with a zero timeout (spin) instead of blocking")
-	pf.Bool(&c.Verbose, "v", "verbose", "print the setup")
+	pf.Bool(&c.Verbose, "v", "verbose", "print the setup, and the events delivered after the run")
+	fs.IntVar(&c.Batch, "batch", 1, "events per wait call (perf: 1)")
+	fs.Int64Var(&c.PauseNs, "pause", c.PauseNs, "the writer's nanosleep between rounds in ns, as perf's 500; -1 for none (the consumer then sets the pace)")
+	rc := roundsConfig{Syscalls: true}
+	fs.IntVar(&rc.Rounds, "rounds", 0, "instead of one run: this many interleaved rounds of C perf bench (pinned and -n) and each engine (epoll; ring and ring-epoll with -batch 64), one thread each, with -f and -r; the median of each, then the system calls per event (perf stat)")
+	fs.BoolVar(&rc.Syscalls, "syscalls", rc.Syscalls, "with -rounds: count system calls per event with perf stat")
 	fs.StringVar(&c.Engine, "engine", c.Engine, "wait call: epoll (Instance.Wait), ctx (WaitContext), ring (ring.Ring.Wait), ring-epoll (the ring on IORING_OP_EPOLL_WAIT)")
 	compareC := fs.Bool("C", false, "also run perf bench epoll wait with the same flags and print the ratio")
-	return func(out io.Writer, _ harness.Log) error { return command(c, *compareC, out) }
+	return func(out io.Writer, log harness.Log) error {
+		if rc.Rounds > 0 {
+			rc.Fds, rc.Runtime = c.Fds, c.Runtime
+			return rounds(rc, out, log)
+		}
+		return command(c, *compareC, out)
+	}
 }
 
 // command is `epollbench wait`: one run, printed as perf prints it, then
@@ -156,6 +185,9 @@ func command(c config, compareC bool, out io.Writer) error {
 		return err
 	}
 	res.printPerf(out, os.Getpid())
+	if c.Verbose {
+		fmt.Fprintf(out, "Events delivered: %d (%d of them stale edges, dropped)\n", res.events, res.stale)
+	}
 	if !compareC {
 		return nil
 	}

@@ -2,6 +2,7 @@ package wait
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,64 @@ func TestReportWithoutPerfSaysSoInTheCColumn(t *testing.T) {
 	}
 	if said == 0 {
 		t.Errorf("no row says %q", cref.PerfMissing)
+	}
+}
+
+// A batch of events per wait, the writer never pausing, and a run that
+// ends after a number of operations rather than a time: the forms the
+// benchmark and -rounds use.
+func TestBatchedRunEndsAfterItsOperations(t *testing.T) {
+	for _, engine := range []string{"epoll", "ring", "ring-epoll"} {
+		t.Run(engine, func(t *testing.T) {
+			fdtest.Check(t)
+			c := quick()
+			c.Threads, c.Engine, c.Batch, c.PauseNs, c.Ops, c.Runtime = 1, engine, 64, -1, 5000, time.Minute
+			res, err := run(c)
+			if isRing(engine) && errors.Is(err, errors.ErrUnsupported) {
+				t.Skipf("io_uring unavailable: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Ops[0] < c.Ops || res.Ops[0] >= c.Ops+64 {
+				t.Errorf("%d operations, want %d and less than one batch more", res.Ops[0], c.Ops)
+			}
+			if res.Elapsed >= 30 {
+				t.Errorf("the run took %vs: it did not end at its operations", res.Elapsed)
+			}
+			if res.events != res.Ops[0]+res.stale {
+				t.Errorf("events %d != operations %d + stale %d", res.events, res.Ops[0], res.stale)
+			}
+			if isRing(engine) && res.ring.Delivered < res.events {
+				t.Errorf("the ring delivered %d events, the workers counted %d", res.ring.Delivered, res.events)
+			}
+		})
+	}
+}
+
+func TestVerboseRunSaysHowManyEventsItDelivered(t *testing.T) {
+	out, err := harnesstest.Run(t, Experiment, "-v", "-t", "1", "-f", "4", "-r", "100ms", "-batch", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := consumer{name: "go-epoll", engine: "epoll"}
+	if n, err := delivered(k, out, 100*time.Millisecond); err != nil || n <= 0 {
+		t.Errorf("events delivered: %v, %v in\n%s", n, err, out)
+	}
+}
+
+func TestRoundsInterleaveEveryConsumerAndSayWhyOneIsMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no perf: the C columns say why
+	out, err := harnesstest.Run(t, Experiment, "-rounds", "2", "-r", "100ms", "-f", "8", "-syscalls=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^C +- +- +not measured: ` + cref.PerfMissing + `$`).MatchString(out) {
+		t.Errorf("no line says why C is missing:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "go-epoll" && len(f) != 5 {
+			t.Errorf("go-epoll: want a median, no ratio (no C) and 2 runs: %q", line)
+		}
 	}
 }
