@@ -31,17 +31,16 @@ var Experiment = harness.Experiment{
 }
 
 const (
-	seedEpoll    = 13400 // replies/s, at 0 and at 60,000 dead connections
-	seedPollBig  = 414   // replies/s at 60,000 dead connections
-	seedDead     = 60000
-	fdMargin     = 64
-	request      = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: epollbench\r\n\r\n"
-	bodySize     = 1024
-	engineEpoll  = "epoll"
-	enginePoll   = "poll"
-	dialBatch    = 512 // dead connections dialled before waiting for the server to accept them
-	acceptWait   = 10 * time.Second
-	serverPollMs = 20 // the server's wait timeout, so that it sees a stop request
+	seedEpoll   = 13400 // replies/s, at 0 and at 60,000 dead connections
+	seedPollBig = 414   // replies/s at 60,000 dead connections
+	seedDead    = 60000
+	fdMargin    = 64
+	request     = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: epollbench\r\n\r\n"
+	bodySize    = 1024
+	engineEpoll = "epoll"
+	enginePoll  = "poll"
+	dialBatch   = 512 // dead connections dialled before waiting for the server to accept them
+	acceptWait  = 10 * time.Second
 )
 
 var allEngines = []string{enginePoll, engineEpoll}

@@ -164,3 +164,53 @@ func TestDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
 		t.Errorf("process table gained %d sockets for %d dead connections, want %d (the server's ends)", sockets, dead, dead)
 	}
 }
+
+// The server waits without a timeout: stop wakes it through its Notifier,
+// so it returns at once however long it has been idle, and an idle server
+// is not woken in between (it once woke every 20 ms to look at a flag).
+func TestStopWakesAnIdleServerThatNeverWokeOnItsOwn(t *testing.T) {
+	for _, engine := range allEngines {
+		t.Run(engine, func(t *testing.T) {
+			fdtest.Check(t)
+			srv, err := newServer(engine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.serve() }()
+			time.Sleep(300 * time.Millisecond)
+			srv.stop()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve still running 10 s after stop")
+			}
+			// One wait, ended by stop; a signal may interrupt one more.
+			if srv.waits > 2 {
+				t.Errorf("an idle server waited %d times in 300 ms, want 1: it woke without a reason", srv.waits)
+			}
+		})
+	}
+}
+
+func TestStopBeforeServeStillEndsIt(t *testing.T) {
+	fdtest.Check(t)
+	srv, err := newServer(engineEpoll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.serve() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve still running 10 s after an earlier stop")
+	}
+}

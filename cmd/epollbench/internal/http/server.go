@@ -9,20 +9,25 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/source"
 	"golang.org/x/sys/unix"
 )
 
 // server is a dphttpd-like server: one OS thread, non-blocking sockets
 // handled with raw system calls, one static page for every request, HTTP/1.1
 // keep-alive. Its engine decides how it waits: poll(2) over every connection
-// or an epoll instance.
+// or an epoll instance. Either way it waits without a timeout: stop wakes
+// it through a Notifier (an eventfd) it watches beside the listener, so it
+// ends at once, and an idle server is never woken for nothing.
 type server struct {
 	engine   string
 	lfd      int
 	addr     string
-	stopping atomic.Bool
+	wake     *source.Notifier
+	wakeFd   int
 	accepted atomic.Int64
 	errors   atomic.Int64 // connections dropped for a malformed request or a short write
+	waits    int          // wait calls made, read once serve has returned
 
 	conns map[int]*conn
 
@@ -40,48 +45,62 @@ type conn struct {
 	n   int
 }
 
-func newServer(engine string) (*server, error) {
+func newServer(engine string) (_ *server, err error) {
+	if engine != enginePoll && engine != engineEpoll {
+		return nil, fmt.Errorf("unknown engine %q", engine)
+	}
+	s := &server{engine: engine, lfd: -1, conns: map[int]*conn{}}
+	defer func() {
+		if err != nil {
+			s.shutdown()
+		}
+	}()
+	if s.lfd, s.addr, err = listen(); err != nil {
+		return nil, err
+	}
+	if s.wake, err = source.NewNotifier(); err != nil {
+		return nil, err
+	}
+	s.wakeFd = s.wake.Fd()
+	if engine == enginePoll {
+		s.pfds = append(s.pfds, unix.PollFd{Fd: int32(s.lfd), Events: unix.POLLIN}, unix.PollFd{Fd: int32(s.wakeFd), Events: unix.POLLIN})
+		return s, nil
+	}
+	if s.ep, err = epoll.New(); err != nil {
+		return nil, err
+	}
+	for _, fd := range []int{s.lfd, s.wakeFd} {
+		if err := s.ep.Add(fd, epoll.In, uint64(fd)); err != nil {
+			return nil, err
+		}
+	}
+	s.evs = make([]epoll.Event, 256)
+	return s, nil
+}
+
+// listen makes the non-blocking listener on a free loopback port.
+func listen() (fd int, addr string, err error) {
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+		return -1, "", fmt.Errorf("socket: %w", err)
 	}
 	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		unix.Close(lfd)
-		return nil, fmt.Errorf("bind 127.0.0.1:0: %w", err)
+		return -1, "", fmt.Errorf("bind 127.0.0.1:0: %w", err)
 	}
 	// The kernel caps the backlog at net.core.somaxconn; the dialler of dead
 	// connections waits for the server to keep up so it is never exceeded.
 	if err := unix.Listen(lfd, 4096); err != nil {
 		unix.Close(lfd)
-		return nil, fmt.Errorf("listen: %w", err)
+		return -1, "", fmt.Errorf("listen: %w", err)
 	}
 	sa, err := unix.Getsockname(lfd)
 	if err != nil {
 		unix.Close(lfd)
-		return nil, fmt.Errorf("getsockname: %w", err)
+		return -1, "", fmt.Errorf("getsockname: %w", err)
 	}
-	s := &server{engine: engine, lfd: lfd, conns: map[int]*conn{}}
-	s.addr = "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
-	switch engine {
-	case enginePoll:
-		s.pfds = append(s.pfds, unix.PollFd{Fd: int32(lfd), Events: unix.POLLIN})
-	case engineEpoll:
-		if s.ep, err = epoll.New(); err != nil {
-			unix.Close(lfd)
-			return nil, err
-		}
-		if err := s.ep.Add(lfd, epoll.In, uint64(lfd)); err != nil {
-			s.ep.Close()
-			unix.Close(lfd)
-			return nil, err
-		}
-		s.evs = make([]epoll.Event, 256)
-	default:
-		unix.Close(lfd)
-		return nil, fmt.Errorf("unknown engine %q", engine)
-	}
-	return s, nil
+	return lfd, "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port), nil
 }
 
 // serve runs the server on a locked OS thread until stop, then closes
@@ -90,22 +109,25 @@ func (s *server) serve() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer s.shutdown()
-	for !s.stopping.Load() {
+	for {
+		s.waits++
+		var stopped bool
 		var err error
 		if s.engine == enginePoll {
-			err = s.pollOnce()
+			stopped, err = s.pollOnce()
 		} else {
-			err = s.epollOnce()
+			stopped, err = s.epollOnce()
 		}
-		if err != nil {
+		if err != nil || stopped {
 			return err
 		}
 	}
-	return nil
 }
 
-// stop makes serve return; the server sees it within its wait timeout.
-func (s *server) stop() { s.stopping.Store(true) }
+// stop makes serve return: it wakes the server's wait, which returns the
+// Notifier's event, and serve returns after the events that came with it.
+// It may be called before serve, and from any goroutine.
+func (s *server) stop() { s.wake.Notify() }
 
 func (s *server) shutdown() {
 	for fd := range s.conns {
@@ -115,18 +137,24 @@ func (s *server) shutdown() {
 	if s.ep != nil {
 		s.ep.Close()
 	}
-	unix.Close(s.lfd)
+	if s.wake != nil {
+		s.wake.Close()
+	}
+	if s.lfd >= 0 {
+		unix.Close(s.lfd)
+	}
 }
 
-// pollOnce is one iteration of the poll engine: the whole array to the kernel,
-// then a scan of the whole array for what is ready.
-func (s *server) pollOnce() error {
-	k, err := unix.Poll(s.pfds, serverPollMs)
+// pollOnce is one iteration of the poll engine: the whole array to the
+// kernel, then a scan of the whole array for what is ready. It reports
+// whether stop woke it.
+func (s *server) pollOnce() (stopped bool, err error) {
+	k, err := unix.Poll(s.pfds, -1)
 	if err == unix.EINTR {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("poll: %w", err)
+		return false, fmt.Errorf("poll: %w", err)
 	}
 	closed := false
 	n := len(s.pfds) // accepted connections are appended past n: not ready yet
@@ -135,16 +163,18 @@ func (s *server) pollOnce() error {
 			continue
 		}
 		k--
-		fd := int(s.pfds[i].Fd)
-		if fd == s.lfd {
+		switch fd := int(s.pfds[i].Fd); fd {
+		case s.lfd:
 			if err := s.accept(); err != nil {
-				return err
+				return false, err
 			}
-			continue
-		}
-		if !s.handle(fd) {
-			s.pfds[i].Fd = -1 // poll ignores negative descriptors; removed below
-			closed = true
+		case s.wakeFd:
+			stopped = true
+		default:
+			if !s.handle(fd) {
+				s.pfds[i].Fd = -1 // poll ignores negative descriptors; removed below
+				closed = true
+			}
 		}
 	}
 	if closed {
@@ -157,27 +187,30 @@ func (s *server) pollOnce() error {
 		}
 		s.pfds = s.pfds[:j]
 	}
-	return nil
+	return stopped, nil
 }
 
-// epollOnce is one iteration of the epoll engine: only ready connections come
-// back, each with its descriptor as data.
-func (s *server) epollOnce() error {
-	k, err := s.ep.Wait(s.evs, serverPollMs*time.Millisecond)
+// epollOnce is one iteration of the epoll engine: only ready connections
+// come back, each with its descriptor as data. It reports whether stop
+// woke it.
+func (s *server) epollOnce() (stopped bool, err error) {
+	k, err := s.ep.Wait(s.evs, -1)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, ev := range s.evs[:k] {
-		fd := int(ev.Data())
-		if fd == s.lfd {
+		switch fd := int(ev.Data()); fd {
+		case s.lfd:
 			if err := s.accept(); err != nil {
-				return err
+				return false, err
 			}
-			continue
+		case s.wakeFd:
+			stopped = true
+		default:
+			s.handle(fd)
 		}
-		s.handle(fd)
 	}
-	return nil
+	return stopped, nil
 }
 
 // accept takes every pending connection, until EAGAIN.
