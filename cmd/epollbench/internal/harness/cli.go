@@ -13,36 +13,12 @@ import (
 // help. It returns the exit status: 0, 1 when something failed, 2 on a bad
 // command line.
 func Main(args []string, exps []Experiment, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "help", "-h", "-help", "--help":
-			usage(stdout, exps)
-			return 0
-		case "compare":
-			if err := Compare(args[1:], stdout); err != nil {
-				fmt.Fprintln(stderr, "epollbench:", err)
-				return 1
-			}
-			return 0
-		}
-		if e, ok := find(exps, args[0]); ok {
-			err := Command(e, args[1:], stdout, stderr)
-			switch {
-			case errors.Is(err, flag.ErrHelp):
-				return 0
-			case errors.Is(err, errUsage):
-				return 2
-			case err != nil:
-				fmt.Fprintf(stderr, "epollbench %s: %v\n", e.Name, err)
-				return 1
-			}
-			return 0
-		}
-		if args[0] != "" && args[0][0] != '-' {
-			fmt.Fprintf(stderr, "epollbench: unknown subcommand %q\n\n", args[0])
-			usage(stderr, exps)
-			return 2
-		}
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		usage(stdout, exps)
+		return 0
+	}
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		return subcommand(args, exps, stdout, stderr)
 	}
 	cfg, err := parseReportFlags(args, exps, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -54,6 +30,33 @@ func Main(args []string, exps []Experiment, stdout, stderr io.Writer) int {
 	}
 	if _, _, err := Run(exps, cfg, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "epollbench:", err)
+		return 1
+	}
+	return 0
+}
+
+// subcommand runs compare or the experiment args[0] names.
+func subcommand(args []string, exps []Experiment, stdout, stderr io.Writer) int {
+	if args[0] == "compare" {
+		if err := Compare(args[1:], stdout); err != nil {
+			fmt.Fprintln(stderr, "epollbench:", err)
+			return 1
+		}
+		return 0
+	}
+	e, ok := find(exps, args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "epollbench: unknown subcommand %q\n\n", args[0])
+		usage(stderr, exps)
+		return 2
+	}
+	switch err := Command(e, args[1:], stdout, stderr); {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "epollbench %s: %v\n", e.Name, err)
 		return 1
 	}
 	return 0

@@ -82,9 +82,16 @@ func Compare(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "old: %s  %s, %s, %d CPUs\n", args[0], old.Started, old.Machine.Kernel, old.Machine.CPUs)
 	fmt.Fprintf(stdout, "new: %s  %s, %s, %d CPUs\n\n", args[1], new.Started, new.Machine.Kernel, new.Machine.CPUs)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	printCompare(stdout, CompareRows(old, new))
+	return nil
+}
+
+// printCompare prints the paired rows: each side's figure, how much it
+// moved, and the target.
+func printCompare(w io.Writer, rows []CompareRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "EXPERIMENT\tCASE\tVS\tOLD\tNEW\tNEW/OLD\tTARGET\n")
-	for _, r := range CompareRows(old, new) {
+	for _, r := range rows {
 		o, n, ch, tg := "-", "-", "-", "-"
 		if r.Target != nil {
 			tg = r.Target.String()
@@ -105,6 +112,5 @@ func Compare(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Experiment, r.Case, or(r.RefName, "-"), o, n, ch, tg)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, "NEW/OLD above 1 means the new report is better (for lower-is-better units it is old/new).")
-	return nil
+	fmt.Fprintln(w, "NEW/OLD above 1 means the new report is better (for lower-is-better units it is old/new).")
 }

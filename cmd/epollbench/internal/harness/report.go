@@ -109,52 +109,70 @@ func Run(exps []Experiment, cfg Config, stdout, stderr io.Writer) (*Report, []st
 		if e.Report == nil || (len(cfg.Only) > 0 && !slices.Contains(cfg.Only, e.Name)) {
 			continue
 		}
-		t0 := time.Now()
-		log.Printf("%s: starting", e.Name)
-		sec, err := e.Report(Options{Quick: cfg.Quick, Log: log})
-		if sec.Experiment == "" {
-			sec.Experiment = e.Name
-		}
+		sec, err := section(e, cfg.Quick, log)
 		if err != nil {
-			log.Printf("%s: FAILED: %v", e.Name, err)
-			sec.Notes = append(sec.Notes, "FAILED: "+err.Error())
 			failed = append(failed, e.Name)
 		}
-		for i := range sec.Rows {
-			if sec.Rows[i].Experiment == "" {
-				sec.Rows[i].Experiment = e.Name
-			}
-			sec.Rows[i].Finish()
-		}
 		rep.Sections = append(rep.Sections, sec)
-		log.Printf("%s: done in %v", e.Name, time.Since(t0).Round(100*time.Millisecond))
 	}
-
 	PrintTable(stdout, rep)
 	fmt.Fprintln(stdout)
-	outputs := cfg.Outputs
-	if outputs == nil {
-		outputs = Outputs()
-	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return rep, nil, fmt.Errorf("results directory: %w", err)
-	}
-	var files []string
-	for _, o := range outputs {
-		paths, err := o.Write(cfg.Dir, rep)
-		if err != nil {
-			return rep, files, err
-		}
-		for _, p := range paths {
-			fmt.Fprintf(stdout, "%-8s %s\n", o.Label+":", p)
-		}
-		files = append(files, paths...)
+	files, err := write(rep, cfg, stdout)
+	if err != nil {
+		return rep, files, err
 	}
 	fmt.Fprintf(stdout, "total time: %v\n", time.Since(started).Round(100*time.Millisecond))
 	if len(failed) > 0 {
 		return rep, files, fmt.Errorf("experiments failed: %s (see the notes above)", strings.Join(failed, ", "))
 	}
 	return rep, files, nil
+}
+
+// section runs e's short form. A failure is also a note of the section,
+// which keeps what e measured before it failed.
+func section(e Experiment, quick bool, log Log) (Section, error) {
+	t0 := time.Now()
+	log.Printf("%s: starting", e.Name)
+	sec, err := e.Report(Options{Quick: quick, Log: log})
+	if sec.Experiment == "" {
+		sec.Experiment = e.Name
+	}
+	if err != nil {
+		log.Printf("%s: FAILED: %v", e.Name, err)
+		sec.Notes = append(sec.Notes, "FAILED: "+err.Error())
+	}
+	for i := range sec.Rows {
+		if sec.Rows[i].Experiment == "" {
+			sec.Rows[i].Experiment = e.Name
+		}
+		sec.Rows[i].Finish()
+	}
+	log.Printf("%s: done in %v", e.Name, time.Since(t0).Round(100*time.Millisecond))
+	return sec, err
+}
+
+// write writes rep in every output form into cfg.Dir and lists the files
+// on stdout.
+func write(rep *Report, cfg Config, stdout io.Writer) ([]string, error) {
+	outputs := cfg.Outputs
+	if outputs == nil {
+		outputs = Outputs()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("results directory: %w", err)
+	}
+	var files []string
+	for _, o := range outputs {
+		paths, err := o.Write(cfg.Dir, rep)
+		if err != nil {
+			return files, err
+		}
+		for _, p := range paths {
+			fmt.Fprintf(stdout, "%-8s %s\n", o.Label+":", p)
+		}
+		files = append(files, paths...)
+	}
+	return files, nil
 }
 
 // PrintTable prints every row: our figure, the reference, their ratio and

@@ -142,8 +142,7 @@ func (l *qemuLoop) device(base time.Time, slack time.Duration, stop *atomic.Bool
 
 // run replays the loop with mech for d.
 func (l *qemuLoop) run(mech string, d time.Duration, slack time.Duration) (qemuPoint, error) {
-	n := len(l.idle) + 1
-	pt := qemuPoint{Mech: mech, Fds: n}
+	pt := qemuPoint{Mech: mech, Fds: len(l.idle) + 1}
 	base := time.Now()
 	var stop atomic.Bool
 	devDone := make(chan error, 1)
@@ -162,116 +161,14 @@ func (l *qemuLoop) run(mech string, d time.Duration, slack time.Duration) (qemuP
 		unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0)
 		defer unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0)
 	}
-
-	// The three ways to wait: each returns whether the device is readable.
-	var wait func(timeout time.Duration) (bool, error)
-	switch mech {
-	case mechPpoll:
-		fds := make([]unix.PollFd, 0, n)
-		fds = append(fds, unix.PollFd{Fd: int32(l.dev[0]), Events: unix.POLLIN})
-		for _, fd := range l.idle {
-			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
-		}
-		wait = func(timeout time.Duration) (bool, error) {
-			ts := unix.NsecToTimespec(int64(timeout))
-			k, err := unix.Ppoll(fds, &ts, nil)
-			if err == unix.EINTR {
-				return false, nil
-			}
-			if err != nil {
-				return false, fmt.Errorf("ppoll: %w", err)
-			}
-			// As a poll loop does, look at every entry for what is ready.
-			dev := false
-			for i := range fds {
-				if k == 0 {
-					break
-				}
-				if fds[i].Revents != 0 {
-					k--
-					dev = dev || i == 0
-				}
-			}
-			return dev, nil
-		}
-	case mechWait, mechEpollWait:
-		var opts []epoll.Option
-		if mech == mechEpollWait {
-			opts = append(opts, epoll.WithMillisecondWait())
-		}
-		ep, err := epoll.New(opts...)
-		if err != nil {
-			return pt, err
-		}
-		defer ep.Close()
-		if err := ep.Add(l.dev[0], epoll.In, 0); err != nil {
-			return pt, err
-		}
-		for i, fd := range l.idle {
-			if err := ep.Add(fd, epoll.In, uint64(i+1)); err != nil {
-				return pt, err
-			}
-		}
-		evs := make([]epoll.Event, 16)
-		wait = func(timeout time.Duration) (bool, error) {
-			k, err := ep.Wait(evs, timeout)
-			if err != nil {
-				return false, err
-			}
-			for _, ev := range evs[:k] {
-				if ev.Data() == 0 {
-					return true, nil
-				}
-			}
-			return false, nil
-		}
-	default:
-		return pt, fmt.Errorf("unknown mechanism %q", mech)
+	wait, closeWait, err := l.waiter(mech)
+	if err != nil {
+		return pt, err
 	}
-
-	var lat, late []time.Duration
-	var buf [8 * 64]byte
-	start := time.Since(base)
-	next := start + qemuTimerPeriod
-	end := start + d
-	for {
-		now := time.Since(base)
-		if now >= end {
-			break
-		}
-		dev, err := wait(max(next-now, 0))
-		if err != nil {
-			return pt, err
-		}
-		pt.Iterations++
-		now = time.Since(base)
-		if dev {
-			for {
-				k, err := unix.Read(l.dev[0], buf[:])
-				if err == unix.EAGAIN {
-					break
-				}
-				if err != nil {
-					return pt, fmt.Errorf("device read: %w", err)
-				}
-				// Timed after the read: the device may have written between
-				// the wake-up and the read, after an earlier reading.
-				now := time.Since(base)
-				for i := 0; i+8 <= k; i += 8 {
-					sent := time.Duration(binary.LittleEndian.Uint64(buf[i:]))
-					lat = append(lat, now-sent)
-				}
-				if k < len(buf) {
-					break
-				}
-			}
-		}
-		if now >= next {
-			late = append(late, now-next)
-			for next <= now {
-				next += qemuTimerPeriod
-			}
-		}
+	defer closeWait()
+	lat, late, err := l.loop(&pt, wait, base, d)
+	if err != nil {
+		return pt, err
 	}
 	if err := stopDevice(); err != nil {
 		return pt, err
@@ -289,6 +186,108 @@ func (l *qemuLoop) run(mech string, d time.Duration, slack time.Duration) (qemuP
 		pt.TimerLateP99 = harness.Percentile(late, 0.99)
 	}
 	return pt, nil
+}
+
+// waiter returns mech's way to wait with a timeout, reporting whether the
+// device is readable, and what closes it.
+func (l *qemuLoop) waiter(mech string) (wait func(timeout time.Duration) (bool, error), closeWait func(), err error) {
+	switch mech {
+	case mechPpoll:
+		fds := make([]unix.PollFd, 0, len(l.idle)+1)
+		fds = append(fds, unix.PollFd{Fd: int32(l.dev[0]), Events: unix.POLLIN})
+		for _, fd := range l.idle {
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		}
+		return func(timeout time.Duration) (bool, error) {
+			ts := unix.NsecToTimespec(int64(timeout))
+			k, err := unix.Ppoll(fds, &ts, nil)
+			if err == unix.EINTR {
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("ppoll: %w", err)
+			}
+			// As a poll loop does, look at every entry for what is ready.
+			dev := false
+			for i := 0; i < len(fds) && k > 0; i++ {
+				if fds[i].Revents != 0 {
+					k--
+					dev = dev || i == 0
+				}
+			}
+			return dev, nil
+		}, func() {}, nil
+	case mechWait, mechEpollWait:
+		var opts []epoll.Option
+		if mech == mechEpollWait {
+			opts = append(opts, epoll.WithMillisecondWait())
+		}
+		ep, err := epoll.New(opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, fd := range append([]int{l.dev[0]}, l.idle...) {
+			if err := ep.Add(fd, epoll.In, uint64(i)); err != nil {
+				ep.Close()
+				return nil, nil, err
+			}
+		}
+		evs := make([]epoll.Event, 16)
+		return func(timeout time.Duration) (bool, error) {
+			k, err := ep.Wait(evs, timeout)
+			if err != nil {
+				return false, err
+			}
+			for _, ev := range evs[:k] {
+				if ev.Data() == 0 {
+					return true, nil
+				}
+			}
+			return false, nil
+		}, func() { ep.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("unknown mechanism %q", mech)
+}
+
+// loop is the event loop for d: a timer every millisecond sets each wait's
+// timeout, and every request read from the device is timed from its write.
+// It returns the requests' latencies and the timers' lateness.
+func (l *qemuLoop) loop(pt *qemuPoint, wait func(time.Duration) (bool, error), base time.Time, d time.Duration) (lat, late []time.Duration, err error) {
+	var buf [8 * 64]byte
+	start := time.Since(base)
+	next := start + qemuTimerPeriod
+	for end := start + d; time.Since(base) < end; {
+		dev, err := wait(max(next-time.Since(base), 0))
+		if err != nil {
+			return nil, nil, err
+		}
+		pt.Iterations++
+		now := time.Since(base)
+		for dev {
+			k, err := unix.Read(l.dev[0], buf[:])
+			if err == unix.EAGAIN {
+				break
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("device read: %w", err)
+			}
+			// Timed after the read: the device may have written between
+			// the wake-up and the read, after an earlier reading.
+			now := time.Since(base)
+			for i := 0; i+8 <= k; i += 8 {
+				sent := time.Duration(binary.LittleEndian.Uint64(buf[i:]))
+				lat = append(lat, now-sent)
+			}
+			dev = k == len(buf)
+		}
+		if now >= next {
+			late = append(late, now-next)
+			for next <= now {
+				next += qemuTimerPeriod
+			}
+		}
+	}
+	return lat, late, nil
 }
 
 // printQEMU writes the QEMU loop's table.
