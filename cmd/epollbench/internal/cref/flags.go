@@ -8,6 +8,23 @@ import (
 	"time"
 )
 
+// CheckPerfFlags checks the flags perf bench epoll's workloads share: -t
+// threads and -f fds per thread in the ranges perf takes, a positive -r and
+// a -N not negative. The error names the subcommand sub and the flag.
+func CheckPerfFlags(sub string, threads, fds int, runtime time.Duration, nested int) error {
+	switch {
+	case threads < 1 || threads > 4096:
+		return fmt.Errorf("%s: -t %d: threads must be between 1 and 4096", sub, threads)
+	case fds < 1 || fds > 1<<20:
+		return fmt.Errorf("%s: -f %d: fds per thread must be between 1 and 1048576", sub, fds)
+	case runtime <= 0:
+		return fmt.Errorf("%s: -r %v: runtime must be positive", sub, runtime)
+	case nested < 0:
+		return fmt.Errorf("%s: -N %d: nesting must not be negative", sub, nested)
+	}
+	return nil
+}
+
 // PerfSeconds is the integer runtime perf takes with -r for a runtime of
 // ours: perf counts whole seconds and at least one.
 func PerfSeconds(d time.Duration) int {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -49,6 +50,18 @@ func PerfBench(sub string, runtimeSecs int, args []string) (string, error) {
 			strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
+}
+
+// PerfBenchEcho is PerfBench for a subcommand's -C: it also writes to w
+// the command it runs and, when it succeeds, what perf printed.
+func PerfBenchEcho(w io.Writer, sub string, runtimeSecs int, args []string) (string, error) {
+	fmt.Fprintf(w, "\n# perf bench epoll %s %s\n", sub, strings.Join(args, " "))
+	out, err := PerfBench(sub, runtimeSecs, args)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(w, out)
+	return out, nil
 }
 
 var (

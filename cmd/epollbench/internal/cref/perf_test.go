@@ -3,6 +3,7 @@ package cref
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -145,4 +146,15 @@ func FuzzParseStat(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPerfBenchEchoSaysWhatItRuns(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var buf strings.Builder
+	if _, err := PerfBenchEcho(&buf, "wait", 1, []string{"-t", "1"}); !errors.Is(err, ErrNoReference) {
+		t.Errorf("perf absent: err = %v", err)
+	}
+	if got := buf.String(); got != "\n# perf bench epoll wait -t 1\n" {
+		t.Errorf("wrote %q, want the command and nothing else", got)
+	}
 }

@@ -68,16 +68,10 @@ func defaultConfig() config {
 }
 
 func (c config) validate() error {
-	switch {
-	case c.Threads < 1 || c.Threads > 4096:
-		return fmt.Errorf("ctl: -t %d: threads must be between 1 and 4096", c.Threads)
-	case c.Fds < 1 || c.Fds > 1<<20:
-		return fmt.Errorf("ctl: -f %d: fds per thread must be between 1 and 1048576", c.Fds)
-	case c.Runtime <= 0:
-		return fmt.Errorf("ctl: -r %v: runtime must be positive", c.Runtime)
-	case c.Nested < 0:
-		return fmt.Errorf("ctl: -N %d: nesting must not be negative", c.Nested)
-	case c.BatchSize < 1 || c.BatchSize > epoll.MaxBatch:
+	if err := cref.CheckPerfFlags("ctl", c.Threads, c.Fds, c.Runtime, c.Nested); err != nil {
+		return err
+	}
+	if c.BatchSize < 1 || c.BatchSize > epoll.MaxBatch {
 		return fmt.Errorf("ctl: -b %d: batch size must be between 1 and %d", c.BatchSize, epoll.MaxBatch)
 	}
 	if _, err := backend(c.Backend); err != nil {
@@ -172,12 +166,10 @@ func command(c config, compareC bool, out io.Writer) error {
 	if !compareC {
 		return nil
 	}
-	fmt.Fprintf(out, "\n# perf bench epoll ctl %s\n", strings.Join(c.perfArgs(), " "))
-	perf, err := cref.PerfBench("ctl", cref.PerfSeconds(c.Runtime), c.perfArgs())
+	perf, err := cref.PerfBenchEcho(out, "ctl", cref.PerfSeconds(c.Runtime), c.perfArgs())
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(out, perf)
 	p, err := cref.ParseCtl(perf)
 	if err != nil {
 		return err

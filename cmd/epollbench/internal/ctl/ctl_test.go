@@ -130,11 +130,7 @@ func TestCtlRunPrintsPerfFormat(t *testing.T) {
 
 func TestReportQuickComparesEveryBatchModeWithPerOp(t *testing.T) {
 	fdtest.Check(t)
-	sec, err := report(harnesstest.Options(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harnesstest.CheckSection(t, sec, "ctl")
+	sec := harnesstest.Quick(t, Experiment)
 	var batchRows int
 	for _, r := range sec.Rows {
 		if r.RefName == "our per-op" {

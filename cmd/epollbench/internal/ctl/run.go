@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -135,33 +133,16 @@ func run(c config) (*result, error) {
 		return nil, fmt.Errorf("ctl: %w", err)
 	}
 	cpus := system.OnlineCPUs()
-	var (
-		ready, wg sync.WaitGroup
-		start     = make(chan struct{})
-		clock     *harness.Clock
-	)
-	ready.Add(len(b.workers))
-	wg.Add(len(b.workers))
-	for i, w := range b.workers {
-		go func() {
-			defer wg.Done()
-			if c.NoAffinity {
-				runtime.LockOSThread()
-			} else if err := system.Pin(cpus[i%len(cpus)]); err != nil {
-				w.err = err
-			}
-			ready.Done()
-			<-start
+	_, done := harness.Start(len(b.workers), c.Runtime,
+		func(i int) { b.workers[i].err = system.PinWorker(cpus, i, c.NoAffinity) },
+		func(i int, clock *harness.Clock) {
+			w := b.workers[i]
 			if w.err == nil {
 				w.err = w.loop(b.ep, c, uint64(i)+1, clock)
 			}
 			w.elapsed = time.Since(clock.Start)
-		}()
-	}
-	ready.Wait()
-	clock = harness.NewClock(c.Runtime)
-	close(start)
-	wg.Wait()
+		})
+	<-done
 	b.close()
 
 	res := &result{Config: c}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -40,3 +41,32 @@ func (c *Clock) Expired(check bool) bool {
 
 // Stop ends the run now.
 func (c *Clock) Stop() { c.done.Store(true) }
+
+// Start runs n workers, each on a goroutine of its own: each runs
+// prepare(i) (pinning its thread, registering its descriptors, say), and
+// once every one has, a Clock of d starts and each runs work(i, clock), so
+// that no worker's setup falls into another's measured time. Start returns
+// at once with the clock and a channel closed when every worker has
+// returned.
+func Start(n int, d time.Duration, prepare func(i int), work func(i int, clock *Clock)) (*Clock, <-chan struct{}) {
+	var ready, wg sync.WaitGroup
+	start := make(chan struct{})
+	var clock *Clock
+	ready.Add(n)
+	wg.Add(n)
+	for i := range n {
+		go func() {
+			defer wg.Done()
+			prepare(i)
+			ready.Done()
+			<-start
+			work(i, clock)
+		}()
+	}
+	ready.Wait()
+	clock = NewClock(d)
+	close(start)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return clock, done
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -81,6 +82,38 @@ func TestListFlagsRefuseEmptyAndOutOfRangeItems(t *testing.T) {
 	} {
 		if bad() == nil {
 			t.Error("a bad list was accepted")
+		}
+	}
+}
+
+// No worker's setup may fall into another's measured time: every prepare
+// has returned before the clock starts and any work runs.
+func TestStartRunsNoWorkBeforeEveryWorkerIsPrepared(t *testing.T) {
+	var mu sync.Mutex
+	var prepared, worked []time.Time
+	clock, done := Start(3, time.Second,
+		func(i int) {
+			time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+			mu.Lock()
+			prepared = append(prepared, time.Now())
+			mu.Unlock()
+		},
+		func(i int, c *Clock) {
+			mu.Lock()
+			worked = append(worked, time.Now())
+			mu.Unlock()
+		})
+	<-done
+	if len(prepared) != 3 || len(worked) != 3 {
+		t.Fatalf("%d prepared, %d worked, want 3 each", len(prepared), len(worked))
+	}
+	last := slices.MaxFunc(prepared, time.Time.Compare)
+	if clock.Start.Before(last) {
+		t.Errorf("the clock started %v before the last worker was prepared", last.Sub(clock.Start))
+	}
+	for _, w := range worked {
+		if w.Before(clock.Start) {
+			t.Errorf("a worker ran %v before the clock started", clock.Start.Sub(w))
 		}
 	}
 }

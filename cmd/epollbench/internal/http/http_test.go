@@ -15,11 +15,7 @@ import (
 
 func TestReportQuickServesRepliesWithDeadConnections(t *testing.T) {
 	fdtest.Check(t)
-	sec, err := report(harnesstest.Options(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harnesstest.CheckSection(t, sec, "http")
+	sec := harnesstest.Quick(t, Experiment)
 	res := sec.Raw.(*result)
 	if len(res.Points) != len(res.Dead)*len(allEngines) {
 		t.Fatalf("%d points for %d sizes and %d engines", len(res.Points), len(res.Dead), len(allEngines))
@@ -50,17 +46,25 @@ func testServer(t *testing.T, engine string) (*server, func()) {
 	}
 }
 
+// testClient starts a server of the engine, as testServer does, and a
+// client connection to it; the test's end closes both.
+func testClient(t *testing.T, engine string) (*server, net.Conn) {
+	t.Helper()
+	srv, stop := testServer(t, engine)
+	t.Cleanup(stop)
+	c, err := net.Dial("tcp4", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return srv, c
+}
+
 func TestServerAnswersEveryPipelinedRequest(t *testing.T) {
 	for _, engine := range allEngines {
 		t.Run(engine, func(t *testing.T) {
-			srv, stop := testServer(t, engine)
-			defer stop()
-			c, err := net.Dial("tcp4", srv.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, c := testClient(t, engine)
 			// Three requests in one write, the last split across two.
 			req := request + request + request
 			if _, err := c.Write([]byte(req[:len(req)-5])); err != nil {
@@ -84,14 +88,7 @@ func TestServerAnswersEveryPipelinedRequest(t *testing.T) {
 func TestServerDropsOversizedRequestHeader(t *testing.T) {
 	for _, engine := range allEngines {
 		t.Run(engine, func(t *testing.T) {
-			srv, stop := testServer(t, engine)
-			defer stop()
-			c, err := net.Dial("tcp4", srv.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
+			srv, c := testClient(t, engine)
 			if _, err := c.Write([]byte("GET /" + strings.Repeat("a", 4000))); err != nil {
 				t.Fatal(err)
 			}
@@ -109,31 +106,19 @@ func TestServerDropsOversizedRequestHeader(t *testing.T) {
 }
 
 func TestRunPrintsTable(t *testing.T) {
-	out, err := harnesstest.Run(t, Experiment, "-dead", "0,50", "-c", "2", "-d", "50ms", "-warmup", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"poll replies/s", "epoll replies/s", "\n       0 ", "\n      50 ", "2002 (seed 001)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	harnesstest.Prints(t, Experiment, []string{"-dead", "0,50", "-c", "2", "-d", "50ms", "-warmup", "0"},
+		"poll replies/s", "epoll replies/s", "\n       0 ", "\n      50 ", "2002 (seed 001)")
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-dead", "-1"},
-		{"-dead", "many"},
-		{"-engine", "select"},
-		{"-c", "0"},
-		{"-d", "0s"},
-		{"-windows", "0"},
-		{"-warmup", "-1s"},
-	} {
-		if _, err := harnesstest.Run(t, Experiment, args...); err == nil {
-			t.Errorf("http %v: no error", args)
-		}
-	}
+	harnesstest.Refuses(t, Experiment,
+		[]string{"-dead", "-1"},
+		[]string{"-dead", "many"},
+		[]string{"-engine", "select"},
+		[]string{"-c", "0"},
+		[]string{"-d", "0s"},
+		[]string{"-windows", "0"},
+		[]string{"-warmup", "-1s"})
 }
 
 func TestDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
@@ -180,14 +165,7 @@ func TestStopWakesAnIdleServerThatNeverWokeOnItsOwn(t *testing.T) {
 			go func() { done <- srv.serve() }()
 			time.Sleep(300 * time.Millisecond)
 			srv.stop()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("serve still running 10 s after stop")
-			}
+			served(t, done)
 			// One wait, ended by stop; a signal may interrupt one more.
 			if srv.waits > 2 {
 				t.Errorf("an idle server waited %d times in 300 ms, want 1: it woke without a reason", srv.waits)
@@ -205,12 +183,19 @@ func TestStopBeforeServeStillEndsIt(t *testing.T) {
 	srv.stop()
 	done := make(chan error, 1)
 	go func() { done <- srv.serve() }()
+	served(t, done)
+}
+
+// served fails t unless serve, whose result done carries, returns without
+// an error within 10 s (a stop that did not wake the server never does).
+func served(t *testing.T, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("serve still running 10 s after an earlier stop")
+		t.Fatal("serve still running 10 s after stop")
 	}
 }

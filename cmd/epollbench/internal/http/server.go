@@ -163,18 +163,14 @@ func (s *server) pollOnce() (stopped bool, err error) {
 			continue
 		}
 		k--
-		switch fd := int(s.pfds[i].Fd); fd {
-		case s.lfd:
-			if err := s.accept(); err != nil {
-				return false, err
-			}
-		case s.wakeFd:
-			stopped = true
-		default:
-			if !s.handle(fd) {
-				s.pfds[i].Fd = -1 // poll ignores negative descriptors; removed below
-				closed = true
-			}
+		stop, gone, err := s.ready(int(s.pfds[i].Fd))
+		if err != nil {
+			return false, err
+		}
+		stopped = stopped || stop
+		if gone {
+			s.pfds[i].Fd = -1 // poll ignores negative descriptors; removed below
+			closed = true
 		}
 	}
 	if closed {
@@ -199,18 +195,26 @@ func (s *server) epollOnce() (stopped bool, err error) {
 		return false, err
 	}
 	for _, ev := range s.evs[:k] {
-		switch fd := int(ev.Data()); fd {
-		case s.lfd:
-			if err := s.accept(); err != nil {
-				return false, err
-			}
-		case s.wakeFd:
-			stopped = true
-		default:
-			s.handle(fd)
+		stop, _, err := s.ready(int(ev.Data()))
+		if err != nil {
+			return false, err
 		}
+		stopped = stopped || stop
 	}
 	return stopped, nil
+}
+
+// ready handles a descriptor a wait found ready: the listener accepts, the
+// Notifier means stop, a connection is served. closed reports that the
+// connection was closed.
+func (s *server) ready(fd int) (stop, closed bool, err error) {
+	switch fd {
+	case s.lfd:
+		return false, false, s.accept()
+	case s.wakeFd:
+		return true, false, nil
+	}
+	return false, !s.handle(fd), nil
 }
 
 // accept takes every pending connection, until EAGAIN.

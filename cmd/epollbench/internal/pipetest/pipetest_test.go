@@ -69,11 +69,7 @@ func TestSelectSkipsDescriptorsPastFdSetSize(t *testing.T) {
 
 func TestReportQuickMeasuresEveryMechanismWithoutLeaks(t *testing.T) {
 	fdtest.Check(t)
-	sec, err := report(harnesstest.Options(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harnesstest.CheckSection(t, sec, "pipetest")
+	sec := harnesstest.Quick(t, Experiment)
 	res := sec.Raw.(*result)
 	for _, n := range res.Ns {
 		for _, m := range []string{"poll", "epoll", "epoll-lt"} {
@@ -108,32 +104,20 @@ func TestReportQuickMeasuresEveryMechanismWithoutLeaks(t *testing.T) {
 }
 
 func TestRunPrintsTable(t *testing.T) {
-	out, err := harnesstest.Run(t, Experiment, "-n", "10,50", "-d", "30ms", "-rounds", "2", "-warmup", "0", "-mech", "poll,epoll")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"poll passes/s", "epoll passes/s", "\n      10 ", "\n      50 ", "2002 (seed 001)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	harnesstest.Prints(t, Experiment, []string{"-n", "10,50", "-d", "30ms", "-rounds", "2", "-warmup", "0", "-mech", "poll,epoll"},
+		"poll passes/s", "epoll passes/s", "\n      10 ", "\n      50 ", "2002 (seed 001)")
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-n", "0"},
-		{"-n", "ten"},
-		{"-mech", "kqueue"},
-		{"-d", "0s"},
-		{"-rounds", "0"},
-		{"-warmup", "-1s"},
-		{"-segment", "-1"},
-		{"-segment", "1"},
-	} {
-		if _, err := harnesstest.Run(t, Experiment, args...); err == nil {
-			t.Errorf("pipetest %v: no error", args)
-		}
-	}
+	harnesstest.Refuses(t, Experiment,
+		[]string{"-n", "0"},
+		[]string{"-n", "ten"},
+		[]string{"-mech", "kqueue"},
+		[]string{"-d", "0s"},
+		[]string{"-rounds", "0"},
+		[]string{"-warmup", "-1s"},
+		[]string{"-segment", "-1"},
+		[]string{"-segment", "1"})
 }
 
 // failingStepper is a mechanism whose wait breaks on its first call.

@@ -27,6 +27,18 @@ func OnlineCPUs() []int {
 	return cpus
 }
 
+// PinWorker places the calling goroutine as perf places its i-th worker
+// thread: locked to an OS thread of its own, which is bound to cpus[i],
+// round-robin (cpus is OnlineCPUs, read once per run); with noAffinity,
+// only locked.
+func PinWorker(cpus []int, i int, noAffinity bool) error {
+	if noAffinity {
+		runtime.LockOSThread()
+		return nil
+	}
+	return Pin(cpus[i%len(cpus)])
+}
+
 // Pin locks the calling goroutine to its OS thread and binds that thread
 // to cpu, as perf does with pthread_attr_setaffinity_np. The thread is
 // never unlocked: when the goroutine returns the runtime ends the thread,

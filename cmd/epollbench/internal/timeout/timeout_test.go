@@ -14,11 +14,7 @@ import (
 
 func TestReportQuickNeverReturnsEarly(t *testing.T) {
 	fdtest.Check(t)
-	sec, err := report(harnesstest.Options(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harnesstest.CheckSection(t, sec, "timeout")
+	sec := harnesstest.Quick(t, Experiment)
 	res := sec.Raw.(*result)
 	for _, s := range res.Stats {
 		if s.Mech == mechC {
@@ -64,34 +60,22 @@ func TestReportQuickNeverReturnsEarly(t *testing.T) {
 }
 
 func TestRunPrintsTable(t *testing.T) {
-	out, err := harnesstest.Run(t, Experiment, "-req", "50us", "-samples", "5", "-mech", "ppoll,Wait (epoll_pwait2)", "-qemu-fds", "4", "-qemu-d", "50ms")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"timer slack", "ppoll", "Wait (epoll_pwait2)", "QEMU loop", "50µs"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	harnesstest.Prints(t, Experiment, []string{"-req", "50us", "-samples", "5", "-mech", "ppoll,Wait (epoll_pwait2)", "-qemu-fds", "4", "-qemu-d", "50ms"},
+		"timer slack", "ppoll", "Wait (epoll_pwait2)", "QEMU loop", "50µs")
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-req", "0s"},
-		{"-req", "soon"},
-		{"-samples", "0"},
-		{"-rounds", "0"},
-		{"-mech", "sleep"},
-		{"-slack", "-1us"},
-		{"-qemu-fds", "x"},
-		{"-qemu-d", "0s"},
-		{"-req", "1h"},                        // 20 samples of an hour against a 2 s budget
-		{"-req", "2562047h", "-budget", "1h"}, // near the largest duration: must not overflow into a pass
-	} {
-		if _, err := harnesstest.Run(t, Experiment, args...); err == nil {
-			t.Errorf("timeout %v: no error", args)
-		}
-	}
+	harnesstest.Refuses(t, Experiment,
+		[]string{"-req", "0s"},
+		[]string{"-req", "soon"},
+		[]string{"-samples", "0"},
+		[]string{"-rounds", "0"},
+		[]string{"-mech", "sleep"},
+		[]string{"-slack", "-1us"},
+		[]string{"-qemu-fds", "x"},
+		[]string{"-qemu-d", "0s"},
+		[]string{"-req", "1h"},                        // 20 samples of an hour against a 2 s budget
+		[]string{"-req", "2562047h", "-budget", "1h"}) // near the largest duration: must not overflow into a pass
 }
 
 // When the device's write fails the run fails with that error, and the

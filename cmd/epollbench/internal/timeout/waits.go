@@ -1,6 +1,7 @@
 package timeout
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -87,9 +88,33 @@ func (w *waiters) epollWaitMs(d time.Duration) (time.Duration, error) {
 	}
 }
 
-// ppoll sleeps in ppoll(2) with no descriptors, restarting on EINTR with
-// what is left.
+// ppoll sleeps in ppoll(2) with no descriptors.
 func (w *waiters) ppoll(d time.Duration) (time.Duration, error) {
+	return restarted(d, func(ts *unix.Timespec) error {
+		if _, err := unix.Ppoll(nil, ts, nil); err != nil {
+			return fmt.Errorf("ppoll: %w", err)
+		}
+		return nil
+	})
+}
+
+// rawPwait2 calls epoll_pwait2 directly from Go.
+func (w *waiters) rawPwait2(d time.Duration) (time.Duration, error) {
+	return restarted(d, func(ts *unix.Timespec) error {
+		_, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(w.ep.Fd()),
+			uintptr(unsafe.Pointer(&w.rawEvs[0])), uintptr(len(w.rawEvs)),
+			uintptr(unsafe.Pointer(ts)), 0, 0)
+		if e != 0 {
+			return fmt.Errorf("epoll_pwait2: %w", e)
+		}
+		return nil
+	})
+}
+
+// restarted times a wait of d made by call with a relative timeout,
+// restarting it on EINTR with what is left, as a C loop would, and returns
+// how long it took.
+func restarted(d time.Duration, call func(ts *unix.Timespec) error) (time.Duration, error) {
 	t0 := time.Now()
 	for {
 		left := d - time.Since(t0)
@@ -97,12 +122,10 @@ func (w *waiters) ppoll(d time.Duration) (time.Duration, error) {
 			return time.Since(t0), nil
 		}
 		ts := unix.NsecToTimespec(int64(left))
-		_, err := unix.Ppoll(nil, &ts, nil)
-		if err == unix.EINTR {
+		if err := call(&ts); errors.Is(err, unix.EINTR) {
 			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("ppoll: %w", err)
+		} else if err != nil {
+			return 0, err
 		}
 		return time.Since(t0), nil
 	}
@@ -123,29 +146,6 @@ func (w *waiters) timer(d time.Duration) (time.Duration, error) {
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read timerfd: %w", err)
-		}
-		return time.Since(t0), nil
-	}
-}
-
-// rawPwait2 calls epoll_pwait2 directly from Go, restarting on EINTR with
-// what is left.
-func (w *waiters) rawPwait2(d time.Duration) (time.Duration, error) {
-	t0 := time.Now()
-	for {
-		left := d - time.Since(t0)
-		if left <= 0 {
-			return time.Since(t0), nil
-		}
-		ts := unix.NsecToTimespec(int64(left))
-		_, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(w.ep.Fd()),
-			uintptr(unsafe.Pointer(&w.rawEvs[0])), uintptr(len(w.rawEvs)),
-			uintptr(unsafe.Pointer(&ts)), 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, fmt.Errorf("epoll_pwait2: %w", e)
 		}
 		return time.Since(t0), nil
 	}

@@ -3,50 +3,24 @@ package wait
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/ring"
 )
 
-// queue is where a worker waits: an epoll instance (Wait or WaitContext)
-// or a ring.
-type queue interface {
-	add(fd int, ev epoll.Events, data uint64) error
-	modify(fd int, ev epoll.Events, data uint64) error
-	wait(evs []epoll.Event, nonblock bool) (int, error)
-	close() error
-}
-
-type epollQueue struct{ ep *epoll.Instance }
-
-func (q epollQueue) add(fd int, ev epoll.Events, d uint64) error    { return q.ep.Add(fd, ev, d) }
-func (q epollQueue) modify(fd int, ev epoll.Events, d uint64) error { return q.ep.Modify(fd, ev, d) }
-func (q epollQueue) close() error                                   { return q.ep.Close() }
-func (q epollQueue) wait(evs []epoll.Event, nonblock bool) (int, error) {
-	if nonblock {
-		return q.ep.Wait(evs, 0)
+// queue is where a worker waits: an epoll instance (its Wait, or
+// WaitContext) or a ring.
+type queue struct {
+	// ctl is the *epoll.Instance or *ring.Ring the fds are registered in.
+	ctl interface {
+		Add(fd int, ev epoll.Events, data uint64) error
+		Modify(fd int, ev epoll.Events, data uint64) error
+		Close() error
 	}
-	return q.ep.Wait(evs, -1)
-}
-
-// ctxQueue waits with WaitContext: the goroutine parks in the Go runtime's
-// poller instead of blocking its thread in epoll_wait.
-type ctxQueue struct{ epollQueue }
-
-func (q ctxQueue) wait(evs []epoll.Event, _ bool) (int, error) {
-	return q.ep.WaitContext(context.Background(), evs)
-}
-
-type ringQueue struct{ r *ring.Ring }
-
-func (q ringQueue) add(fd int, ev epoll.Events, d uint64) error    { return q.r.Add(fd, ev, d) }
-func (q ringQueue) modify(fd int, ev epoll.Events, d uint64) error { return q.r.Modify(fd, ev, d) }
-func (q ringQueue) close() error                                   { return q.r.Close() }
-func (q ringQueue) wait(evs []epoll.Event, nonblock bool) (int, error) {
-	if nonblock {
-		return q.r.Poll(evs), nil
-	}
-	return q.r.Wait(evs, -1)
+	// wait waits for events, blocking or (nonblock) not at all.
+	wait func(evs []epoll.Event, nonblock bool) (int, error)
+	ring *ring.Ring // a ring engine's, for its counters; nil otherwise
 }
 
 // isRing reports whether engine reads events from package ring.
@@ -57,12 +31,18 @@ func newQueue(engine string, items int) (queue, error) {
 	case "epoll", "ctx":
 		ep, err := epoll.New()
 		if err != nil {
-			return nil, err
+			return queue{}, err
 		}
 		if engine == "ctx" {
-			return ctxQueue{epollQueue{ep}}, nil
+			// The goroutine parks in the Go runtime's poller instead of
+			// blocking its thread in epoll_wait.
+			return queue{ctl: ep, wait: func(evs []epoll.Event, _ bool) (int, error) {
+				return ep.WaitContext(context.Background(), evs)
+			}}, nil
 		}
-		return epollQueue{ep}, nil
+		return queue{ctl: ep, wait: func(evs []epoll.Event, nonblock bool) (int, error) {
+			return ep.Wait(evs, timeout(nonblock))
+		}}, nil
 	case "ring", "ring-epoll":
 		var opts []ring.Option
 		if engine == "ring-epoll" {
@@ -70,9 +50,22 @@ func newQueue(engine string, items int) (queue, error) {
 		}
 		r, err := ring.New(items, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("ring engine: %w", err)
+			return queue{}, fmt.Errorf("ring engine: %w", err)
 		}
-		return ringQueue{r}, nil
+		return queue{ctl: r, ring: r, wait: func(evs []epoll.Event, nonblock bool) (int, error) {
+			if nonblock {
+				return r.Poll(evs), nil
+			}
+			return r.Wait(evs, -1)
+		}}, nil
 	}
-	return nil, fmt.Errorf("unknown engine %q", engine)
+	return queue{}, fmt.Errorf("unknown engine %q", engine)
+}
+
+// timeout is a wait's: none, or forever.
+func timeout(nonblock bool) time.Duration {
+	if nonblock {
+		return 0
+	}
+	return -1
 }

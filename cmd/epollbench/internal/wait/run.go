@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -56,7 +55,7 @@ type bench struct {
 
 func (b *bench) close() {
 	for _, q := range b.queues {
-		q.close()
+		q.ctl.Close()
 	}
 	for _, f := range b.closers {
 		f()
@@ -72,13 +71,13 @@ func (b *bench) newQueue() (queue, error) {
 	}
 	q, err := newQueue(b.c.Engine, items)
 	if err != nil {
-		return nil, err
+		return queue{}, err
 	}
 	b.queues = append(b.queues, q)
 	if b.c.Nested > 0 {
-		cl, err := system.NestEpoll(b.c.Nested, func(fd int) error { return q.add(fd, epoll.Hup, uint64(b.c.Nested)) })
+		cl, err := system.NestEpoll(b.c.Nested, func(fd int) error { return q.ctl.Add(fd, epoll.Hup, uint64(b.c.Nested)) })
 		if err != nil {
-			return nil, err
+			return queue{}, err
 		}
 		b.closers = append(b.closers, cl)
 	}
@@ -130,7 +129,7 @@ func setup(c config) (*bench, error) {
 			if isRing(c.Engine) {
 				continue
 			}
-			if err := w.q.add(fd, b.events, uint64(fd)); err != nil {
+			if err := w.q.ctl.Add(fd, b.events, uint64(fd)); err != nil {
 				b.close()
 				return nil, err
 			}
@@ -151,29 +150,16 @@ func run(c config) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wait: %w", err)
 	}
-	var (
-		ready, wg sync.WaitGroup
-		start     = make(chan struct{})
-		clock     *harness.Clock
-	)
-	ready.Add(len(b.workers))
-	wg.Add(len(b.workers))
 	cpus := system.OnlineCPUs()
-	for i, w := range b.workers {
-		go func() {
-			defer wg.Done()
-			w.prepare(b, cpus[i%len(cpus)])
-			ready.Done()
-			<-start
+	clock, exited := harness.Start(len(b.workers), c.Runtime,
+		func(i int) { b.workers[i].prepare(b, cpus) },
+		func(i int, clock *harness.Clock) {
+			w := b.workers[i]
 			if w.err == nil {
 				w.err = w.loop(c, clock)
 			}
 			w.elapsed = time.Since(clock.Start)
-		}()
-	}
-	ready.Wait()
-	clock = harness.NewClock(c.Runtime)
-	close(start)
+		})
 
 	var wdone atomic.Bool
 	writerDone := make(chan struct{})
@@ -186,8 +172,6 @@ func run(c config) (*result, error) {
 	// perf keeps its writer going for one more second after the run so
 	// that every worker wakes, sees the flag and stores its count. Waiting
 	// for exactly that is shorter; the bound covers a worker stuck for good.
-	exited := make(chan struct{})
-	go func() { wg.Wait(); close(exited) }()
 	select {
 	case <-exited:
 	case <-time.After(c.Runtime + 5*time.Second):
@@ -210,8 +194,8 @@ func run(c config) (*result, error) {
 func (b *bench) ringStats() ring.Stats {
 	var sum ring.Stats
 	for _, q := range b.queues {
-		if rq, ok := q.(ringQueue); ok {
-			st := rq.r.Stats()
+		if q.ring != nil {
+			st := q.ring.Stats()
 			sum.Rearmed += st.Rearmed
 			sum.Stale += st.Stale
 			sum.Submits += st.Submits
@@ -224,14 +208,11 @@ func (b *bench) ringStats() ring.Stats {
 
 // prepare runs on the worker's goroutine before the start: it pins the
 // thread, and a ring engine's worker registers its own fds.
-func (w *worker) prepare(b *bench, cpu int) {
+func (w *worker) prepare(b *bench, cpus []int) {
 	// The ctx engine's point is that a waiting goroutine holds no
 	// thread; pinning it would take that away.
 	if b.c.Engine != "ctx" {
-		if b.c.NoAffinity {
-			runtime.LockOSThread()
-		} else if err := system.Pin(cpu); err != nil {
-			w.err = err
+		if w.err = system.PinWorker(cpus, w.tid, b.c.NoAffinity); w.err != nil {
 			return
 		}
 	}
@@ -243,7 +224,7 @@ func (w *worker) prepare(b *bench, cpu int) {
 	// enters the kernel instead of waking an idle thread of the runtime
 	// for every event.
 	for _, fd := range w.fdmap {
-		if err := w.q.add(fd, b.events, uint64(fd)); err != nil {
+		if err := w.q.ctl.Add(fd, b.events, uint64(fd)); err != nil {
 			w.err = err
 			return
 		}
@@ -331,14 +312,14 @@ func (w *worker) handle(c config, fd int, dropStale bool, clock *harness.Clock) 
 	if c.Edge {
 		// Already registered: the kernel answers EEXIST, and this costs
 		// what perf's re-add costs.
-		w.q.add(fd, epoll.In|epoll.Edge, uint64(fd))
+		w.q.ctl.Add(fd, epoll.In|epoll.Edge, uint64(fd))
 	}
 	if c.Oneshot {
 		rearm := epoll.In | epoll.OneShot
 		if c.Edge {
 			rearm |= epoll.Edge
 		}
-		w.q.modify(fd, rearm, uint64(fd))
+		w.q.ctl.Modify(fd, rearm, uint64(fd))
 	}
 	return true
 }

@@ -67,15 +67,10 @@ func defaultConfig() config {
 }
 
 func (c config) validate() error {
+	if err := cref.CheckPerfFlags("wait", c.Threads, c.Fds, c.Runtime, c.Nested); err != nil {
+		return err
+	}
 	switch {
-	case c.Threads < 1 || c.Threads > 4096:
-		return fmt.Errorf("wait: -t %d: threads must be between 1 and 4096", c.Threads)
-	case c.Fds < 1 || c.Fds > 1<<20:
-		return fmt.Errorf("wait: -f %d: fds per thread must be between 1 and 1048576", c.Fds)
-	case c.Runtime <= 0:
-		return fmt.Errorf("wait: -r %v: runtime must be positive", c.Runtime)
-	case c.Nested < 0:
-		return fmt.Errorf("wait: -N %d: nesting must not be negative", c.Nested)
 	case c.Batch < 0 || c.Batch > 1<<16:
 		return fmt.Errorf("wait: -batch %d: events per wait must be between 1 and 65536", c.Batch)
 	case c.PauseNs < -1 || c.PauseNs >= int64(time.Second):
@@ -191,12 +186,10 @@ func command(c config, compareC bool, out io.Writer) error {
 	if !compareC {
 		return nil
 	}
-	fmt.Fprintf(out, "\n# perf bench epoll wait %s\n", strings.Join(c.perfArgs(), " "))
-	perf, err := cref.PerfBench("wait", cref.PerfSeconds(c.Runtime), c.perfArgs())
+	perf, err := cref.PerfBenchEcho(out, "wait", cref.PerfSeconds(c.Runtime), c.perfArgs())
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(out, perf)
 	p, err := cref.ParseWait(perf)
 	if err != nil {
 		return err

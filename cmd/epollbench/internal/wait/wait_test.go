@@ -81,12 +81,7 @@ func TestWaitRejectsBadSettings(t *testing.T) {
 			t.Errorf("%s: err = %v, want an error naming the flag", name, err)
 		}
 	}
-	if _, err := harnesstest.Run(t, Experiment, "-r", "abc"); err == nil {
-		t.Error("-r abc accepted")
-	}
-	if _, err := harnesstest.Run(t, Experiment, "extra"); err == nil {
-		t.Error("a stray argument was accepted")
-	}
+	harnesstest.Refuses(t, Experiment, []string{"-r", "abc"}, []string{"extra"}, []string{"-batch", "-1"}, []string{"-pause", "-2"})
 }
 
 func TestWaitRunPrintsPerfFormat(t *testing.T) {
@@ -119,11 +114,7 @@ func TestWaitPerfArgsMirrorOurFlags(t *testing.T) {
 }
 
 func TestReportQuickMeasuresEveryEngineAndSaysWhyCIsMissing(t *testing.T) {
-	sec, err := report(harnesstest.Options(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harnesstest.CheckSection(t, sec, "wait")
+	sec := harnesstest.Quick(t, Experiment)
 	engines := map[string]bool{}
 	for _, pt := range sec.Raw.([]point) {
 		engines[pt.Ours.Config.Engine] = true
@@ -156,10 +147,7 @@ func TestReportQuickMeasuresEveryEngineAndSaysWhyCIsMissing(t *testing.T) {
 // in the C column why it is empty.
 func TestReportWithoutPerfSaysSoInTheCColumn(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	sec, err := report(harnesstest.Options(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec := harnesstest.Quick(t, Experiment)
 	said := 0
 	for _, r := range sec.Rows {
 		if r.RefName == "C perf bench" && r.Ref != 0 {

@@ -35,6 +35,44 @@ func Run(t testing.TB, e harness.Experiment, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// Prints runs e with args and fails t unless it succeeds and its output
+// holds each of wants. It returns the output.
+func Prints(t testing.TB, e harness.Experiment, args []string, wants ...string) string {
+	t.Helper()
+	out, err := Run(t, e, args...)
+	if err != nil {
+		t.Fatalf("%s %q: %v", e.Name, args, err)
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s %q: output lacks %q:\n%s", e.Name, args, want, out)
+		}
+	}
+	return out
+}
+
+// Refuses fails t for each command line of lines that e accepts.
+func Refuses(t testing.TB, e harness.Experiment, lines ...[]string) {
+	t.Helper()
+	for _, args := range lines {
+		if _, err := Run(t, e, args...); err == nil {
+			t.Errorf("%s %q: no error", e.Name, args)
+		}
+	}
+}
+
+// Quick runs e's short form as the report's -quick does, fails t if it
+// fails, checks its section (CheckSection) and returns it.
+func Quick(t testing.TB, e harness.Experiment) harness.Section {
+	t.Helper()
+	sec, err := e.Report(Options(t))
+	if err != nil {
+		t.Fatalf("%s: %v", e.Name, err)
+	}
+	CheckSection(t, sec, e.Name)
+	return sec
+}
+
 // CheckSection checks what every experiment's section must hold: its name
 // on every row, finite positive figures with a unit, a ratio that agrees
 // with Ours and Ref, a judged target wherever there is one, and charts
