@@ -142,7 +142,7 @@ func report(opts harness.Options) (harness.Section, error) {
 	if err := addRows(&sec, rp.points[:2], strict, all, loops); err != nil {
 		return sec, err
 	}
-	sec.Charts = []chart.Chart{ctlChart(sizes, all, perOp)}
+	sec.Charts = []chart.Chart{batchChart(sizes, all, perOp)}
 	sec.Notes = append(sec.Notes,
 		fmt.Sprintf("each figure is the best of %d runs (ours alternating with C where C is the reference); all runs are in the JSON", reps),
 		"ops/s: successful ADD+MOD+DEL per second per thread, averaged over threads; perf prints totals, divided here by its whole-second runtime",
@@ -216,7 +216,9 @@ func addRows(sec *harness.Section, perOps []*point, strict map[string]*point, al
 	return nil
 }
 
-func ctlChart(sizes []int, all map[string]map[int]*point, perOp *point) chart.Chart {
+// batchChart plots BatchAll's ops/s against commands per call, per
+// backend, with per-op Go and C as flat lines.
+func batchChart(sizes []int, all map[string]map[int]*point, perOp *point) chart.Chart {
 	ch := chart.Chart{
 		File:   "ctl.svg",
 		Title:  "epoll ctl: ADD+MOD+DEL ops/s per thread vs commands per BatchAll",

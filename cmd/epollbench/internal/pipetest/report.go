@@ -56,7 +56,7 @@ func section(res *result, cfg config) harness.Section {
 	costRows(&sec, res)
 	versusRows(&sec, res)
 	seedRows(&sec, res, seed)
-	sec.Charts = []chart.Chart{pipetestChart(res, cfg)}
+	sec.Charts = []chart.Chart{passesChart(res, cfg)}
 	noted := map[string]bool{}
 	for _, p := range res.Points {
 		if p.Skipped != "" && !noted[p.Mech] {
@@ -199,7 +199,9 @@ func seedRows(sec *harness.Section, res *result, seed at2002) {
 	}
 }
 
-func pipetestChart(res *result, cfg config) chart.Chart {
+// passesChart plots passes/s against N for every mechanism, C's and the
+// 2002 figures.
+func passesChart(res *result, cfg config) chart.Chart {
 	ch := chart.Chart{
 		File:   "pipetest.svg",
 		Title:  "pipetest: one token around N pipes, one thread moving it at a time",

@@ -146,7 +146,7 @@ func report(opts harness.Options) (harness.Section, error) {
 	}
 	sec.Raw = points
 	addRows(&sec, points)
-	sec.Charts = []chart.Chart{waitChart(points)}
+	sec.Charts = []chart.Chart{ratesChart(points)}
 	sec.Notes = append(sec.Notes,
 		"ops/s are per worker thread, averaged over threads, as perf's Averaged line; perf divides by whole seconds, we by the measured time",
 		fmt.Sprintf("each side ran %d times, alternating with the other; the best run of each is shown (all runs are in the JSON)", reps),
@@ -207,8 +207,8 @@ func addRows(sec *harness.Section, points []point) {
 	}
 }
 
-// waitChart plots ops/s against fds per thread for ours and C.
-func waitChart(points []point) chart.Chart {
+// ratesChart plots ops/s against fds per thread for ours and C.
+func ratesChart(points []point) chart.Chart {
 	ch := chart.Chart{
 		File:   "wait.svg",
 		Title:  "epoll wait: ops/s per worker vs fds per thread (level-triggered, single queue)",
