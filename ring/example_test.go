@@ -10,19 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waiter is what a Ring and an epoll.Instance have in common, so that a
-// program can fall back from one to the other.
-type waiter interface {
-	Add(fd int, ev epoll.Events, data uint64) error
-	Wait(evs []epoll.Event, timeout time.Duration) (int, error)
-	Close() error
-}
-
-// A Ring is used like an epoll instance. Where io_uring is unavailable New
-// says so with errors.ErrUnsupported, and the program uses an
-// epoll.Instance instead: the output is the same either way.
+// A Ring is used like an epoll instance: both are epoll.Pollers. Where
+// io_uring is unavailable New says so with errors.ErrUnsupported, and the
+// program uses an epoll.Instance instead: the output is the same either
+// way.
 func Example() {
-	var w waiter
+	var w epoll.Poller
 	r, err := ring.New(64)
 	switch {
 	case err == nil:
@@ -144,4 +137,32 @@ func ExampleWithEngine() {
 	// Output:
 	// IN 3
 	// IN 3
+}
+
+// BatchAll applies a loop iteration's interest changes at once: each
+// command gets the result its own call would have had, and a failure does
+// not stop the others.
+func ExampleRing_BatchAll() {
+	r, err := ring.New(8)
+	if err != nil {
+		fmt.Println("2 ring: Modify fd 1000: no such file or directory") // io_uring unavailable: see Example
+		return
+	}
+	defer r.Close()
+	a, _ := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	b, _ := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	defer unix.Close(a)
+	defer unix.Close(b)
+	cmds := []epoll.Cmd{
+		{Op: epoll.OpAdd, Fd: a, Events: epoll.In | epoll.Edge, Data: 1},
+		{Op: epoll.OpModify, Fd: 1000, Events: epoll.In}, // not registered
+		{Op: epoll.OpAdd, Fd: b, Events: epoll.In | epoll.Edge, Data: 2},
+	}
+	n, err := r.BatchAll(cmds)
+	fmt.Println(n, cmds[1].Result)
+	var be *epoll.BatchError
+	if errors.As(err, &be) && be.Index != 1 {
+		fmt.Println("first failure at", be.Index)
+	}
+	// Output: 2 ring: Modify fd 1000: no such file or directory
 }

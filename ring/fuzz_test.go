@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +19,7 @@ func FuzzAddModifyArguments(f *testing.F) {
 	f.Add(int64(0), uint32(epoll.OneShot|epoll.In), uint32(epoll.In|epoll.OneShot), uint8(3))
 	f.Fuzz(func(t *testing.T, fdSel int64, ev, ev2 uint32, flags uint8) {
 		r := newTestRing(t, 2, WithEngine(engines[flags&1]))
-		efd := newEventfd(t)
+		efd := fdtest.Eventfd(t)
 		fd := int(fdSel)
 		if fdSel >= 0 && fdSel < 1<<31 {
 			fd = efd // only our own descriptor is safe to watch
@@ -31,7 +32,7 @@ func FuzzAddModifyArguments(f *testing.F) {
 			return
 		}
 		if flags&2 != 0 {
-			signal(t, efd)
+			fdtest.Signal(t, efd)
 		}
 		r.Modify(fd, epoll.Events(ev2), 2)
 		r.Poll(make([]epoll.Event, 4))

@@ -2,19 +2,13 @@ package ring
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/token"
 	"github.com/eventpoll/eventpoll/internal/uring"
 	"golang.org/x/sys/unix"
-)
-
-// Preallocated so that the hot paths allocate nothing.
-var (
-	errWaitClosed = fmt.Errorf("ring: Wait: %w", ErrClosed)
-	errWaitEmpty  = fmt.Errorf("ring: Wait: %w", errArg("empty event slice"))
 )
 
 // Poll copies ready events into evs and returns how many it copied, at
@@ -30,19 +24,22 @@ var (
 // EngineEpollWait, Poll submits the next epoll_wait request when it has
 // consumed the previous one's batch: one io_uring_enter per batch.
 //
-// Poll returns 0 on a closed ring and when evs is empty. A failed system
-// call in those rare cases is not lost: the work is retried by the next
-// Poll or Wait, and Wait reports the error.
+// Poll returns 0 on a closed ring, on a Ring New did not make, and when
+// evs is empty. A failed system call in those rare cases is not lost: the
+// work is retried by the next Poll or Wait, and Wait reports the error.
 func (r *Ring) Poll(evs []epoll.Event) int {
-	if len(evs) == 0 {
+	if len(evs) == 0 || !r.fd.Acquire() {
 		return 0
 	}
 	r.mu.Lock()
 	n := 0
-	if !r.closed.Load() {
+	// Once Close has begun, its wake-up completion must stay in the ring
+	// for the waiters still asleep.
+	if !r.fd.Closing() {
 		n, _ = r.pollLocked(evs)
 	}
 	r.mu.Unlock()
+	r.fd.Release()
 	return n
 }
 
@@ -53,47 +50,45 @@ func (r *Ring) Poll(evs []epoll.Event) int {
 // CLOCK_MONOTONIC). A timed Wait never returns 0 before its timeout has
 // passed; it may return later by the timer slack and scheduling delay.
 // Signals (EINTR) and completions that turn out stale restart the sleep
-// with the time that remains. While Wait sleeps it holds no lock that
-// Add, Modify or Delete need. Concurrent Waits are serialised.
+// with the time that remains.
+//
+// Waits in several goroutines sleep side by side, each with its own
+// timeout, and each event goes to one of them: a Wait(evs, 0) returns at
+// once and a timed Wait within its time whatever other goroutines do, also
+// while one sleeps in Wait(evs, -1). While Wait sleeps it holds no lock
+// that Add, Modify or Delete need.
 //
 // It returns the number of events stored in evs, and 0 with a nil error on
 // timeout. Errors: EINVAL when evs is empty; ErrClosed when the ring was
-// closed before or during the wait; an io_uring_enter errno. Wait
-// allocates nothing.
+// closed before or during the wait; an io_uring_enter errno; with
+// EngineEpollWait, EMFILE or ENFILE when the ring must rebuild its epoll
+// instance to shed a registration Delete could not remove (see the package
+// documentation) and cannot make one now, which the next Poll or Wait
+// retries. Wait allocates nothing.
 func (r *Ring) Wait(evs []epoll.Event, timeout time.Duration) (int, error) {
 	if len(evs) == 0 {
 		return 0, errWaitEmpty
 	}
-	// waitMu serialises waiters (they share r.wa); fdLock keeps Close from
-	// releasing the descriptor while this goroutine is in the kernel.
-	r.waitMu.Lock()
-	defer r.waitMu.Unlock()
-	r.fdLock.RLock()
-	defer r.fdLock.RUnlock()
+	if !r.fd.Acquire() {
+		return 0, r.closedError("Wait")
+	}
+	defer r.fd.Release()
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
+	var wa *uring.WaitArg // a timed sleep's own, taken at the first sleep
 	for {
-		r.mu.Lock()
-		if r.closed.Load() {
-			r.mu.Unlock()
-			return 0, errWaitClosed
+		n, err := r.pollOrSleep(evs, timeout, &wa)
+		if n > 0 || err != nil || timeout == 0 {
+			return n, err
 		}
-		n, err := r.pollLocked(evs)
-		if n > 0 || timeout == 0 {
-			r.mu.Unlock()
-			return n, nil
-		}
-		if err != nil {
-			r.mu.Unlock()
-			return 0, fmt.Errorf("ring: Wait: %w", err)
-		}
-		r.mu.Unlock()
-
 		left := time.Duration(-1)
 		if timeout > 0 {
 			if left = time.Until(deadline); left <= 0 {
+				r.mu.Lock()
+				r.putWaitArg(wa)
+				r.mu.Unlock()
 				return 0, nil
 			}
 		}
@@ -104,22 +99,50 @@ func (r *Ring) Wait(evs []epoll.Event, timeout time.Duration) (int, error) {
 		// Close may queue its wake-up: either is in the CQ by then, and the
 		// kernel returns at once when it already holds one.
 		r.waits.Add(1)
-		if err := r.u.WaitCompletions(1, left, &r.wa); err != nil && !errors.Is(err, unix.ETIME) {
-			if errors.Is(err, uring.ErrClosed) {
-				return 0, errWaitClosed
-			}
-			return 0, fmt.Errorf("ring: Wait: %w", err)
+		if err := r.u.WaitCompletions(1, left, wa); err != nil && !errors.Is(err, unix.ETIME) {
+			r.mu.Lock()
+			r.putWaitArg(wa)
+			r.mu.Unlock()
+			return 0, callError("Wait", err)
 		}
 	}
+}
+
+// pollOrSleep polls under r.mu. It returns the events, or the error that
+// ends the Wait, giving back *wa; or 0 and nil when the caller is to sleep,
+// with a WaitArg in *wa for a timed sleep.
+func (r *Ring) pollOrSleep(evs []epoll.Event, timeout time.Duration, wa **uring.WaitArg) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd.Closing() {
+		r.putWaitArg(*wa)
+		return 0, errWaitClosed
+	}
+	n, err := r.pollLocked(evs)
+	if n > 0 || timeout == 0 {
+		r.putWaitArg(*wa)
+		return n, nil
+	}
+	if err != nil {
+		r.putWaitArg(*wa)
+		return 0, callError("Wait", err)
+	}
+	if timeout > 0 && *wa == nil {
+		*wa = r.getWaitArg()
+	}
+	return 0, nil
 }
 
 // pollLocked fills evs from the engine. r.mu is held.
 func (r *Ring) pollLocked(evs []epoll.Event) (int, error) {
 	r.pass++
-	if r.engine == EngineEpollWait {
-		return r.pollEpoll(evs)
-	}
 	n := 0
+	if len(r.lost) > 0 {
+		n = r.reportLost(evs)
+	}
+	if r.engine == EngineEpollWait {
+		return r.pollEpoll(evs, n)
+	}
 	var err error
 	for n < len(evs) {
 		// Never take more completions than evs has room for: a completion
@@ -146,15 +169,12 @@ func (r *Ring) pollLocked(evs []epoll.Event) (int, error) {
 // the event already emitted for its registration in this pass) and
 // returns the new count.
 func (r *Ring) complete(c *uring.CQE, evs []epoll.Event, n int) int {
-	if c.UserData&tagInternal != 0 {
+	if c.UserData&uint64(token.Internal) != 0 {
 		return n // POLL_REMOVE results; a wake-up before close
 	}
-	idx, gen := splitTag(c.UserData)
-	if int(idx) >= len(r.slots) {
-		return n
-	}
-	s := &r.slots[idx]
-	if !s.live || s.gen != gen {
+	tok := token.Token(c.UserData)
+	s := r.regs.Get(tok)
+	if s == nil {
 		r.stats.Stale++
 		return n
 	}
@@ -164,14 +184,11 @@ func (r *Ring) complete(c *uring.CQE, evs []epoll.Event, n int) int {
 		// the CQ was full when it wanted to post (it then ends the request
 		// with its last readiness in res), or something other than the ring
 		// cancelled it (-ECANCELED; the ring's own cancellations move the
-		// generation on, so their completions never get here).
+		// generation on, so their completions never get here, and a OneShot
+		// request cancelled before it fired is re-armed too).
 		s.armed = false
-		// A OneShot request cancelled before it fired is re-armed too: our
-		// own cancellations always move the generation on, so this one
-		// was not asked for.
 		if c.Res == -int32(unix.ECANCELED) || (c.Res >= 0 && s.events&epoll.OneShot == 0) {
-			r.rearm = append(r.rearm, tagged{idx, gen})
-			r.stats.Rearmed++
+			r.rearm = append(r.rearm, tok)
 		}
 	}
 	var got epoll.Events
@@ -179,8 +196,8 @@ func (r *Ring) complete(c *uring.CQE, evs []epoll.Event, n int) int {
 	case c.Res == -int32(unix.ECANCELED):
 		return n
 	case c.Res < 0:
-		// The kernel could not poll the file (it was closed before the
-		// request reached it, say): report it as an error condition.
+		// The kernel could not poll the file: report it as an error
+		// condition.
 		got = epoll.Err
 	default:
 		got = epoll.Events(uint32(c.Res)) & (s.events&pollBits | epoll.Err | epoll.Hup)
@@ -205,105 +222,65 @@ func (r *Ring) emit(s *slot, got epoll.Events, evs []epoll.Event, n int) int {
 	return n + 1
 }
 
+// markLost records that tok's registration can no longer be reached by its
+// number: it reports nothing more except one Err event (reportLost), and
+// stays in the ring until Modify, Delete or an Add of its number.
+func (r *Ring) markLost(tok token.Token, s *slot) {
+	s.dead, s.armed = true, false
+	r.lost = append(r.lost, tok)
+	r.stats.Lost++
+}
+
+// reportLost emits the Err event of each lost registration, as many as evs
+// holds; the rest wait for the next pass.
+func (r *Ring) reportLost(evs []epoll.Event) int {
+	n, i := 0, 0
+	for ; i < len(r.lost) && n < len(evs); i++ {
+		if s := r.regs.Get(r.lost[i]); s != nil && s.dead {
+			n = r.emit(s, epoll.Err, evs, n)
+		}
+	}
+	r.lost = r.lost[:copy(r.lost, r.lost[i:])]
+	return n
+}
+
 // flushRearm re-arms the multishot requests the kernel ended, with the
 // same tag: the slot is still the same registration. The new request
 // checks the file's readiness as it is armed and reports at once if the
 // file is ready, which covers any change that happened in the gap.
+//
+// A request is armed on a number, and the kernel resolves it when the
+// request is submitted: if the number was closed and reused since Add, a
+// re-arm would watch the new file and report its readiness with the old
+// data. A file the ring holds a duplicate of is re-armed on the duplicate;
+// for any other the ring first checks that the number still names it
+// (file.go), and if not, the registration is lost.
 func (r *Ring) flushRearm() error {
 	for len(r.removes) > 0 {
-		sqe := r.getSQE()
-		if sqe == nil {
-			return errSQFull
+		sqe, err := r.getSQE()
+		if err != nil {
+			return err
 		}
 		sqe.PrepPollRemove(r.removes[len(r.removes)-1])
 		sqe.UserData = tagRemove
 		r.removes = r.removes[:len(r.removes)-1]
 	}
-	for i, t := range r.rearm {
-		s := &r.slots[t.idx]
-		if !s.live || s.gen != t.gen || s.armed {
+	for i, tok := range r.rearm {
+		s := r.regs.Get(tok)
+		if s == nil || s.armed || s.dead {
 			continue
 		}
-		if err := r.queueArm(t.idx); err != nil {
+		if !s.file.hasOwn && sameFile(int(s.fd), &s.file) != nil {
+			r.markLost(tok, s)
+			continue
+		}
+		if err := r.queueArm(tok, s); err != nil {
 			r.rearm = r.rearm[:copy(r.rearm, r.rearm[i:])]
 			return err
 		}
+		r.stats.Rearmed++
 	}
 	r.rearm = r.rearm[:0]
-	_, err := r.submit()
-	return err
-}
-
-// pollEpoll fills evs from EngineEpollWait's batch buffer, taking the next
-// batch from the completion queue and submitting the next epoll_wait
-// request as each batch is used up.
-func (r *Ring) pollEpoll(evs []epoll.Event) (int, error) {
-	if r.u.SQSpace() != r.u.SQEntries() {
-		// An earlier submission failed and left requests queued; a sleeping
-		// Wait submits nothing, so hand them over now.
-		if _, err := r.submit(); err != nil {
-			return 0, err
-		}
-	}
-	n := 0
-	submitted := false
-	for n < len(evs) {
-		if r.waitPos < r.waitLen {
-			e := &r.waitBuf[r.waitPos]
-			r.waitPos++
-			idx, gen := splitTag(uint64(uint32(e.Fd)) | uint64(uint32(e.Pad))<<32)
-			if int(idx) >= len(r.slots) {
-				continue
-			}
-			s := &r.slots[idx]
-			if !s.live || s.gen != gen {
-				r.stats.Stale++
-				continue
-			}
-			if got := epoll.Events(e.Events) & pollBits; got != 0 {
-				n = r.emit(s, got, evs, n)
-			}
-			continue
-		}
-		if r.waitInFlight {
-			k, err := r.u.Reap(r.cqes[:1])
-			if k == 0 {
-				return n, err
-			}
-			if c := r.cqes[0]; c.UserData == tagEpollWait {
-				// The kernel has written c.Res events into waitBuf; an error
-				// (EINTR, say) just means try again.
-				r.waitInFlight = false
-				r.waitPos, r.waitLen = 0, max(int(c.Res), 0)
-			}
-			continue
-		}
-		if submitted {
-			break
-		}
-		if err := r.armEpollWait(); err != nil {
-			return n, err
-		}
-		submitted = true
-	}
-	// A request must be in flight whenever the batch is used up, or a Wait
-	// that sleeps next would have nothing to wake it (a request that
-	// completed with no events, say).
-	if !r.waitInFlight && r.waitPos >= r.waitLen {
-		return n, r.armEpollWait()
-	}
-	return n, nil
-}
-
-// armEpollWait submits the EPOLL_WAIT request that fills waitBuf.
-func (r *Ring) armEpollWait() error {
-	sqe := r.getSQE()
-	if sqe == nil {
-		return errSQFull
-	}
-	sqe.PrepEpollWait(r.ep.Fd(), r.waitBuf)
-	sqe.UserData = tagEpollWait
-	r.waitInFlight = true
 	_, err := r.submit()
 	return err
 }
@@ -311,8 +288,8 @@ func (r *Ring) armEpollWait() error {
 // spinForCompletion watches the completion queue's tail in shared memory
 // for up to r.spin (or limit, if shorter and not negative) and reports
 // whether a completion arrived. It reads only the CQ indices, which no
-// other method writes, and runs under fdLock like the kernel wait, so Close
-// cannot unmap the queue beneath it.
+// other method writes, and runs under the caller's reference like the
+// kernel wait, so Close cannot unmap the queue beneath it.
 func (r *Ring) spinForCompletion(limit time.Duration) bool {
 	d := r.spin
 	if limit >= 0 && limit < d {

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/internal/fdlife"
+	"github.com/eventpoll/eventpoll/internal/token"
 	"github.com/eventpoll/eventpoll/internal/uring"
 	"golang.org/x/sys/unix"
 )
@@ -19,7 +22,8 @@ const MaxItems = 1 << 20
 
 // ErrClosed is returned, wrapped, by every call on a Ring after Close, and
 // by a Wait that was blocked when Close ran. It is epoll.ErrClosed, so one
-// errors.Is check serves programs that use either.
+// errors.Is check serves programs that use either. Calls on a Ring that New
+// did not make (the zero value) match it too.
 var ErrClosed = epoll.ErrClosed
 
 // Engine selects how a Ring learns about readiness.
@@ -79,42 +83,36 @@ func WithSpin(d time.Duration) Option { return func(c *config) { c.spin = d } }
 
 // Ring is an epoll interest set whose ready events are read from an
 // io_uring completion queue shared with the kernel. See the package
-// documentation for its semantics and concurrency rules.
+// documentation for its semantics and concurrency rules. The zero Ring is
+// not usable: every method returns an error matching ErrClosed (Poll
+// returns 0), and none touches a descriptor.
 type Ring struct {
-	// fdLock is held shared by every goroutine inside Wait's kernel sleep
-	// and exclusively by Close while it releases the ring's descriptor:
-	// the descriptor must never be closed under an io_uring_enter.
-	fdLock sync.RWMutex
-	waitMu sync.Mutex // one waiter at a time: they share wa
+	// fd is the life of the io_uring descriptor: every call that may enter
+	// the kernel on it (a submission, a wait) holds a reference, and Close
+	// releases the ring only when none is held.
+	fd fdlife.FD
 
 	// mu guards everything below, the uring.Ring's submission and
 	// completion queues included (uring.Ring is not safe for concurrent
 	// use). Wait does not hold it while sleeping in the kernel.
 	mu     sync.Mutex
-	closed atomic.Bool
 	u      *uring.Ring
 	engine Engine
-	ep     *epoll.Instance // EngineEpollWait only
+	ep     *epoll.Instance // EngineEpollWait: the interest set behind the ring
 
-	slots []slot
-	free  []uint32         // unused slot indices, a stack
-	byFd  map[int32]uint32 // fd -> slot index
-	count int
-	max   int
+	regs *token.Table[slot]
+	byFd map[int32]token.Token
 
-	cqes    []uring.CQE // Reap's destination, allocated once
-	rearm   []tagged    // multishot requests the kernel ended, to be re-armed
-	removes []uint64    // POLL_REMOVEs the kernel would not take yet, retried by Poll
-	pass    uint64      // counts Poll passes, to merge events of one file within a pass
+	cqes     []uring.CQE      // Reap's destination, allocated once
+	rearm    []token.Token    // multishot requests the kernel ended, to be re-armed
+	removes  []uint64         // POLL_REMOVEs the kernel would not take yet, retried by Poll
+	lost     []token.Token    // registrations found lost, each reported once with Err
+	pass     uint64           // counts Poll passes, to merge events of one file within a pass
+	waitArgs []*uring.WaitArg // free WaitArgs: each timed sleeper needs its own
 
-	// EngineEpollWait: the kernel writes ready events into waitBuf
-	// (outside the Go heap) when the request completes.
-	waitBuf      []unix.EpollEvent
-	waitPos      int
-	waitLen      int
-	waitInFlight bool
+	ew    epollWait    // EngineEpollWait's batch and its bookkeeping (epollwait.go)
+	batch batchScratch // BatchAll's translation buffers (batch.go)
 
-	wa   uring.WaitArg
 	spin time.Duration
 
 	// Counters for tests and for curious users (see Stats). Waits are
@@ -126,10 +124,12 @@ type Ring struct {
 // Stats counts what a Ring did, for diagnostics and tests.
 type Stats struct {
 	Rearmed   uint64 // multishot requests the kernel ended on its own and the ring re-armed
-	Stale     uint64 // completions dropped because their registration was deleted or modified
+	Stale     uint64 // completions and events dropped because their registration was deleted or modified
 	Submits   uint64 // io_uring_enter calls made to submit requests
 	Waits     uint64 // io_uring_enter calls made by Wait to sleep
 	Delivered uint64 // events handed to the caller
+	Lost      uint64 // registrations whose number was closed without Delete, found when the ring needed it
+	Rebuilt   uint64 // EngineEpollWait: epoll instances rebuilt to shed a registration Delete could not remove
 }
 
 // Stats returns the ring's counters.
@@ -141,24 +141,19 @@ func (r *Ring) Stats() Stats {
 	return st
 }
 
-// slot is one registration.
+// slot is one registration: the value of its token.Table slot.
 type slot struct {
 	fd     int32
-	gen    uint32 // bumped on Delete and Modify: completions with an older one are stale
 	events epoll.Events
 	data   uint64
-	live   bool
-	armed  bool // a kernel request tagged (index, gen) may still post (multishot engine)
+	file   fileID // EngineMultishot: which file it is, and the ring's duplicate
+	armed  bool   // EngineMultishot: a request under the slot's token may still post
+	dead   bool   // lost: its number was closed or reused without Delete; reports nothing more
+	fired  bool   // EngineEpollWait OneShot: reported; nothing more until Modify
 
 	// Merging within one Poll: the pass that last emitted this slot, and where.
 	pass uint64
 	out  int
-}
-
-// tagged names one request: a slot and the generation it was armed with.
-type tagged struct {
-	idx uint32
-	gen uint32
 }
 
 // New creates a Ring for at most maxItems registrations: an io_uring
@@ -177,22 +172,64 @@ func New(maxItems int, opts ...Option) (*Ring, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	if maxItems < 1 || maxItems > MaxItems {
-		return nil, fmt.Errorf("ring: New: maxItems %d outside [1, %d]: %w", maxItems, MaxItems, unix.EINVAL)
-	}
-	if c.engine != EngineMultishot && c.engine != EngineEpollWait {
-		return nil, fmt.Errorf("ring: New: unknown engine %d: %w", int(c.engine), unix.EINVAL)
-	}
-	if c.cqEntries < 0 || c.cqEntries > uring.MaxCQEntries {
-		return nil, fmt.Errorf("ring: New: CQ entries %d outside [0, %d]: %w", c.cqEntries, uring.MaxCQEntries, unix.EINVAL)
-	}
-	if c.spin < 0 {
-		return nil, fmt.Errorf("ring: New: negative spin %v: %w", c.spin, unix.EINVAL)
+	if err := c.check(maxItems); err != nil {
+		return nil, err
 	}
 	if err := uring.Supported(); err != nil {
-		return nil, fmt.Errorf("ring: New: %w (use epoll.Instance instead)", err)
+		return nil, unsupportedError(err)
 	}
+	u, err := uring.New(ringSizes(maxItems, &c))
+	if errors.Is(err, uring.ErrUnsupported) {
+		return nil, unsupportedError(err)
+	}
+	if err != nil {
+		return nil, callError("New", err)
+	}
+	if c.engine == EngineEpollWait && !u.OpSupported(uring.OpEpollWait) {
+		u.Close()
+		return nil, &errs.Error{Pkg: pkg, Call: "New", Fd: -1, Err: errNoEpollWait, Kind: errs.ErrUnsupported}
+	}
+	var ep *epoll.Instance
+	if c.engine == EngineEpollWait {
+		if ep, err = epoll.New(); err != nil {
+			u.Close()
+			return nil, ctlError("New", -1, err)
+		}
+	}
+	r := &Ring{
+		u:      u,
+		engine: c.engine,
+		ep:     ep,
+		regs:   token.New[slot](maxItems),
+		byFd:   make(map[int32]token.Token, maxItems),
+		cqes:   make([]uring.CQE, min(u.CQEntries(), 256)),
+		rearm:  make([]token.Token, 0, maxItems),
+		spin:   c.spin,
+	}
+	if c.engine == EngineEpollWait {
+		r.ew.init(u.EpollEvents(), maxItems)
+	}
+	r.fd.Init(u.Fd())
+	return r, nil
+}
 
+func (c *config) check(maxItems int) error {
+	switch {
+	case maxItems < 1 || maxItems > MaxItems:
+		return errs.Invalid(pkg, "New", -1, fmt.Sprintf("maxItems %d outside [1, %d]", maxItems, MaxItems))
+	case c.engine != EngineMultishot && c.engine != EngineEpollWait:
+		return errs.Invalid(pkg, "New", -1, fmt.Sprintf("unknown engine %d", int(c.engine)))
+	case c.cqEntries < 0 || c.cqEntries > uring.MaxCQEntries:
+		return errs.Invalid(pkg, "New", -1, fmt.Sprintf("CQ entries %d outside [0, %d]", c.cqEntries, uring.MaxCQEntries))
+	case c.spin < 0:
+		return errs.Invalid(pkg, "New", -1, fmt.Sprintf("negative spin %v", c.spin))
+	}
+	return nil
+}
+
+// ringSizes returns the io_uring's SQ size and options for maxItems
+// registrations.
+func ringSizes(maxItems int, c *config) (int, uring.Options) {
 	// The SQ only bounds how many requests one submission carries (getSQE
 	// submits when it fills); the CQ is what holds events between Polls.
 	sq := min(pow2(maxItems), 128)
@@ -200,8 +237,8 @@ func New(maxItems int, opts ...Option) (*Ring, error) {
 	if cq == 0 {
 		// A multishot registration posts a completion per wake-up, so a
 		// slow consumer sees several per file; room for 16 each keeps the
-		// overflow-and-re-arm path rare under a flood (ring/bench.sh) for
-		// 256 bytes of shared memory per registration.
+		// overflow-and-re-arm path rare under a flood, for 256 bytes of
+		// shared memory per registration.
 		cq = min(max(pow2(16*maxItems), 256), uring.MaxCQEntries)
 	}
 	sq = min(sq, pow2(cq))
@@ -209,39 +246,13 @@ func New(maxItems int, opts ...Option) (*Ring, error) {
 	if c.engine == EngineEpollWait {
 		uo.EpollEvents = min(maxItems, 1024)
 	}
-	u, err := uring.New(sq, uo)
-	if errors.Is(err, uring.ErrUnsupported) {
-		return nil, fmt.Errorf("ring: New: %w (use epoll.Instance instead)", err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ring: New: %w", err)
-	}
-	r := &Ring{
-		u:      u,
-		engine: c.engine,
-		slots:  make([]slot, maxItems),
-		free:   make([]uint32, maxItems),
-		byFd:   make(map[int32]uint32, maxItems),
-		max:    maxItems,
-		cqes:   make([]uring.CQE, min(u.CQEntries(), 256)),
-		rearm:  make([]tagged, 0, maxItems),
-		spin:   c.spin,
-	}
-	for i := range r.free {
-		r.free[i] = uint32(maxItems - 1 - i) // pop gives 0, 1, 2, ...
-	}
-	if c.engine == EngineEpollWait {
-		if !u.OpSupported(uring.OpEpollWait) {
-			u.Close()
-			return nil, fmt.Errorf("ring: New: EngineEpollWait needs IORING_OP_EPOLL_WAIT (Linux 6.15; use EngineMultishot or epoll.Instance): %w", errors.ErrUnsupported)
-		}
-		if r.ep, err = epoll.New(); err != nil {
-			u.Close()
-			return nil, fmt.Errorf("ring: New: %w", err)
-		}
-		r.waitBuf = u.EpollEvents()
-	}
-	return r, nil
+	return sq, uo
+}
+
+// unsupportedError is New's error when io_uring cannot be used here.
+func unsupportedError(err error) error {
+	return &errs.Error{Pkg: pkg, Call: "New", Fd: -1, Kind: errs.ErrUnsupported,
+		Err: fmt.Errorf("%w (use epoll.Instance instead)", err)}
 }
 
 func pow2(n int) int {
@@ -255,37 +266,53 @@ func pow2(n int) int {
 // Engine returns the engine the ring runs.
 func (r *Ring) Engine() Engine { return r.engine }
 
+// Caps reports what the ring's registrations can be. EngineMultishot:
+// CapEdge and CapOneShot, since every registration is edge-triggered
+// whether Edge is given or not, and Exclusive is refused. EngineEpollWait:
+// everything epoll has (CapLevel, CapEdge, CapOneShot, CapExclusive).
+func (r *Ring) Caps() epoll.Caps {
+	if r.engine == EngineEpollWait {
+		return epoll.CapLevel | epoll.CapEdge | epoll.CapOneShot | epoll.CapExclusive
+	}
+	return epoll.CapEdge | epoll.CapOneShot
+}
+
 // Len returns how many registrations the ring holds.
 func (r *Ring) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.count
+	if r.regs == nil {
+		return 0
+	}
+	return r.regs.Len()
 }
 
-// Close wakes a Wait blocked in another goroutine (it returns ErrClosed),
-// waits for it to leave the kernel, and then releases the ring: the kernel
-// cancels every poll request as the io_uring instance is torn down, and the
-// epoll instance of EngineEpollWait is closed. Close is idempotent: later
-// calls return nil. Every other method returns an error matching ErrClosed
-// afterwards (Poll returns 0).
+var _ epoll.Poller = (*Ring)(nil)
+
+// Close wakes every Wait blocked in another goroutine (they return
+// ErrClosed), waits for every call in flight to leave the kernel, and then
+// releases the ring: the kernel cancels every poll request as the io_uring
+// instance is torn down, and the epoll instance behind the ring is closed.
+// Close is idempotent: later calls return nil. Every other method returns
+// an error matching ErrClosed afterwards (Poll returns 0). On a Ring that
+// New did not make, Close returns an error matching ErrClosed and touches
+// nothing.
 //
 // The wake-up is a no-op request: its completion lands in the ring, which
 // ends any io_uring_enter waiting for one. Poll and Wait leave it there
-// once closed is set, so every sleeping waiter sees it.
+// once the close has begun, so every sleeping waiter sees it.
 func (r *Ring) Close() error {
-	r.mu.Lock()
-	if r.closed.Load() {
+	if !r.fd.Opened() {
+		return errs.NotCreated(pkg, "Close")
+	}
+	var wakeErr error
+	if !r.fd.Close(func() {
+		r.mu.Lock()
+		wakeErr = r.wake()
 		r.mu.Unlock()
+	}) {
 		return nil
 	}
-	r.closed.Store(true)
-	wakeErr := r.wake()
-	r.mu.Unlock()
-
-	// Every waiter holds fdLock shared while inside the kernel; once we hold
-	// it exclusively none is, and none can enter (they check closed first).
-	r.fdLock.Lock()
-	defer r.fdLock.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cancelEpollWait()
@@ -295,26 +322,33 @@ func (r *Ring) Close() error {
 			err = e
 		}
 	}
-	if err == nil && wakeErr != nil {
+	r.regs.Range(func(_ token.Token, s *slot) bool {
+		s.file.release()
+		return true
+	})
+	if err == nil {
 		err = wakeErr
 	}
 	if err != nil {
-		return fmt.Errorf("ring: Close: %w", err)
+		return callError("Close", err)
 	}
 	return nil
 }
 
 // getSQE returns a free submission entry, submitting what is queued when
-// the SQ is full. It returns nil only when the kernel will not take
-// entries (an io_uring_enter error), which the caller reports.
-func (r *Ring) getSQE() *uring.SQE {
+// the SQ is full. It returns an error only when the kernel will not take
+// entries (an io_uring_enter error).
+func (r *Ring) getSQE() (*uring.SQE, error) {
 	if s := r.u.GetSQE(); s != nil {
-		return s
+		return s, nil
 	}
 	if _, err := r.submit(); err != nil {
-		return nil
+		return nil, err
 	}
-	return r.u.GetSQE()
+	if s := r.u.GetSQE(); s != nil {
+		return s, nil
+	}
+	return nil, unix.EBUSY
 }
 
 func (r *Ring) submit() (int, error) {
@@ -322,15 +356,25 @@ func (r *Ring) submit() (int, error) {
 	return r.u.Submit()
 }
 
+// submitQueued hands the kernel what the calls of this lock queued. A
+// refusal leaves the entries in the SQ, published: they go with the next
+// submission, and every Poll and Wait makes one, so nothing is lost.
+func (r *Ring) submitQueued() {
+	if r.u.SQSpace() < r.u.SQEntries() {
+		r.submit()
+	}
+}
+
 // cancelEpollWait makes sure no EPOLL_WAIT request is in flight before the
 // ring's memory is unmapped: the kernel writes a completing request's
-// events into waitBuf, and once unmapped that address may be reused by
-// someone else's mapping. Tearing the ring down cancels requests too, but
-// asynchronously, after Close has returned.
+// events into the batch buffer, and once unmapped that address may be
+// reused by someone else's mapping. Tearing the ring down cancels requests
+// too, but asynchronously, after Close has returned.
 func (r *Ring) cancelEpollWait() {
-	for tries := 0; r.waitInFlight && tries < 1000; tries++ {
+	wa := r.getWaitArg()
+	for tries := 0; r.ew.inFlight && tries < 1000; tries++ {
 		if tries == 0 {
-			if s := r.getSQE(); s != nil {
+			if s, err := r.getSQE(); err == nil {
 				s.PrepAsyncCancel(tagEpollWait, 0)
 				s.UserData = tagRemove
 				r.submit()
@@ -339,11 +383,11 @@ func (r *Ring) cancelEpollWait() {
 		k, _ := r.u.Reap(r.cqes)
 		for _, c := range r.cqes[:k] {
 			if c.UserData == tagEpollWait {
-				r.waitInFlight = false
+				r.ew.inFlight = false
 			}
 		}
-		if r.waitInFlight && k == 0 {
-			r.u.WaitCompletions(1, 10*time.Millisecond, &r.wa)
+		if r.ew.inFlight && k == 0 {
+			r.u.WaitCompletions(1, 10*time.Millisecond, wa)
 		}
 	}
 }
@@ -357,9 +401,8 @@ func (r *Ring) wake() error {
 		if try > 0 {
 			time.Sleep(time.Millisecond)
 		}
-		s := r.getSQE()
-		if s == nil {
-			err = errSQFull
+		var s *uring.SQE
+		if s, err = r.getSQE(); err != nil {
 			continue
 		}
 		s.PrepNop()
@@ -374,4 +417,22 @@ func (r *Ring) wake() error {
 		}
 	}
 	return err
+}
+
+// getWaitArg returns a WaitArg for one timed sleep in the kernel: the
+// kernel reads it during the call, so concurrent sleepers each need their
+// own. They are kept for reuse; r.mu is held.
+func (r *Ring) getWaitArg() *uring.WaitArg {
+	if k := len(r.waitArgs); k > 0 {
+		wa := r.waitArgs[k-1]
+		r.waitArgs = r.waitArgs[:k-1]
+		return wa
+	}
+	return new(uring.WaitArg)
+}
+
+func (r *Ring) putWaitArg(wa *uring.WaitArg) {
+	if wa != nil {
+		r.waitArgs = append(r.waitArgs, wa)
+	}
 }

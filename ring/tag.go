@@ -1,22 +1,30 @@
 package ring
 
+import "github.com/eventpoll/eventpoll/internal/token"
+
 // Every request the ring submits carries a 64-bit tag in its user_data,
-// which the kernel copies into each of its completions. A registration's
-// tag is its slot index (low 32 bits) and the slot's generation (bits
-// 32..62); Delete and Modify bump the generation, so a completion still in
-// the ring, or still on its way, from an earlier request on the slot no
-// longer matches and is dropped, as the Go runtime drops netpoll events
-// whose pollDesc sequence number has moved on. Bit 63 marks the ring's own
-// requests.
+// which the kernel copies into each of its completions, and every
+// registration of the epoll instance behind the ring carries the same tag
+// in its data. A registration's tag is its token.Table token (slot index
+// and generation); Delete and Modify move the generation on, so a
+// completion or an event still in the ring, or still on its way, from an
+// earlier request on the slot no longer matches and is dropped, as the Go
+// runtime drops netpoll events whose pollDesc sequence number has moved
+// on. Bit 63 (token.Internal) marks the ring's own requests.
 const (
-	tagInternal  uint64 = 1 << 63
-	tagWake             = tagInternal | 1 // the no-op Close submits to end a blocked Wait
-	tagRemove           = tagInternal | 2 // POLL_REMOVE and ASYNC_CANCEL results: nothing to do
-	tagEpollWait        = tagInternal | 3 // the EPOLL_WAIT request of EngineEpollWait
+	tagWake      = uint64(token.Internal) | 1 // the no-op Close submits to end a blocked Wait
+	tagRemove    = uint64(token.Internal) | 2 // POLL_REMOVE and ASYNC_CANCEL results: nothing to do
+	tagEpollWait = uint64(token.Internal) | 3 // the EPOLL_WAIT request of EngineEpollWait
 )
 
-const genMask = 1<<31 - 1
-
-func makeTag(idx, gen uint32) uint64 { return uint64(gen&genMask)<<32 | uint64(idx) }
-
-func splitTag(t uint64) (idx, gen uint32) { return uint32(t), uint32(t>>32) & genMask }
+// renewed returns the token Table.Renew will give tok's slot. The kernel
+// must hear a registration's new tag before the ring commits to it, so that
+// a change the kernel refuses leaves the slot as it was. It follows the
+// table's rule: the 31-bit generation moves on by one and skips 0.
+func renewed(tok token.Token) token.Token {
+	g := (tok.Gen() + 1) & (1<<31 - 1)
+	if g == 0 {
+		g = 1
+	}
+	return token.Make(tok.Index(), g)
+}

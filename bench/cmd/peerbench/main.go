@@ -1,0 +1,97 @@
+// Command peerbench measures the servers of package peers (gnet, nbio,
+// cloudwego/netpoll, net, net/http, and eventpoll's own once registered)
+// side by side with the C reference on raw epoll: echo and HTTP throughput
+// and latency, memory per idle connection, connection rate; each server in
+// a child process, each with one loop and with all cores, best of N rounds
+// in which the implementations take turns.
+//
+//	peerbench [-short] [-json FILE|-] [-rounds N] [-duration D] [-impls a,b] [-cases echo,http,idle,connrate]
+//
+// The default run takes about 3 minutes, -short well under 2. The table goes
+// to stdout (stderr when the JSON does); the exit status is 1 when a server
+// failed a check or a run. bench/README.md documents the JSON.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/eventpoll/eventpoll/bench/driver"
+	"github.com/eventpoll/eventpoll/bench/peers"
+)
+
+func main() {
+	var o driver.Options
+	flag.BoolVar(&o.Short, "short", false, "the short plan: fewer cases, shorter runs (well under 2 minutes)")
+	flag.IntVar(&o.Rounds, "rounds", 0, "best of this many interleaved rounds (0: 2)")
+	flag.DurationVar(&o.Duration, "duration", 0, "measured time of each run (0: the plan's)")
+	flag.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up of each run (0: the plan's)")
+	flag.IntVar(&o.Idle, "idle", 0, "connections held in the idle-memory case (0: 10000, 2000 short)")
+	impls := flag.String("impls", "", "comma-separated implementations (default all; c is the C reference)")
+	cases := flag.String("cases", "", "comma-separated case families: echo, http, idle, connrate (default all)")
+	flag.BoolVar(&o.Wrk, "wrk", true, "cross-check HTTP cases with wrk where it is installed")
+	jsonOut := flag.String("json", "", "write the JSON report to this file (- for stdout)")
+	list := flag.Bool("list", false, "list the implementations and exit")
+	quiet := flag.Bool("q", false, "no progress lines on stderr")
+	flag.Parse()
+	if *list {
+		for _, im := range peers.All() {
+			fmt.Printf("%-8s %s\n", im.Name, im.Doc)
+		}
+		fmt.Printf("%-8s %s\n", "c", "C on raw epoll (built with gcc at run time)")
+		return
+	}
+	o.Impls, o.Families = split(*impls), split(*cases)
+	if !*quiet {
+		o.Log = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := driver.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peerbench:", err)
+		os.Exit(2)
+	}
+	var table io.Writer = os.Stdout
+	if *jsonOut == "-" {
+		table = os.Stderr
+	}
+	rep.WriteTable(table)
+	fmt.Fprintf(table, "\n%.0f s\n", rep.ElapsedSeconds)
+	if *jsonOut != "" {
+		if err := writeJSON(*jsonOut, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "peerbench:", err)
+			os.Exit(2)
+		}
+	}
+	if rep.Failed() {
+		os.Exit(1)
+	}
+}
+
+func writeJSON(path string, rep *driver.Report) error {
+	if path == "-" {
+		return rep.WriteJSON(os.Stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}

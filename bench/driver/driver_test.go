@@ -1,0 +1,226 @@
+package driver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventpoll/eventpoll/bench/driver"
+	"github.com/eventpoll/eventpoll/bench/peers"
+	"github.com/eventpoll/eventpoll/bench/proc"
+)
+
+// The test binary doubles as peerserver: started with childEnv set, it is
+// the child, with the "broken" implementation registered below.
+const childEnv = "DRIVER_TEST_CHILD=1"
+
+func TestMain(m *testing.M) {
+	peers.Register(peers.Impl{
+		Name: "broken", Apps: []peers.App{peers.Echo},
+		Doc: "an echo server that flips a bit of every connection's 20th read, for the tests",
+		New: func() peers.Server { return new(brokenEcho) },
+	})
+	if slices.Contains(os.Environ(), childEnv) {
+		if err := proc.Serve(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func options(impls []string, families ...string) driver.Options {
+	return driver.Options{
+		// Long enough that a window under -race on a loaded machine
+		// still completes messages on every connection.
+		Short: true, Rounds: 2, Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond, Idle: 50,
+		Impls: impls, Families: families,
+		Server: []string{os.Args[0]}, ServerEnv: []string{childEnv},
+	}
+}
+
+func TestTinyRunReportsEveryImplementationInBothPlacements(t *testing.T) {
+	rep, err := driver.Run(context.Background(), options([]string{"net", "c"}, "echo", "idle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() {
+		t.Fatalf("a correct server failed: %+v", rep.Rows)
+	}
+	cpus, _ := proc.CPUs()
+	placements := []string{"1", "all"}
+	if len(cpus) < 2 {
+		placements = []string{"all"}
+	}
+	c := !slices.ContainsFunc(rep.Implementations, func(im driver.Implementation) bool { return im.Name == "c" && im.Skipped != "" })
+	for _, loops := range placements {
+		for _, kase := range []string{"echo 64B c100", "echo 4KiB c100", "idle c50"} {
+			for _, impl := range []string{"net", "c"} {
+				if impl == "c" && !c {
+					continue
+				}
+				i := slices.IndexFunc(rep.Rows, func(r *driver.Row) bool {
+					return r.Loops == loops && r.Case == kase && r.Impl == impl
+				})
+				if i < 0 {
+					t.Errorf("no row for %s loops=%s %s", impl, loops, kase)
+					continue
+				}
+				checkRow(t, rep.Rows[i], c)
+			}
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ops/s", "p99.9", "×best Go", "RSS/conn", "echo 4KiB c100", "idle c50"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back driver.Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Schema != driver.Schema || len(back.Rows) != len(rep.Rows) || back.Rows[0].OpsPerSec != rep.Rows[0].OpsPerSec {
+		t.Fatalf("JSON does not round-trip: schema %q, %d rows", back.Schema, len(back.Rows))
+	}
+}
+
+func checkRow(t *testing.T, r *driver.Row, withC bool) {
+	t.Helper()
+	if r.Error != "" {
+		t.Errorf("%s %s: %s", r.Impl, r.Case, r.Error)
+		return
+	}
+	if r.Family == driver.FamilyIdle {
+		if r.Idle == nil || r.Idle.Conns != 50 || r.Idle.RSSAfter == 0 {
+			t.Errorf("%s %s: idle figures %+v", r.Impl, r.Case, r.Idle)
+		}
+		if (r.Impl == "c") != (r.Idle != nil && r.Idle.GoPerConn == nil) {
+			t.Errorf("%s %s: Go heap+stack reported for C or missing for Go", r.Impl, r.Case)
+		}
+	} else {
+		if r.OpsPerSec <= 0 || len(r.Runs) != 2 || r.P50us == nil || r.P999us == nil || *r.P50us > *r.P999us {
+			t.Errorf("%s %s: figures %v ops/s, runs %v", r.Impl, r.Case, r.OpsPerSec, r.Runs)
+		}
+		if slices.Max(r.Runs) != r.OpsPerSec {
+			t.Errorf("%s %s: reported %v, not the best of %v", r.Impl, r.Case, r.OpsPerSec, r.Runs)
+		}
+	}
+	if r.BestGoPeer != "net" || r.VsBestGoPeer == nil || (r.Impl == "net" && *r.VsBestGoPeer != 1) {
+		t.Errorf("%s %s: best Go peer %q ratio %v; net is the only Go peer", r.Impl, r.Case, r.BestGoPeer, r.VsBestGoPeer)
+	}
+	if withC && (r.VsC == nil || (r.Impl == "c" && *r.VsC != 1)) {
+		t.Errorf("%s %s: ratio to C %v", r.Impl, r.Case, r.VsC)
+	}
+}
+
+func TestBrokenServerFailsItsRowsLoudly(t *testing.T) {
+	rep, err := driver.Run(context.Background(), options([]string{"net", "broken"}, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Failed() {
+		t.Fatal("a server that corrupts replies did not fail the report")
+	}
+	for _, r := range rep.Rows {
+		switch r.Impl {
+		case "broken":
+			if r.Error == "" || r.OpsPerSec != 0 || r.VsBestGoPeer != nil {
+				t.Errorf("broken %s: error %q, figure %v, ratio %v; want an error and no figure", r.Case, r.Error, r.OpsPerSec, r.VsBestGoPeer)
+			}
+		case "net":
+			if r.Error != "" || r.OpsPerSec == 0 {
+				t.Errorf("net %s beside the broken server: %q", r.Case, r.Error)
+			}
+		}
+	}
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "FAILED") || !strings.Contains(table.String(), "byte") {
+		t.Errorf("table does not say which byte failed:\n%s", table.String())
+	}
+}
+
+func TestUnknownImplementationIsRefused(t *testing.T) {
+	_, err := driver.Run(context.Background(), options([]string{"nosuch"}, "echo"))
+	if err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCaseNamesSayWhatIsMeasured(t *testing.T) {
+	for c, want := range map[driver.Case]string{
+		{Family: driver.FamilyEcho, Conns: 10, Size: 64, Depth: 1}:     "echo 64B c10",
+		{Family: driver.FamilyEcho, Conns: 1000, Size: 4096, Depth: 1}: "echo 4KiB c1000",
+		{Family: driver.FamilyHTTP, Conns: 100, Depth: 16}:             "http c100 p16",
+		{Family: driver.FamilyConnRate, Conns: 32, Depth: 1}:           "connrate w32",
+		{Family: driver.FamilyIdle, Conns: 10000, Depth: 1}:            "idle c10000",
+	} {
+		if got := c.Name(); got != want {
+			t.Errorf("%+v: %q, want %q", c, got, want)
+		}
+	}
+}
+
+// brokenEcho echoes, except that it flips one bit of every connection's
+// 20th read.
+type brokenEcho struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func (b *brokenEcho) Start(cfg peers.Config) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	b.ln = ln
+	b.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for n := 1; ; n++ {
+					r, err := c.Read(buf)
+					if r > 0 && n == 20 {
+						buf[r/2] ^= 0x10
+					}
+					if _, werr := c.Write(buf[:r]); werr != nil || err != nil {
+						return
+					}
+				}
+			}()
+		}
+	})
+	return nil
+}
+
+func (b *brokenEcho) Memory() peers.Memory { return peers.GoMemory() }
+
+func (b *brokenEcho) Stop() error {
+	err := b.ln.Close()
+	b.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}

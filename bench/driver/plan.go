@@ -1,0 +1,143 @@
+// Package driver runs the comparison peerbench reports: a chosen set of
+// cases, each against every implementation, best of N rounds in which the
+// implementations take turns, so that a noisy machine slows them all alike.
+// It prints a table and writes JSON (schema in bench/README.md).
+package driver
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventpoll/eventpoll/bench/peers"
+)
+
+// Options choose what Run measures and for how long.
+type Options struct {
+	Short    bool          // the short plan: a subset of cases, well under 2 minutes
+	Rounds   int           // best of Rounds interleaved runs per case; 0: 2
+	Warmup   time.Duration // unmeasured start of each run; 0: the plan's
+	Duration time.Duration // measured time of each run; 0: the plan's
+	Idle     int           // connections of the idle-memory case; 0: the plan's
+	Impls    []string      // implementations to run (names, "c" for C); empty: all
+	Families []string      // case families to run (echo, http, idle, connrate); empty: all
+	Wrk      bool          // cross-check the HTTP cases with wrk where installed
+	// Server is the command that runs a peers server (cmd/peerserver),
+	// its flags appended; nil builds cmd/peerserver with the go command.
+	Server []string
+	// ServerEnv is added to the server's environment.
+	ServerEnv []string
+	Log       io.Writer // progress lines; nil discards them
+}
+
+// Family is a kind of case.
+type Family string
+
+const (
+	FamilyEcho     Family = "echo"
+	FamilyHTTP     Family = "http"
+	FamilyIdle     Family = "idle"
+	FamilyConnRate Family = "connrate"
+)
+
+// Case is one measurement made against every implementation.
+type Case struct {
+	Family Family
+	Conns  int // connections (connrate: concurrent connecting workers)
+	Size   int // echo message bytes
+	Depth  int // messages or requests in flight per connection
+}
+
+// App is the protocol the case is served with: idle memory and the
+// connection rate use the HTTP server, which every implementation has.
+func (c Case) App() peers.App {
+	if c.Family == FamilyEcho {
+		return peers.Echo
+	}
+	return peers.HTTP
+}
+
+// Name is the case as the table shows it, e.g. "echo 4KiB c100 p16".
+func (c Case) Name() string {
+	var b strings.Builder
+	b.WriteString(string(c.Family))
+	if c.Family == FamilyEcho {
+		if c.Size%1024 == 0 {
+			fmt.Fprintf(&b, " %dKiB", c.Size/1024)
+		} else {
+			fmt.Fprintf(&b, " %dB", c.Size)
+		}
+	}
+	switch c.Family {
+	case FamilyConnRate:
+		fmt.Fprintf(&b, " w%d", c.Conns)
+	default:
+		fmt.Fprintf(&b, " c%d", c.Conns)
+	}
+	if c.Depth > 1 {
+		fmt.Fprintf(&b, " p%d", c.Depth)
+	}
+	return b.String()
+}
+
+// plan is the cases and timings of a run.
+type plan struct {
+	cases    []Case
+	rounds   int
+	warmup   time.Duration
+	duration time.Duration
+	wrkTime  time.Duration
+	// wrkCases are the HTTP cases wrk cross-checks in a placement.
+	wrkCases func(Case, placement) bool
+}
+
+// connRateWorkers is how many goroutines connect at once in the connection
+// rate case: enough to keep an acceptor busy on loopback.
+const connRateWorkers = 32
+
+func makePlan(o Options) plan {
+	// The default fits in about 3 minutes on 2 CPUs, the short plan in
+	// about 1: wrk's runs are whole seconds, and 10,000 idle connections
+	// take 2-3 s per server to open and measure.
+	p := plan{rounds: 2, warmup: 100 * time.Millisecond, duration: 300 * time.Millisecond, wrkTime: time.Second}
+	idle := 10000
+	echoConns, sizes, httpConns := []int{10, 100, 1000}, []int{64, 4096}, []int{100, 1000}
+	p.wrkCases = func(c Case, _ placement) bool { return c.Conns == 100 }
+	if o.Short {
+		p.warmup, p.duration = 50*time.Millisecond, 250*time.Millisecond
+		idle = 2000
+		echoConns, httpConns = []int{100}, []int{100}
+		p.wrkCases = func(c Case, pl placement) bool { return c.Conns == 100 && c.Depth == 1 && pl.label == "1" }
+	}
+	for _, size := range sizes {
+		for _, n := range echoConns {
+			p.cases = append(p.cases, Case{Family: FamilyEcho, Conns: n, Size: size, Depth: 1})
+		}
+	}
+	for _, n := range httpConns {
+		for _, depth := range []int{1, 16} {
+			p.cases = append(p.cases, Case{Family: FamilyHTTP, Conns: n, Depth: depth})
+		}
+	}
+	if o.Idle > 0 {
+		idle = o.Idle
+	}
+	p.cases = append(p.cases,
+		Case{Family: FamilyIdle, Conns: idle, Depth: 1},
+		Case{Family: FamilyConnRate, Conns: connRateWorkers, Depth: 1})
+	if len(o.Families) > 0 {
+		p.cases = slices.DeleteFunc(p.cases, func(c Case) bool { return !slices.Contains(o.Families, string(c.Family)) })
+	}
+	if o.Rounds > 0 {
+		p.rounds = o.Rounds
+	}
+	if o.Warmup > 0 {
+		p.warmup = o.Warmup
+	}
+	if o.Duration > 0 {
+		p.duration = o.Duration
+	}
+	return p
+}

@@ -1,0 +1,207 @@
+package http
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness/harnesstest"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
+)
+
+func TestReportQuickServesRepliesWithDeadConnections(t *testing.T) {
+	// The load generator uses package net, whose first use makes the Go
+	// runtime's own epoll instance and eventfd for the life of the
+	// process: made before the check, they are not the test's.
+	if ln, err := net.Listen("tcp4", "127.0.0.1:0"); err == nil {
+		ln.Close()
+	}
+	fdtest.Check(t)
+	sec := harnesstest.Quick(t, Experiment)
+	res := sec.Raw.(*result)
+	if len(res.Points) != len(res.Dead)*len(allEngines) {
+		t.Fatalf("%d points for %d sizes and %d engines", len(res.Points), len(res.Dead), len(allEngines))
+	}
+	for _, p := range res.Points {
+		if p.Replies == 0 || p.Errors != 0 || len(p.Windows) != 2 || p.Rate < p.Mean*0.999 {
+			t.Errorf("%s dead=%d: %d replies, %d server errors, windows %v (best %.0f, mean %.0f)",
+				p.Engine, p.Dead, p.Replies, p.Errors, p.Windows, p.Rate, p.Mean)
+		}
+	}
+}
+
+// testServer starts a server of the engine and returns it with a stop
+// function that fails the test if serve failed.
+func testServer(t *testing.T, engine string) (*server, func()) {
+	t.Helper()
+	srv, err := newServer(engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.serve() }()
+	return srv, func() {
+		srv.stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// testClient starts a server of the engine, as testServer does, and a
+// client connection to it; the test's end closes both.
+func testClient(t *testing.T, engine string) (*server, net.Conn) {
+	t.Helper()
+	srv, stop := testServer(t, engine)
+	t.Cleanup(stop)
+	c, err := net.Dial("tcp4", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return srv, c
+}
+
+func TestServerAnswersEveryPipelinedRequest(t *testing.T) {
+	for _, engine := range allEngines {
+		t.Run(engine, func(t *testing.T) {
+			_, c := testClient(t, engine)
+			// Three requests in one write, the last split across two.
+			req := request + request + request
+			if _, err := c.Write([]byte(req[:len(req)-5])); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if _, err := c.Write([]byte(req[len(req)-5:])); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 3*len(response))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatal(err)
+			}
+			if want := bytes.Repeat(response, 3); !bytes.Equal(got, want) {
+				t.Errorf("replies differ from three copies of the page")
+			}
+		})
+	}
+}
+
+func TestServerDropsOversizedRequestHeader(t *testing.T) {
+	for _, engine := range allEngines {
+		t.Run(engine, func(t *testing.T) {
+			srv, c := testClient(t, engine)
+			if _, err := c.Write([]byte("GET /" + strings.Repeat("a", 4000))); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := io.Copy(io.Discard, c); n != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+				t.Errorf("oversized header: read %d bytes, %v; want the connection closed without a reply", n, err)
+			}
+			for deadline := time.Now().Add(5 * time.Second); srv.errors.Load() == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if srv.errors.Load() != 1 {
+				t.Errorf("server errors = %d, want 1", srv.errors.Load())
+			}
+		})
+	}
+}
+
+func TestRunPrintsTable(t *testing.T) {
+	harnesstest.Prints(t, Experiment, []string{"-dead", "0,50", "-c", "2", "-d", "50ms", "-warmup", "0"},
+		"poll replies/s", "epoll replies/s", "\n       0 ", "\n      50 ", "2002 (seed 001)")
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	harnesstest.Refuses(t, Experiment,
+		[]string{"-dead", "-1"},
+		[]string{"-dead", "many"},
+		[]string{"-engine", "select"},
+		[]string{"-c", "0"},
+		[]string{"-d", "0s"},
+		[]string{"-windows", "0"},
+		[]string{"-warmup", "-1s"})
+}
+
+func TestDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
+	fdtest.Check(t)
+	tt, err := system.NewTableThread()
+	if err != nil {
+		t.Skip("no table of its own:", err)
+	}
+	defer tt.Close()
+	srv, stop := testServer(t, engineEpoll)
+	defer stop()
+	const dead = 100
+	before := fdtest.Open(t)
+	var fds []int
+	if err := tt.Do(func() (err error) { fds, err = dialDead(srv, dead); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer tt.Do(func() error { closeAll(fds); return nil })
+	// The server accepted every connection into this table; the client
+	// ends are in the thread's table only.
+	sockets := 0
+	for _, fd := range fdtest.Leaked(t, before) {
+		if strings.Contains(fd, "socket:") {
+			sockets++
+		}
+	}
+	if sockets != dead {
+		t.Errorf("process table gained %d sockets for %d dead connections, want %d (the server's ends)", sockets, dead, dead)
+	}
+}
+
+// The server waits without a timeout: stop wakes it through its Notifier,
+// so it returns at once however long it has been idle, and an idle server
+// is not woken in between (it once woke every 20 ms to look at a flag).
+func TestStopWakesAnIdleServerThatNeverWokeOnItsOwn(t *testing.T) {
+	for _, engine := range allEngines {
+		t.Run(engine, func(t *testing.T) {
+			fdtest.Check(t)
+			srv, err := newServer(engine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.serve() }()
+			time.Sleep(300 * time.Millisecond)
+			srv.stop()
+			served(t, done)
+			// One wait, ended by stop; a signal may interrupt one more.
+			if srv.waits > 2 {
+				t.Errorf("an idle server waited %d times in 300 ms, want 1: it woke without a reason", srv.waits)
+			}
+		})
+	}
+}
+
+func TestStopBeforeServeStillEndsIt(t *testing.T) {
+	fdtest.Check(t)
+	srv, err := newServer(engineEpoll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.serve() }()
+	served(t, done)
+}
+
+// served fails t unless serve, whose result done carries, returns without
+// an error within 10 s (a stop that did not wake the server never does).
+func served(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve still running 10 s after stop")
+	}
+}
