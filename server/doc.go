@@ -1,0 +1,2 @@
+// Package server serves TCP, Unix and UDP sockets on a few loops.
+package server
