@@ -80,6 +80,14 @@ func (w *worker) accept() {
 	if lis == nil || lis.tok == 0 {
 		return
 	}
+	accepted := false
+	defer func() {
+		if accepted && w.s.reserve.Load() < 0 {
+			// Spent in a refusal and not reopened then: take it again
+			// now that descriptors come, after the connections.
+			w.s.refillReserve()
+		}
+	}()
 	for range acceptBatch {
 		fd, err := accept4(lis.fd, &w.rsa.sa, &w.rsa.n)
 		if err != nil {
@@ -102,6 +110,7 @@ func (w *worker) accept() {
 			}
 		}
 		lis.backoff = 0 // a connection came in: the pause, if any, is over
+		accepted = true
 		w.s.place(w, fd, addrPort(&w.rsa.sa))
 	}
 }
@@ -130,16 +139,28 @@ func (w *worker) pauseAccept(err error) {
 	lis.timer.Reset(lis.backoff)
 }
 
-// resumeAccept puts a paused listener back in the interest set; being
-// level-triggered, it is reported at once if connections wait.
+// resumeAccept ends a pause: it tries one accept4 first, so that while
+// descriptors are still out a retry costs that one call and no epoll_ctl,
+// and when the queue answers (a connection, or EAGAIN) it puts the
+// listener back in the interest set, where, level-triggered, it is
+// reported at once if more connections wait.
 func (w *worker) resumeAccept() {
 	lis := w.lis
 	if lis.stopped || !lis.paused.Load() {
 		return
 	}
+	fd, err := accept4(lis.fd, &w.rsa.sa, &w.rsa.n)
+	switch err {
+	case nil:
+		lis.backoff = 0
+		w.s.place(w, fd, addrPort(&w.rsa.sa))
+	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+		lis.backoff = min(2*lis.backoff, maxBackoff)
+		lis.timer.Reset(lis.backoff)
+		return
+	}
 	lis.paused.Store(false)
 	w.s.paused.Add(-1)
-	w.s.refillReserve()
 	tok, err := w.l.Register(lis.fd, lis.ev, (*acceptEvents)(w))
 	if err != nil {
 		w.s.cfg.fault(nil, err)

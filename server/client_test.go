@@ -116,7 +116,7 @@ func clientHelper() int {
 			}
 		case "echo": // echo I TEXT
 			ans = helperEcho(conns[atoi(f[1])], f[2])
-		case "state": // state I: what reading finds within a second
+		case "state": // state I: what reading finds within 200ms
 			ans = helperState(conns[atoi(f[1])])
 		case "close": // close I
 			conns[atoi(f[1])].Close()
@@ -186,7 +186,7 @@ func helperEcho(c net.Conn, text string) string {
 }
 
 func helperState(c net.Conn) string {
-	c.SetReadDeadline(time.Now().Add(time.Second))
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	var b [1]byte
 	n, err := c.Read(b[:])
 	switch {

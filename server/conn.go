@@ -323,7 +323,13 @@ func (c *Conn) finish(err error) {
 	if c.tm != nil {
 		c.tm.t.Stop()
 	}
-	if uerr := w.l.UnregisterClose(c.tok); uerr != nil && !isClosed(uerr) {
+	if w.s.paused.Load() > 0 {
+		// Accepting waits for a descriptor: free this one now rather
+		// than with the loop's batch, and resume accepting.
+		w.l.Unregister(c.tok)
+		unix.Close(c.fd)
+		w.s.resumeAccepting()
+	} else if err := w.l.UnregisterClose(c.tok); err != nil && !isClosed(err) {
 		// The loop lost the registration (a refused deferred Register):
 		// the descriptor is still ours.
 		unix.Close(c.fd)
@@ -335,7 +341,6 @@ func (c *Conn) finish(err error) {
 	}
 	w.remove(c)
 	w.st.closedBy(err)
-	w.s.connClosed()
 	c.callClose(err)
 	c.fd = -1
 }

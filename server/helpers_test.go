@@ -72,7 +72,7 @@ func serve(t testing.TB, network string, h Handler, opts ...Option) *testServer 
 		s.Close()
 		select {
 		case err := <-ts.served:
-			if err != nil {
+			if err != nil && !isClosed(err) { // ErrClosed: the test ended before Serve began
 				t.Errorf("Serve returned %v after Close", err)
 			}
 		case <-time.After(10 * time.Second):
@@ -133,8 +133,13 @@ func (echo) OnData(c *Conn) {
 
 // events records a handler's opens and closes.
 type events struct {
-	opened chan *Conn
+	opened chan openEvent
 	closed chan closeEvent
+}
+
+type openEvent struct {
+	c  *Conn
+	at time.Time
 }
 
 type closeEvent struct {
@@ -144,22 +149,24 @@ type closeEvent struct {
 }
 
 func newEvents() *events {
-	return &events{opened: make(chan *Conn, 1<<14), closed: make(chan closeEvent, 1<<14)}
+	return &events{opened: make(chan openEvent, 1<<14), closed: make(chan closeEvent, 1<<14)}
 }
 
-func (e *events) OnOpen(c *Conn) { e.opened <- c }
+func (e *events) OnOpen(c *Conn) { e.opened <- openEvent{c, time.Now()} }
 func (e *events) OnClose(c *Conn, err error) {
 	e.closed <- closeEvent{c, err, time.Now()}
 }
 
-func (e *events) waitOpen(t testing.TB) *Conn {
+func (e *events) waitOpen(t testing.TB) *Conn { return e.waitOpenAt(t).c }
+
+func (e *events) waitOpenAt(t testing.TB) openEvent {
 	t.Helper()
 	select {
-	case c := <-e.opened:
-		return c
+	case ev := <-e.opened:
+		return ev
 	case <-time.After(10 * time.Second):
 		t.Fatal("no connection opened within 10s")
-		return nil
+		return openEvent{}
 	}
 }
 

@@ -359,11 +359,8 @@ func (s *Server) closed() bool {
 	return s.state == stateClosed
 }
 
-// connClosed resumes paused accepting at once: a descriptor was freed.
-func (s *Server) connClosed() {
-	if s.paused.Load() == 0 {
-		return
-	}
+// resumeAccepting resumes paused accepting at once: a descriptor was freed.
+func (s *Server) resumeAccepting() {
 	for _, w := range s.loops() {
 		if lis := w.lis; lis != nil && lis.paused.Load() {
 			lis.timer.Reset(0)

@@ -47,13 +47,13 @@ func resolve(network, addr string) (endpoint, error) {
 	if network[0] == 't' {
 		a, err := net.ResolveTCPAddr(network, addr)
 		if err != nil {
-			return endpoint{}, errs.Call(pkg, "Listen", -1, err)
+			return endpoint{}, badAddress(err)
 		}
 		ip, port, zone = a.IP, a.Port, a.Zone
 	} else {
 		a, err := net.ResolveUDPAddr(network, addr)
 		if err != nil {
-			return endpoint{}, errs.Call(pkg, "Listen", -1, err)
+			return endpoint{}, badAddress(err)
 		}
 		ip, port, zone = a.IP, a.Port, a.Zone
 	}
@@ -92,6 +92,12 @@ func resolve(network, addr string) (endpoint, error) {
 		}
 	}
 	return ep, nil
+}
+
+// badAddress is the error of an address that does not resolve: the
+// resolver's error, classified as an argument error (EINVAL).
+func badAddress(err error) error {
+	return &errs.Error{Pkg: pkg, Call: "Listen", Fd: -1, Err: err, Kind: &errs.ArgError{Why: "bad address"}}
 }
 
 // withPort returns ep bound to port (the one the kernel chose for the first
