@@ -82,20 +82,26 @@ func asleep(t *testing.T, ts *testServer) {
 	}
 }
 
+// outOfDescriptors serves an echo server with one open connection (the
+// helper's connection 0), runs the process out of descriptors and dials
+// queued more connections, which the server cannot accept.
+func outOfDescriptors(t *testing.T, queued int, opts ...Option) (ts *testServer, ev *events, cl *clientProc, free func()) {
+	ev = newEvents()
+	ts = serve(t, "tcp", echoEvents{events: ev}, opts...)
+	asleep(t, ts)
+	cl = startClients(t)
+	cl.do("dial tcp %s 1", ts.Addr())
+	ev.waitOpen(t)
+	cl.do("echo 0 before")
+	free = exhaustDescriptors(t)
+	cl.do("dial tcp %s %d", ts.Addr(), queued)
+	eventually(t, "accepting paused", func() bool { return ts.Stats().Total.AcceptPauses > 0 })
+	return ts, ev, cl, free
+}
+
 func TestAcceptPausesOnEMFILEAndResumesWhenDescriptorsFree(t *testing.T) {
 	forModes(t, func(t *testing.T, opts ...Option) {
-		ev := newEvents()
-		ts := serve(t, "tcp", echoEvents{events: ev}, opts...)
-		asleep(t, ts)
-		addr := ts.Addr().String()
-		cl := startClients(t)
-		cl.do("dial tcp %s 1", addr)
-		ev.waitOpen(t)
-		cl.do("echo 0 before")
-
-		free := exhaustDescriptors(t)
-		cl.do("dial tcp %s 3", addr) // connections 1..3: queued in the kernel
-		eventually(t, "accepting paused", func() bool { return ts.Stats().Total.AcceptPauses > 0 })
+		ts, ev, cl, free := outOfDescriptors(t, 3, opts...) // connections 1..3
 		eventually(t, "a queued connection refused", func() bool { return ts.Stats().Total.Refused > 0 })
 		// A loop may take the room another made to refuse a connection,
 		// and accept one; after that, nothing opens until descriptors free.
@@ -149,16 +155,7 @@ func TestAcceptResumesAtOnceWhenAConnectionCloses(t *testing.T) {
 	minBackoff, maxBackoff = time.Hour, time.Hour // only a close can resume accepting here
 	defer func() { minBackoff, maxBackoff = oldMin, oldMax }()
 	forModes(t, func(t *testing.T, opts ...Option) {
-		ev := newEvents()
-		ts := serve(t, "tcp", echoEvents{events: ev}, opts...)
-		asleep(t, ts)
-		addr := ts.Addr().String()
-		cl := startClients(t)
-		cl.do("dial tcp %s 1", addr)
-		ev.waitOpen(t)
-		exhaustDescriptors(t)
-		cl.do("dial tcp %s 4", addr)
-		eventually(t, "accepting paused", func() bool { return ts.Stats().Total.AcceptPauses > 0 })
+		_, ev, cl, _ := outOfDescriptors(t, 4, opts...)
 		// A loop may take the room another made to refuse a connection
 		// and accept one: those are not what this test waits for.
 		time.Sleep(20 * time.Millisecond)

@@ -243,3 +243,18 @@ func TestServeEndsWithItsContext(t *testing.T) {
 		t.Fatal("server still accepts after its Serve's context ended")
 	}
 }
+
+func TestLoopsArePinnedToTheirCPUs(t *testing.T) {
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil || all.Count() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	ts := serve(t, "tcp", echo{}, WithLoops(2), WithCPUs(1, 0))
+	for i, w := range ts.workers {
+		var set unix.CPUSet
+		onLoop(t, w, func() { unix.SchedGetaffinity(0, &set) })
+		if want := 1 - i; set.Count() != 1 || !set.IsSet(want) {
+			t.Fatalf("loop %d runs on %d CPUs (CPU %d: %v); want CPU %d alone", i, set.Count(), want, set.IsSet(want), want)
+		}
+	}
+}

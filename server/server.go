@@ -161,28 +161,44 @@ func (s *Server) build() error {
 			return err
 		}
 		s.addr = localAddr(s.ep.network, fd)
-		return w.listen(&listener{fd: fd, ev: epoll.In})
+		if err := w.listen(&listener{fd: fd, ev: epoll.In}); err != nil {
+			unix.Close(fd)
+			w.lis = nil
+			return err
+		}
+		return nil
 	}
 }
 
-// listenEach gives every loop a SO_REUSEPORT socket of its own, on the
-// port the first one got.
+// listenEach gives every loop a SO_REUSEPORT socket of its own.
 func (s *Server) listenEach() error {
+	return s.openEach(func(w *worker, fd int) error {
+		if err := w.listen(&listener{fd: fd, ev: epoll.In}); err != nil {
+			w.lis = nil
+			return err
+		}
+		return nil
+	})
+}
+
+// openEach opens a SO_REUSEPORT socket per loop, on the port the first one
+// got, and hands each to use, which registers it or fails (the socket is
+// then closed).
+func (s *Server) openEach(use func(w *worker, fd int) error) error {
 	ep := s.ep
 	for i, w := range s.workers {
 		fd, err := ep.open(&s.cfg, true)
 		if err != nil {
 			return err
 		}
-		if err := w.listen(&listener{fd: fd, ev: epoll.In}); err != nil {
+		if err := use(w, fd); err != nil {
 			unix.Close(fd)
-			w.lis = nil
 			return err
 		}
 		if i == 0 {
 			s.addr = localAddr(ep.network, fd)
-			if a, ok := s.addr.(*net.TCPAddr); ok {
-				ep = ep.withPort(a.Port)
+			if ap, ok := addrPortOf(s.addr); ok {
+				ep = ep.withPort(int(ap.Port()))
 			}
 		}
 	}

@@ -233,6 +233,17 @@ func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
 	return netAddr(network, ap)
 }
 
+// addrPortOf returns the address and port of a TCP or UDP address.
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort(), true
+	case *net.UDPAddr:
+		return a.AddrPort(), true
+	}
+	return netip.AddrPort{}, false
+}
+
 func netAddr(network string, ap netip.AddrPort) net.Addr {
 	if network == "udp" {
 		return net.UDPAddrFromAddrPort(ap)

@@ -106,28 +106,16 @@ type udpSocket struct {
 // SO_REUSEPORT: the kernel spreads senders over them by hash, so one
 // sender's datagrams all reach the same loop.
 func (s *Server) openUDP() error {
-	ep := s.ep
-	for i, w := range s.workers {
-		fd, err := ep.open(&s.cfg, true)
-		if err != nil {
-			return err
-		}
+	return s.openEach(func(w *worker, fd int) error {
 		u := newUDPSocket(w, fd)
 		tok, err := w.l.Register(fd, epoll.In, u)
 		if err != nil {
-			unix.Close(fd)
 			return err
 		}
 		u.tok = tok
 		w.udp = u
-		if i == 0 {
-			s.addr = localAddr("udp", fd)
-			if a, ok := s.addr.(*net.UDPAddr); ok {
-				ep = ep.withPort(a.Port)
-			}
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func newUDPSocket(w *worker, fd int) *udpSocket {

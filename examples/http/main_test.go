@@ -22,6 +22,18 @@ func start(t *testing.T) string {
 	return s.Addr().String()
 }
 
+// dial serves the example and returns a connection to it.
+func dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
 func TestHTTPClientKeepsItsConnection(t *testing.T) {
 	addr := start(t)
 	conns := 0
@@ -48,13 +60,7 @@ func TestHTTPClientKeepsItsConnection(t *testing.T) {
 }
 
 func TestPipelinedRequestsAreAnsweredInOrder(t *testing.T) {
-	addr := start(t)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dial(t)
 	reqs := "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
 		"GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -82,13 +88,7 @@ func TestPipelinedRequestsAreAnsweredInOrder(t *testing.T) {
 }
 
 func TestManyPipelinedRequests(t *testing.T) {
-	addr := start(t)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dial(t)
 	const n = 500 // more than one OnData answers at once
 	go c.Write([]byte(strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", n)))
 	r := bufio.NewReader(c)
@@ -120,4 +120,23 @@ func TestBadRequestAndHTTP10(t *testing.T) {
 			t.Fatalf("%q: got %q, %v; want %s and the connection closed", c.req, b, err, c.status)
 		}
 	}
+}
+
+// FuzzRequest checks the request parser: it never panics, never measures
+// a request longer than the bytes it was given, and finds none before the
+// end of a head.
+func FuzzRequest(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		size, _, _ := request(b)
+		if size < 0 || size > len(b) {
+			t.Fatalf("request(%q) = %d: outside the %d bytes given", b, size, len(b))
+		}
+		if size > 0 && !strings.Contains(string(b[:size]), "\r\n\r\n") {
+			t.Fatalf("request(%q) = %d before the end of a head", b, size)
+		}
+	})
 }

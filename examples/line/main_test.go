@@ -10,19 +10,26 @@ import (
 	"time"
 )
 
-func TestLineProtocol(t *testing.T) {
+// dial serves the example and returns a connection to it.
+func dial(t *testing.T) net.Conn {
+	t.Helper()
 	s, err := newServer("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(context.Background())
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	c, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+func TestLineProtocol(t *testing.T) {
+	c := dial(t)
 	// Commands split anywhere, several in one write.
 	for _, piece := range []string{"PI", "NG\r\nECHO hel", "lo world\nCOU", "NT\nnope\nQUIT\n"} {
 		c.Write([]byte(piece))
@@ -36,18 +43,7 @@ func TestLineProtocol(t *testing.T) {
 }
 
 func TestLineLongerThanTheLimitClosesTheConnection(t *testing.T) {
-	s, err := newServer("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background())
-	defer s.Close()
-	c, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dial(t)
 	c.Write([]byte("PING\n"))
 	r := bufio.NewReader(c)
 	if line, _ := r.ReadString('\n'); line != "+PONG\r\n" {
