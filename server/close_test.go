@@ -6,8 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestPeerHalfCloseGetsEveryReplyThenEOF(t *testing.T) {
@@ -236,4 +239,60 @@ func TestShutdownPastItsContextClosesAtOnce(t *testing.T) {
 	if ce := p.waitClose(t); ce.err != ErrServerClosed {
 		t.Fatalf("OnClose error %v; want ErrServerClosed", ce.err)
 	}
+}
+
+// shortLinger makes LingerTimeout d for the test.
+func shortLinger(t *testing.T, d time.Duration) {
+	old := lingerTimeout
+	lingerTimeout = d
+	t.Cleanup(func() { lingerTimeout = old })
+}
+
+// closeAfter writes size bytes on open and closes.
+type closeAfter struct {
+	*events
+	NopHandler
+	size int
+}
+
+func (h closeAfter) OnOpen(c *Conn) {
+	c.Write(pattern[:h.size])
+	c.Close()
+	h.events.OnOpen(c)
+}
+func (h closeAfter) OnClose(c *Conn, err error) { h.events.OnClose(c, err) }
+
+func TestClosingGivesUpOnAPeerThatNeverReads(t *testing.T) {
+	const d = 100 * time.Millisecond
+	shortLinger(t, d)
+	t.Run("queue", func(t *testing.T) {
+		// More than the sockets hold: the queue never drains.
+		h := closeAfter{events: newEvents(), size: 1 << 20}
+		ts := serve(t, "tcp", h, WithLoops(1), WithSocketBuffers(16<<10, 16<<10))
+		before := time.Now()
+		ts.dial()
+		ce := h.waitClose(t)
+		if !errors.Is(ce.err, ErrWriteTimeout) || ce.at.Sub(before) < d {
+			t.Fatalf("closed after %v with %v; want ErrWriteTimeout, not before %v without progress", ce.at.Sub(before), ce.err, d)
+		}
+	})
+	t.Run("unacknowledged", func(t *testing.T) {
+		// What the server's socket takes, and the peer's window does not:
+		// the queue drains, the bytes stay unacknowledged.
+		h := closeAfter{events: newEvents(), size: 256 << 10}
+		ts := serve(t, "tcp", h, WithLoops(1), WithSocketBuffers(0, 1<<20))
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
+		}}
+		before := time.Now()
+		c, err := d.Dial("tcp", ts.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ce := h.waitClose(t)
+		if ce.err != nil || ce.at.Sub(before) < lingerTimeout {
+			t.Fatalf("closed after %v with %v; want nil (Close), not before the %v linger", ce.at.Sub(before), ce.err, lingerTimeout)
+		}
+	})
 }

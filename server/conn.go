@@ -275,6 +275,7 @@ func (c *Conn) closeWith(err error) {
 	}
 	c.err = err
 	c.flags |= fClosing
+	c.drainBounded()
 	c.settle()
 }
 

@@ -14,6 +14,9 @@ import (
 // is sent, for the peer to acknowledge more of what was sent.
 const LingerTimeout = 5 * time.Second
 
+// lingerTimeout is LingerTimeout, shortened by tests.
+var lingerTimeout = LingerTimeout
+
 // A lingering connection looks at its unacknowledged bytes after
 // minLingerPoll, then at intervals doubling up to maxLingerPoll.
 const (
@@ -77,7 +80,7 @@ func (c *Conn) deadline() (int64, error) {
 	if c.out.n > 0 {
 		wt := tm.write
 		if wt == 0 && c.flags&fClosing != 0 {
-			wt = int64(LingerTimeout)
+			wt = int64(lingerTimeout)
 		}
 		if wt > 0 {
 			consider(tm.progress+wt, ErrWriteTimeout)
@@ -130,6 +133,20 @@ func (c *Conn) timedOut() {
 	c.arm()
 }
 
+// drainBounded makes sure a closing connection with output queued has a
+// timer to bound the drain (LingerTimeout without progress, when no write
+// timeout is set).
+func (c *Conn) drainBounded() {
+	if c.out.n == 0 {
+		return
+	}
+	tm := c.timer()
+	if tm.progress == 0 {
+		tm.progress = c.w.now()
+	}
+	c.arm()
+}
+
 // linger closes the connection, whose end has been sent after all its
 // output, once the peer's kernel has acknowledged all of it (SIOCOUTQ is
 // 0), or once the peer ended its side (see ended), or after LingerTimeout
@@ -152,7 +169,7 @@ func (c *Conn) linger() {
 	tm := c.timer()
 	if tm.lingerEnd == 0 {
 		now := c.w.now()
-		tm.lingerEnd = now + int64(LingerTimeout)
+		tm.lingerEnd = now + int64(lingerTimeout)
 		tm.lingerStep = int64(minLingerPoll)
 		tm.lingerNext = now + tm.lingerStep
 		tm.lingerOut = out
@@ -173,7 +190,7 @@ func (c *Conn) lingerPoll() {
 	}
 	if out < tm.lingerOut {
 		tm.lingerOut = out
-		tm.lingerEnd = now + int64(LingerTimeout)
+		tm.lingerEnd = now + int64(lingerTimeout)
 	}
 	tm.lingerStep = min(2*tm.lingerStep, int64(maxLingerPoll))
 	tm.lingerNext = now + tm.lingerStep
