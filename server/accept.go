@@ -163,8 +163,10 @@ func (w *worker) resumeAccept() {
 	w.s.paused.Add(-1)
 	tok, err := w.l.Register(lis.fd, lis.ev, (*acceptEvents)(w))
 	if err != nil {
-		w.s.cfg.fault(nil, err)
-		w.pauseAccept(err)
+		if !isClosed(err) {
+			w.s.cfg.fault(nil, err)
+			w.pauseAccept(err)
+		}
 		return
 	}
 	lis.tok = tok

@@ -30,6 +30,15 @@ type clientProc struct {
 	rd  *os.File
 }
 
+// with returns the helper reporting to t, a subtest of the one that
+// started it, which closes every connection the helper holds when it ends.
+func (p *clientProc) with(t testing.TB) *clientProc {
+	q := *p
+	q.t = t
+	t.Cleanup(func() { q.do("closeall") })
+	return &q
+}
+
 func startClients(t testing.TB) *clientProc {
 	t.Helper()
 	inR, inW, err := os.Pipe()
@@ -116,8 +125,8 @@ func clientHelper() int {
 			}
 		case "echo": // echo I TEXT
 			ans = helperEcho(conns[atoi(f[1])], f[2])
-		case "state": // state I: what reading finds within 200ms
-			ans = helperState(conns[atoi(f[1])])
+		case "states": // states I J ...: what reading each finds within 200ms, together
+			ans = helperStates(conns, f[1:])
 		case "close": // close I
 			conns[atoi(f[1])].Close()
 			ans = "ok"
@@ -185,6 +194,17 @@ func helperEcho(c net.Conn, text string) string {
 	return "ok"
 }
 
+func helperStates(conns []net.Conn, idx []string) string {
+	out := make([]string, len(idx))
+	var wg sync.WaitGroup
+	for k, i := range idx {
+		wg.Add(1)
+		go func() { defer wg.Done(); out[k] = helperState(conns[atoi(i)]) }()
+	}
+	wg.Wait()
+	return strings.Join(out, " ")
+}
+
 func helperState(c net.Conn) string {
 	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	var b [1]byte
@@ -197,6 +217,6 @@ func helperState(c net.Conn) string {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "waiting"
 	default:
-		return "reset " + err.Error()
+		return "reset"
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,23 +86,24 @@ func asleep(t *testing.T, ts *testServer) {
 // outOfDescriptors serves an echo server with one open connection (the
 // helper's connection 0), runs the process out of descriptors and dials
 // queued more connections, which the server cannot accept.
-func outOfDescriptors(t *testing.T, queued int, opts ...Option) (ts *testServer, ev *events, cl *clientProc, free func()) {
+func outOfDescriptors(t *testing.T, cl *clientProc, queued int, opts ...Option) (ts *testServer, ev *events, free func()) {
 	ev = newEvents()
 	ts = serve(t, "tcp", echoEvents{events: ev}, opts...)
 	asleep(t, ts)
-	cl = startClients(t)
+	cl = cl.with(t)
 	cl.do("dial tcp %s 1", ts.Addr())
 	ev.waitOpen(t)
 	cl.do("echo 0 before")
 	free = exhaustDescriptors(t)
 	cl.do("dial tcp %s %d", ts.Addr(), queued)
 	eventually(t, "accepting paused", func() bool { return ts.Stats().Total.AcceptPauses > 0 })
-	return ts, ev, cl, free
+	return ts, ev, free
 }
 
 func TestAcceptPausesOnEMFILEAndResumesWhenDescriptorsFree(t *testing.T) {
+	cl := startClients(t)
 	forModes(t, func(t *testing.T, opts ...Option) {
-		ts, ev, cl, free := outOfDescriptors(t, 3, opts...) // connections 1..3
+		ts, ev, free := outOfDescriptors(t, cl, 3, opts...) // connections 1..3
 		eventually(t, "a queued connection refused", func() bool { return ts.Stats().Total.Refused > 0 })
 		// A loop may take the room another made to refuse a connection,
 		// and accept one; after that, nothing opens until descriptors free.
@@ -134,13 +136,13 @@ func TestAcceptPausesOnEMFILEAndResumesWhenDescriptorsFree(t *testing.T) {
 		refused := int(ts.Stats().Total.Refused)
 		eventually(t, "every queued connection accepted or refused", func() bool { return int(ts.Stats().Total.Accepted) == 4-refused })
 		eofs := 0
-		for i := 1; i <= 3; i++ {
-			switch st := cl.do("state %d", i); st {
+		for i, st := range strings.Fields(cl.do("states 1 2 3")) {
+			switch st {
 			case "eof":
 				eofs++
 			case "waiting":
 			default:
-				t.Fatalf("queued connection %d: %s", i, st)
+				t.Fatalf("queued connection %d: %s", i+1, st)
 			}
 		}
 		if eofs != refused {
@@ -154,8 +156,9 @@ func TestAcceptResumesAtOnceWhenAConnectionCloses(t *testing.T) {
 	oldMin, oldMax := minBackoff, maxBackoff
 	minBackoff, maxBackoff = time.Hour, time.Hour // only a close can resume accepting here
 	defer func() { minBackoff, maxBackoff = oldMin, oldMax }()
+	cl := startClients(t)
 	forModes(t, func(t *testing.T, opts ...Option) {
-		_, ev, cl, _ := outOfDescriptors(t, 4, opts...)
+		_, ev, _ := outOfDescriptors(t, cl, 4, opts...)
 		// A loop may take the room another made to refuse a connection
 		// and accept one: those are not what this test waits for.
 		time.Sleep(20 * time.Millisecond)

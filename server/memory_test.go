@@ -24,15 +24,16 @@ func heapAndStack() uint64 {
 
 func TestIdleConnectionsCostUnderAKiBEach(t *testing.T) {
 	fdtest.RaiseLimit(t, idleConns+1000)
-	forModes(t, func(t *testing.T, opts ...Option) { idleCost(t, opts...) })
+	cl := startClients(t)
+	forModes(t, func(t *testing.T, opts ...Option) { idleCost(t, cl, opts...) })
 	// A timeout adds one timer per connection, whatever the mode.
-	t.Run("idle-timeout", func(t *testing.T) { idleCost(t, WithIdleTimeout(time.Hour), WithLoops(2)) })
+	t.Run("idle-timeout", func(t *testing.T) { idleCost(t, cl, WithIdleTimeout(time.Hour), WithLoops(2)) })
 }
 
 // idleCost holds idleConns idle connections and checks what each costs.
-func idleCost(t *testing.T, opts ...Option) {
+func idleCost(t *testing.T, cl *clientProc, opts ...Option) {
 	ts := serve(t, "tcp", echo{}, opts...)
-	cl := startClients(t)
+	cl = cl.with(t)
 	cl.do("dial tcp %s 1", ts.Addr()) // loops awake once, helper warm
 	cl.do("closeall")
 	eventually(t, "warm-up connection closed", func() bool { return ts.Stats().Total.Open == 0 })

@@ -103,7 +103,9 @@ func (w *worker) adopt(fd int, peer netip.AddrPort) {
 	tok, err := w.l.Register(fd, connInterest, (*connEvents)(c))
 	if err != nil {
 		unix.Close(fd)
-		w.s.cfg.fault(nil, err)
+		if !isClosed(err) { // a hand-over that reached a loop being closed is no fault
+			w.s.cfg.fault(nil, err)
+		}
 		return
 	}
 	c.tok = tok

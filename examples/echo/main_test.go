@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -47,12 +48,19 @@ func TestEchoWritesBackWhatItReads(t *testing.T) {
 	}
 }
 
-// BenchmarkEcho is a simple load: 64 connections each sending 16 KiB
-// messages and reading each back before the next.
+// BenchmarkEcho is a simple load: 64 connections each sending messages
+// and reading each back before the next; an op is one message's round
+// trip, the bytes one way.
 func BenchmarkEcho(b *testing.B) {
+	for _, size := range []int{64, 16 << 10} {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) { benchEcho(b, size) })
+	}
+}
+
+func benchEcho(b *testing.B, size int) {
 	s := start(b, server.MultiQueue)
-	const conns, size = 64, 16 << 10
-	b.SetBytes(size)
+	const conns = 64
+	b.SetBytes(int64(size))
 	var wg sync.WaitGroup
 	per := b.N/conns + 1
 	b.ResetTimer()
