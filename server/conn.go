@@ -457,15 +457,18 @@ func (c *Conn) LocalAddr() net.Addr {
 	return localAddr(c.w.s.ep.network, c.fd)
 }
 
-// Close closes the connection once what is queued has been written: from
-// now on nothing more is read for the handler and writes fail. The
-// connection's end is sent after the queued bytes, and the server waits up
-// to LingerTimeout for the peer's (dropping what it still sends), so that
-// close(2) never finds input unread, which would make the kernel reset the
-// connection and drop what it still had to send. OnClose then gets a nil
-// error. Draining is bounded by the write timeout, or by LingerTimeout
-// without progress when there is none. Close on a closed connection returns
-// nil.
+// Close closes the connection once what is queued has been written. From
+// now on nothing more is handed to the handler (what arrives is read and
+// dropped) and writes fail. The connection's end (a FIN) follows the queued
+// bytes, and close(2) waits until the peer's kernel has acknowledged
+// everything sent, or the peer has ended its side: closing earlier, with
+// input unread or while the peer still sends, makes the kernel reset the
+// connection and drop what it had still to deliver. Both waits are bounded:
+// the drain by the write timeout (LingerTimeout without progress when none is
+// set; OnClose then gets ErrWriteTimeout), the acknowledgement by
+// LingerTimeout without progress. OnClose gets nil. A Unix socket, which
+// hands its bytes over at once, closes as soon as its queue is written.
+// Close on a closed connection returns nil.
 func (c *Conn) Close() error {
 	if c == nil || c.w == nil {
 		return closedErr("Close")

@@ -108,14 +108,14 @@ type config struct {
 	packetBatch int
 }
 
-// The defaults, as documented on each option.
+// The defaults of the options that take sizes.
 const (
-	DefaultReadBuffer  = 64 << 10
-	DefaultReadLimit   = 1 << 20
-	DefaultWriteHigh   = 1 << 20
-	DefaultWriteLow    = 256 << 10
-	DefaultPacketSize  = 2048
-	DefaultPacketBatch = 32
+	DefaultReadBuffer  = 64 << 10  // WithReadBuffer: a loop's read buffer, in bytes
+	DefaultReadLimit   = 1 << 20   // WithReadLimit: bytes a connection may leave unread
+	DefaultWriteHigh   = 1 << 20   // WithWriteLimit: queued bytes past which reading stops
+	DefaultWriteLow    = 256 << 10 // WithWriteLimit: queued bytes at which reading resumes
+	DefaultPacketSize  = 2048      // WithPacketSize: the largest datagram received whole
+	DefaultPacketBatch = 32        // WithPacketBatch: datagrams per recvmmsg or sendmmsg
 )
 
 func defaultConfig() config {

@@ -18,24 +18,24 @@ type Stats struct {
 
 // LoopStats counts one loop's work.
 type LoopStats struct {
-	Accepting      bool   // the Acceptor mode's accepting loop (in Total: false)
-	Open           int64  // connections open now
-	Accepted       uint64 // connections taken in (by this loop, or handed to it)
-	Closed         Closes // connections closed, by cause
-	Refused        uint64 // connections refused with the reserve descriptor while descriptors ran out
-	AcceptPauses   uint64 // times accepting paused (EMFILE, ENFILE, ENOBUFS, ENOMEM)
-	AcceptErrors   uint64 // connections lost in the queue (ECONNABORTED and the like)
-	BytesIn        uint64 // bytes read from connections (and datagrams received)
-	BytesOut       uint64 // bytes written to connections (and datagrams sent)
-	HeldIn         int64  // bytes of input storage held by connections for bytes left unread
-	HeldOut        int64  // bytes of output chunks held by connections' queues
-	PacketsIn      uint64 // UDP datagrams received
-	PacketsOut     uint64 // UDP datagrams sent
-	PacketsDropped uint64 // UDP datagrams dropped: too long to receive, or replies the socket refused
-	RecvBatches    uint64 // recvmmsg calls that returned datagrams
-	SendBatches    uint64 // sendmmsg calls that sent datagrams
-	Panics         uint64 // handler panics contained
-	Loop           loop.Stats
+	Accepting      bool       // the Acceptor mode's accepting loop (in Total: false)
+	Open           int64      // connections open now
+	Accepted       uint64     // connections taken in (by this loop, or handed to it)
+	Closed         Closes     // connections closed, by cause
+	Refused        uint64     // connections refused with the reserve descriptor while descriptors ran out
+	AcceptPauses   uint64     // times accepting paused (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+	AcceptErrors   uint64     // connections lost in the queue (ECONNABORTED and the like)
+	BytesIn        uint64     // bytes read from connections (and datagrams received)
+	BytesOut       uint64     // bytes written to connections (and datagrams sent)
+	HeldIn         int64      // bytes of input storage held by connections for bytes left unread
+	HeldOut        int64      // bytes of output chunks held by connections' queues
+	PacketsIn      uint64     // UDP datagrams received
+	PacketsOut     uint64     // UDP datagrams sent
+	PacketsDropped uint64     // UDP datagrams dropped: too long to receive, or replies the socket refused
+	RecvBatches    uint64     // recvmmsg calls that returned datagrams
+	SendBatches    uint64     // sendmmsg calls that sent datagrams
+	Panics         uint64     // handler panics contained
+	Loop           loop.Stats // the loop's own counters: events, stale events dropped, wake-ups, timers
 }
 
 // Closes counts closed connections by cause (the error OnClose got).

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +54,11 @@ func TestUDPRepliesToEverySender(t *testing.T) {
 			st := ts.Stats().Total
 			if st.PacketsIn != senders*each || st.PacketsOut != senders*each || st.BytesIn != st.BytesOut {
 				t.Fatalf("Stats: %d in, %d out, %d bytes in, %d out; want %d each way", st.PacketsIn, st.PacketsOut, st.BytesIn, st.BytesOut, senders*each)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := ts.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown of a UDP server: %v", err)
 			}
 		})
 	}
