@@ -96,8 +96,12 @@ func (t *Timer) Reset(d time.Duration) bool {
 	if t == nil || t.l == nil {
 		return false
 	}
-	return t.l.schedule(t, d, t.period)
+	return t.l.schedule(t, d, keepPeriod)
 }
+
+// keepPeriod asks schedule to keep the Timer's period, which it reads under
+// the heap's lock: a Reset from one goroutine races with another's.
+const keepPeriod = -1
 
 // schedule (re)places t in the heap at now+d and wakes the loop when the
 // new deadline is earlier than the one it sleeps until. It reports whether
@@ -117,6 +121,9 @@ func (l *Loop) schedule(t *Timer, d time.Duration, period int64) bool {
 	was := t.i >= 0
 	if was {
 		h.remove(t)
+	}
+	if period == keepPeriod {
+		period = t.period
 	}
 	t.when, t.period = when, period
 	h.seq++

@@ -221,3 +221,26 @@ func TestPostFromManyGoroutinesRunsEachOnceInOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestTimerResetFromTwoGoroutinesIsSafe resets one timer from two
+// goroutines at once while the loop fires it: under the race detector a
+// Reset that read the timer's period outside the heap's lock is reported.
+func TestTimerResetFromTwoGoroutinesIsSafe(t *testing.T) {
+	l := newLoop(t, EngineEpoll)
+	start(t, l)
+	var fired atomic.Int64
+	tm := l.AfterFunc(time.Hour, func() { fired.Add(1) })
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				tm.Reset(time.Duration(i%3) * time.Microsecond)
+			}
+		}()
+	}
+	wg.Wait()
+	tm.Reset(0)
+	eventually(t, "the timer fired", func() bool { return fired.Load() > 0 })
+}

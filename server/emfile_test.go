@@ -1,0 +1,201 @@
+package server
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// exhaustDescriptors lowers RLIMIT_NOFILE to a few above the highest open
+// descriptor and opens /dev/null until the process is out of descriptors.
+// It returns a function that frees them; the limit is restored at cleanup
+// (before fdtest.Check's, which needs a descriptor).
+func exhaustDescriptors(t *testing.T) (free func()) {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	fds := openFds(t)
+	lim := old
+	lim.Cur = uint64(fds[len(fds)-1] + 8)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var fillers []int
+	freed := false
+	free = func() {
+		if !freed {
+			freed = true
+			for _, fd := range fillers {
+				unix.Close(fd)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		free()
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	})
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == unix.EMFILE {
+			return free
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillers = append(fillers, fd)
+	}
+}
+
+func openFds(t *testing.T) []int {
+	ents, err := unixReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Ints(ents)
+	return ents
+}
+
+// cpuTime is the process's user and system time.
+func cpuTime(t *testing.T) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// asleep waits until every loop of the server has slept in its wait once:
+// an epoll instance opens the eventfd that wakes its blocked waiters on the
+// first wait that blocks, which must not come after descriptors run out.
+func asleep(t *testing.T, ts *testServer) {
+	t.Helper()
+	for _, w := range ts.loops() {
+		eventually(t, "loop asleep once", func() bool {
+			w.l.Post(func() {})
+			return w.l.Stats().Wakeups > 0
+		})
+	}
+}
+
+// outOfDescriptors serves an echo server with one open connection (the
+// helper's connection 0), runs the process out of descriptors and dials
+// queued more connections, which the server cannot accept.
+func outOfDescriptors(t *testing.T, cl *clientProc, queued int, opts ...Option) (ts *testServer, ev *events, free func()) {
+	ev = newEvents()
+	ts = serve(t, "tcp", echoEvents{events: ev}, opts...)
+	asleep(t, ts)
+	cl = cl.with(t)
+	cl.do("dial tcp %s 1", ts.Addr())
+	ev.waitOpen(t)
+	cl.do("echo 0 before")
+	free = exhaustDescriptors(t)
+	cl.do("dial tcp %s %d", ts.Addr(), queued)
+	eventually(t, "accepting paused", func() bool { return ts.Stats().Total.AcceptPauses > 0 })
+	return ts, ev, free
+}
+
+func TestAcceptPausesOnEMFILEAndResumesWhenDescriptorsFree(t *testing.T) {
+	cl := startClients(t)
+	forModes(t, func(t *testing.T, opts ...Option) {
+		ts, ev, free := outOfDescriptors(t, cl, 3, opts...) // connections 1..3
+		eventually(t, "a queued connection refused", func() bool { return ts.Stats().Total.Refused > 0 })
+		// A loop may take the room another made to refuse a connection,
+		// and accept one; after that, nothing opens until descriptors free.
+		time.Sleep(20 * time.Millisecond)
+		for len(ev.opened) > 0 {
+			<-ev.opened
+		}
+
+		// Paused: the open connection is served, and the loops sleep.
+		cpu0, wall0 := cpuTime(t), time.Now()
+		time.Sleep(300 * time.Millisecond)
+		cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
+		t.Logf("CPU while accepting paused: %v in %v (%.2f%% of one core); %d pauses", cpu, wall, 100*float64(cpu)/float64(wall), ts.Stats().Total.AcceptPauses)
+		if cpu > wall/20 {
+			t.Fatalf("process used %v of CPU in %v with accepting paused: spinning", cpu, wall)
+		}
+		cl.do("echo 0 during")
+		select {
+		case oe := <-ev.opened:
+			t.Fatalf("a connection opened while descriptors were exhausted: %v", oe.c)
+		default:
+		}
+
+		freed := time.Now()
+		free()
+		oe := ev.waitOpenAt(t)
+		if d := oe.at.Sub(freed); d > 100*time.Millisecond {
+			t.Fatalf("accepting resumed %v after descriptors were freed; want within 100ms", d)
+		}
+		refused := int(ts.Stats().Total.Refused)
+		eventually(t, "every queued connection accepted or refused", func() bool { return int(ts.Stats().Total.Accepted) == 4-refused })
+		eofs := 0
+		for i, st := range strings.Fields(cl.do("states 1 2 3")) {
+			switch st {
+			case "eof":
+				eofs++
+			case "waiting":
+			default:
+				t.Fatalf("queued connection %d: %s", i+1, st)
+			}
+		}
+		if eofs != refused {
+			t.Fatalf("%d clients saw their connection closed; the server refused %d", eofs, refused)
+		}
+		cl.do("echo 0 after")
+	})
+}
+
+func TestAcceptResumesAtOnceWhenAConnectionCloses(t *testing.T) {
+	oldMin, oldMax := minBackoff, maxBackoff
+	minBackoff, maxBackoff = time.Hour, time.Hour // only a close can resume accepting here
+	defer func() { minBackoff, maxBackoff = oldMin, oldMax }()
+	cl := startClients(t)
+	forModes(t, func(t *testing.T, opts ...Option) {
+		_, ev, _ := outOfDescriptors(t, cl, 4, opts...)
+		// A loop may take the room another made to refuse a connection
+		// and accept one: those are not what this test waits for.
+		time.Sleep(20 * time.Millisecond)
+		for len(ev.opened) > 0 {
+			<-ev.opened
+		}
+		cl.do("close 0")
+		ce := ev.waitClose(t)
+		oe := ev.waitOpenAt(t)
+		if d := oe.at.Sub(ce.at); d > 100*time.Millisecond {
+			t.Fatalf("accepting resumed %v after a connection closed; want at once", d)
+		}
+	})
+}
+
+func unixReadDir(dir string) ([]int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var out []int
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return out, nil
+		}
+		var names []string
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+		for _, name := range names {
+			if v, err := strconv.Atoi(name); err == nil && v != fd {
+				out = append(out, v)
+			}
+		}
+	}
+}
