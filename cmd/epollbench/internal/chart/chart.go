@@ -16,7 +16,9 @@ type Series struct {
 	Y    []float64 `json:"y"`
 }
 
-// Chart is one figure, written as an SVG file beside the report.
+// Chart is one figure, written as an SVG file beside the report: a line
+// per series over a numeric x axis, or, when Categories is set, a group of
+// bars per category.
 type Chart struct {
 	File   string   `json:"file"` // base name without directory, e.g. "pipetest.svg"
 	Title  string   `json:"title"`
@@ -25,6 +27,38 @@ type Chart struct {
 	LogX   bool     `json:"log_x"`
 	LogY   bool     `json:"log_y"`
 	Series []Series `json:"series"`
+	// Categories make a bar chart: along x one group per category (a
+	// "\n" in a name breaks its label), in each group one bar per series,
+	// Series.Y[i] being the bar of category i and Series.X unused. A value
+	// that is not a positive finite figure draws no bar. Bars stand on a
+	// linear axis from zero: LogX and LogY are ignored.
+	Categories []string `json:"categories,omitempty"`
+	// Lines are horizontal reference lines: a target, a reference's level.
+	Lines []Line `json:"lines,omitempty"`
+}
+
+// Line is a horizontal line across the plot at Y, labelled.
+type Line struct {
+	Y     float64 `json:"y"`
+	Label string  `json:"label"`
+}
+
+// Bar appends to ch, a bar chart, the series name with one value per
+// category, value(category) giving it (0 where nothing was measured); a
+// series with no measured value is left out.
+func Bar(ch *Chart, name string, value func(category int) float64) {
+	s := Series{Name: name, Y: make([]float64, len(ch.Categories))}
+	measured := false
+	for i := range ch.Categories {
+		v := value(i)
+		if v > 0 && !math.IsInf(v, 0) {
+			s.Y[i] = v
+			measured = true
+		}
+	}
+	if measured {
+		ch.Series = append(ch.Series, s)
+	}
 }
 
 // Curve appends to ch the measured curve name: one point per item, at the
