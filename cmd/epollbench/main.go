@@ -24,6 +24,7 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/http"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/pipetest"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/servers"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/timeout"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/wait"
 )
@@ -36,6 +37,7 @@ var experiments = []harness.Experiment{
 	pipetest.Experiment, // the 2002 token ring (seed 001)
 	timeout.Experiment,  // timed-wait precision and the QEMU loop (seed 000)
 	http.Experiment,     // the dphttpd-like server (seed 001)
+	servers.Experiment,  // eventpoll's server beside gnet, nbio, netpoll, net, net/http and C (bench/)
 }
 
 func main() {

@@ -14,7 +14,14 @@ type Series struct {
 	Name string    `json:"name"`
 	X    []float64 `json:"x"`
 	Y    []float64 `json:"y"`
+	// Color is the series' colour ("#1f77b4"), so that one thing keeps
+	// one colour across charts; "" takes the palette's colour for the
+	// series' place in the chart.
+	Color string `json:"color,omitempty"`
 }
+
+// Color is the palette's i-th colour, for Series.Color.
+func Color(i int) string { return colors[i%len(colors)] }
 
 // Chart is one figure, written as an SVG file beside the report: a line
 // per series over a numeric x axis, or, when Categories is set, a group of
@@ -44,9 +51,10 @@ type Line struct {
 }
 
 // Bar appends to ch, a bar chart, the series name with one value per
-// category, value(category) giving it (0 where nothing was measured); a
-// series with no measured value is left out.
-func Bar(ch *Chart, name string, value func(category int) float64) {
+// category, value(category) giving it (0 where nothing was measured), and
+// returns it; a series with no measured value is left out, and Bar
+// returns nil.
+func Bar(ch *Chart, name string, value func(category int) float64) *Series {
 	s := Series{Name: name, Y: make([]float64, len(ch.Categories))}
 	measured := false
 	for i := range ch.Categories {
@@ -56,9 +64,11 @@ func Bar(ch *Chart, name string, value func(category int) float64) {
 			measured = true
 		}
 	}
-	if measured {
-		ch.Series = append(ch.Series, s)
+	if !measured {
+		return nil
 	}
+	ch.Series = append(ch.Series, s)
+	return &ch.Series[len(ch.Series)-1]
 }
 
 // Curve appends to ch the measured curve name: one point per item, at the

@@ -224,9 +224,16 @@ func (c *canvas) frame(ch Chart, xTicks []float64) {
 		top+plotH/2, top+plotH/2, escape(yl))
 }
 
+// color is the colour of series i of ch.
+func color(ch Chart, i int) string {
+	if c := ch.Series[i].Color; c != "" {
+		return c
+	}
+	return Color(i)
+}
+
 // legend draws series i's entry: a swatch in its colour and its name.
-func (c *canvas) legend(i int, name string, bar bool) {
-	color := colors[i%len(colors)]
+func (c *canvas) legend(i int, name, color string, bar bool) {
 	ly := top + 10 + i*20
 	lx := left + plotW + 15
 	if bar {
@@ -240,7 +247,7 @@ func (c *canvas) legend(i int, name string, bar bool) {
 // lines draws each series as a polyline with a marker per point.
 func (c *canvas) lines(ch Chart) {
 	for i, s := range ch.Series {
-		color := colors[i%len(colors)]
+		color := color(ch, i)
 		var pts []string
 		for j := range min(len(s.X), len(s.Y)) {
 			if c.ax.usable(s.X[j]) && c.ay.usable(s.Y[j]) {
@@ -255,7 +262,7 @@ func (c *canvas) lines(ch Chart) {
 			c.f(`<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", x, y, color)
 		}
 		c.f("</g>\n")
-		c.legend(i, s.Name, false)
+		c.legend(i, s.Name, color, false)
 	}
 }
 
@@ -275,10 +282,10 @@ func (c *canvas) bars(ch Chart) {
 			x := left + float64(j)*groupW + groupW*0.1 + float64(i)*barW
 			y := c.py(v)
 			c.f(`<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`+"\n",
-				x, y, barW, top+plotH-y, colors[i%len(colors)], escape(s.Name), FormatSI(v))
+				x, y, barW, top+plotH-y, color(ch, i), escape(s.Name), FormatSI(v))
 		}
 		c.f("</g>\n")
-		c.legend(i, s.Name, true)
+		c.legend(i, s.Name, color(ch, i), true)
 	}
 	for j, name := range ch.Categories {
 		x := left + (float64(j)+0.5)*groupW

@@ -99,7 +99,7 @@ func TestBarChartDrawsABarPerMeasuredValueAndLabelsEveryCategory(t *testing.T) {
 		File: "b.svg", Title: "bars", XLabel: "case", YLabel: "x best",
 		Categories: []string{"echo 64B\nloops=1", "echo 64B\nloops=all", "http"},
 		Series: []Series{
-			{Name: "gnet", Y: []float64{1, 0.9, 1}},
+			{Name: "gnet", Y: []float64{1, 0.9, 1}, Color: "#123456"},
 			{Name: "c", Y: []float64{1.2, 0, math.NaN()}}, // not measured in two categories
 		},
 		Lines: []Line{{Y: 1.1, Label: "target 1.1x"}},
@@ -117,6 +117,9 @@ func TestBarChartDrawsABarPerMeasuredValueAndLabelsEveryCategory(t *testing.T) {
 			t.Errorf("text %q missing from the SVG", want)
 		}
 	}
+	if n := strings.Count(string(SVG(ch)), `fill="#123456"`); n != 4 {
+		t.Errorf("the series' own colour is used %d times, want 4: its three bars and its legend", n)
+	}
 	if n := strings.Count(string(SVG(ch)), `class="ref"`); n != 1 {
 		t.Errorf("%d reference lines, want 1", n)
 	}
@@ -125,8 +128,12 @@ func TestBarChartDrawsABarPerMeasuredValueAndLabelsEveryCategory(t *testing.T) {
 func TestBarLeavesOutWhatWasNotMeasured(t *testing.T) {
 	ch := Chart{Categories: []string{"a", "b", "c"}}
 	vals := map[int]float64{0: 5, 1: 0, 2: math.Inf(1)}
-	Bar(&ch, "some", func(i int) float64 { return vals[i] })
-	Bar(&ch, "none", func(int) float64 { return 0 })
+	if s := Bar(&ch, "some", func(i int) float64 { return vals[i] }); s == nil || s.Name != "some" {
+		t.Errorf("Bar returned %+v, want the series it added", s)
+	}
+	if s := Bar(&ch, "none", func(int) float64 { return 0 }); s != nil {
+		t.Errorf("Bar returned %+v for a series it left out", s)
+	}
 	want := []Series{{Name: "some", Y: []float64{5, 0, 0}}}
 	if !reflect.DeepEqual(ch.Series, want) {
 		t.Errorf("series %+v, want %+v", ch.Series, want)

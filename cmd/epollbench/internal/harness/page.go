@@ -166,16 +166,16 @@ table { border-collapse: collapse; }
 .mark { display: inline-block; width: 1.2em; text-align: center; font-size: 1.1em; }
 .met .mark { color: #0072b2; }
 .notmet .mark { color: #d55e00; }
-.notjudged { color: #666; font-weight: normal; }
+.verdict.notjudged { color: #555; font-weight: normal; }
 .rows tbody tr.notmet { background: #fbeee4; }
 .machine th { text-align: left; padding: 1px 14px 1px 0; color: #555; font-weight: normal; }
 .machine td { padding: 1px 0; }
 .summary { font-size: 1.05em; }
-.summary span { margin-right: 1.4em; }
+.summary .verdict { margin-right: 1.6em; }
 .notes li { margin: 0.15em 0; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); gap: 1.2em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(780px, 1fr)); gap: 1.2em; }
 figure { margin: 0; }
-figure svg { width: 100%; height: auto; max-width: 860px; border: 1px solid #ddd; }
+figure svg { width: 100%; height: auto; max-width: 960px; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9em; }
 nav a { margin-right: 1em; }
 </style>
