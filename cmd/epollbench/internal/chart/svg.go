@@ -307,6 +307,8 @@ func (c *canvas) refLines(ls []Line) {
 		y := c.py(l.Y)
 		c.f(`<line class="ref" x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n",
 			left, y, left+plotW, y)
-		c.f(`<text x="%d" y="%.1f" text-anchor="end" font-size="11">%s</text>`+"\n", left+plotW-4, y-4, escape(l.Label))
+		// A white halo keeps the label readable over a bar.
+		c.f(`<text x="%d" y="%.1f" text-anchor="end" font-size="11" stroke="white" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
+			left+plotW-4, y-4, escape(l.Label))
 	}
 }

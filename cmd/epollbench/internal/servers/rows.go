@@ -62,7 +62,8 @@ func (g *group) bestGoPeer() string {
 }
 
 // groupRows gathers the driver's rows into groups, by family in the order
-// of families, then in the order the driver listed them.
+// of families, our generator's before wrk's cross-checks, then in the
+// order the driver listed them.
 func groupRows(rows []peerRow) []*group {
 	var gs []*group
 	for i := range rows {
@@ -77,9 +78,19 @@ func groupRows(rows []peerRow) []*group {
 		gs[k].rows = append(gs[k].rows, r)
 	}
 	slices.SortStableFunc(gs, func(a, b *group) int {
-		return cmp.Compare(familyOrder(a.family), familyOrder(b.family))
+		return cmp.Or(cmp.Compare(familyOrder(a.family), familyOrder(b.family)),
+			cmp.Compare(crossCheck(a), crossCheck(b)))
 	})
 	return gs
+}
+
+// crossCheck is 1 for a group of another generator than the driver's own
+// (wrk), 0 for the driver's.
+func crossCheck(g *group) int {
+	if g.generator == "" || g.generator == "peerbench" {
+		return 0
+	}
+	return 1
 }
 
 func familyOrder(f string) int {

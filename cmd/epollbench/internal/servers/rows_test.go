@@ -111,6 +111,21 @@ func TestWithoutOurServerTheRowsShowThePeersAndJudgeNothing(t *testing.T) {
 			t.Errorf("no row %q", want)
 		}
 	}
+	// Families in order, and in a family wrk's cross-checks after the
+	// driver's own cases.
+	var order []string
+	for _, r := range sec.Rows {
+		if len(order) == 0 || order[len(order)-1] != r.Case {
+			order = append(order, r.Case)
+		}
+	}
+	fam := func(c string) int { return slices.Index(families, strings.Fields(c)[0]) }
+	if !slices.IsSortedFunc(order, func(a, b string) int { return fam(a) - fam(b) }) {
+		t.Errorf("rows not in the order of families: %q", order)
+	}
+	if i, j := slices.Index(order, "http c100 loops=1 wrk"), slices.Index(order, "http c100 p16 loops=all p99"); i != j+1 {
+		t.Errorf("wrk's row at %d, the last of the driver's http rows at %d: %q", i, j, order)
+	}
 	// The p99 row is against the lowest p99 of the Go peers.
 	p99 := rowOf(t, sec, "http c100 loops=1 p99", "best Go peer's p99")
 	lowest := math.Inf(1)

@@ -51,9 +51,10 @@ var (
 )
 
 // quickImpls are the implementations a quick run measures, where they
-// are registered: ours (the name issue 15 gives it), one Go peer and C.
-// All of them would take several times as long.
-var quickImpls = []string{"eventpoll", "net", cImpl}
+// are registered: ours (the name issue 15 gives it) and one Go peer. All
+// of them would take several times as long, and a quick run runs no C
+// reference.
+var quickImpls = []string{"eventpoll", "net"}
 
 // reportTimeout ends a standard report's run that hangs; peerbench's
 // own stall checks end a stalled run far sooner.
