@@ -122,21 +122,15 @@ func isExecutable(p string) bool {
 
 // list returns the names of the implementations peerbench can run.
 func (d driver) list() ([]string, error) {
-	dir, err := d.benchDir()
+	cmd, err := d.command(context.Background(), "-list")
 	if err != nil {
 		return nil, err
 	}
-	goCmd, err := d.goCommand()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(goCmd, "run", "./cmd/peerbench", "-list")
-	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", command([]string{"-list"}), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("%s: %v: %s", commandLine([]string{"-list"}), err, strings.TrimSpace(stderr.String()))
 	}
 	var names []string
 	for line := range strings.Lines(string(out)) {
@@ -147,16 +141,9 @@ func (d driver) list() ([]string, error) {
 	return names, nil
 }
 
-// command is how a run is shown in the report: the go command's line.
-func command(args []string) string {
-	return strings.Join(append([]string{"go", "run", "./cmd/peerbench"}, args...), " ")
-}
-
-// run runs peerbench with args (its flags; -json is added) and returns
-// the JSON it wrote. Exit status 1 means a server failed its rows, and
-// the JSON says which; any other failure is an error with the end of
-// what peerbench said.
-func (d driver) run(args []string) ([]byte, error) {
+// command is `go run ./cmd/peerbench args...` in the bench module, or
+// why it cannot be run here (an *unavailableError).
+func (d driver) command(ctx context.Context, args ...string) (*exec.Cmd, error) {
 	dir, err := d.benchDir()
 	if err != nil {
 		return nil, err
@@ -165,6 +152,21 @@ func (d driver) run(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmd := exec.CommandContext(ctx, goCmd, append([]string{"run", "./cmd/peerbench"}, args...)...)
+	cmd.Dir = dir
+	return cmd, nil
+}
+
+// commandLine is how a run is shown in the report: the go command's line.
+func commandLine(args []string) string {
+	return strings.Join(append([]string{"go", "run", "./cmd/peerbench"}, args...), " ")
+}
+
+// run runs peerbench with args (its flags; -json is added) and returns
+// the JSON it wrote. Exit status 1 means a server failed its rows, and
+// the JSON says which; any other failure is an error with the end of
+// what peerbench said.
+func (d driver) run(args []string) ([]byte, error) {
 	f, err := os.CreateTemp("", "epollbench-peerbench-*.json")
 	if err != nil {
 		return nil, err
@@ -178,8 +180,10 @@ func (d driver) run(args []string) ([]byte, error) {
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 	}
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goCmd, append(append([]string{"run", "./cmd/peerbench"}, args...), "-json", jsonPath)...)
-	cmd.Dir = dir
+	cmd, err := d.command(ctx, append(slices.Clone(args), "-json", jsonPath)...)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stdout = d.Stdout
 	if cmd.Stdout == nil {
 		cmd.Stdout = io.Discard
@@ -193,7 +197,7 @@ func (d driver) run(args []string) ([]byte, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", command(args), err)
+		return nil, fmt.Errorf("start %s: %w", commandLine(args), err)
 	}
 	sc := bufio.NewScanner(stderr)
 	sc.Buffer(nil, 1<<20)
@@ -206,17 +210,17 @@ func (d driver) run(args []string) ([]byte, error) {
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%s: stopped after %v%s", command(args), d.Timeout, tail)
+		return nil, fmt.Errorf("%s: stopped after %v%s", commandLine(args), d.Timeout, tail)
 	case err == nil, errors.As(err, &exit) && exit.ExitCode() == 1:
 	default:
-		return nil, fmt.Errorf("%s: %v%s", command(args), err, tail)
+		return nil, fmt.Errorf("%s: %v%s", commandLine(args), err, tail)
 	}
 	b, rerr := os.ReadFile(jsonPath)
 	if rerr == nil && len(bytes.TrimSpace(b)) == 0 {
 		rerr = errors.New("it wrote no JSON")
 	}
 	if rerr != nil {
-		return nil, fmt.Errorf("%s: %v%s", command(args), rerr, tail)
+		return nil, fmt.Errorf("%s: %v%s", commandLine(args), rerr, tail)
 	}
 	return b, nil
 }

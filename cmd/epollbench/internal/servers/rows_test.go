@@ -36,7 +36,7 @@ func load(t *testing.T, name string) ([]byte, *peerReport) {
 func build(t *testing.T, name string) (harness.Section, error) {
 	t.Helper()
 	raw, rep := load(t, name)
-	return buildSection(raw, rep, command([]string{"-short"}))
+	return buildSection(raw, rep, commandLine([]string{"-short"}))
 }
 
 // rowOf returns the row of case c against ref, failing t if there is not

@@ -95,7 +95,7 @@ func sectionOf(args []string, raw []byte, err error) (harness.Section, error) {
 	if errors.As(err, &un) {
 		return notRun(un.why), nil
 	}
-	empty := harness.Section{Experiment: name, Params: map[string]any{"command": command(args)}}
+	empty := harness.Section{Experiment: name, Params: map[string]any{"command": commandLine(args)}}
 	if err != nil {
 		return empty, err
 	}
@@ -103,7 +103,7 @@ func sectionOf(args []string, raw []byte, err error) (harness.Section, error) {
 	if err != nil {
 		return empty, err
 	}
-	return buildSection(raw, rep, command(args))
+	return buildSection(raw, rep, commandLine(args))
 }
 
 // notRun is the section of a machine that cannot run the servers: one
