@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// changesInterest returns the instance's changesInterest set as the kernel reports it
+// changesInterest returns the interest set as the kernel reports it
 // (see batchEnv.state).
 func changesInterest(t testing.TB, ep *Instance, fds []int) string {
 	t.Helper()
@@ -25,8 +25,8 @@ func changesFlush(t testing.TB, c *Changes) []Cmd {
 }
 
 func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 2)
+	ep := newInstance(t)
+	fds := eventfds(t, 2)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	c.Add(fds[1], In, 2)
@@ -39,7 +39,7 @@ func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
 		t.Fatalf("Flush sent %+v, want only the Add of fds[1]", cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{2:IN}" {
-		t.Fatalf("changesInterest set %s, want {2:IN}", got)
+		t.Fatalf("interest set %s, want {2:IN}", got)
 	}
 	// Registered now: Add then Delete is no longer a no-op and must reach
 	// the kernel in order (EEXIST, then the Delete removes it).
@@ -53,13 +53,13 @@ func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
 		t.Fatalf("Flush = %v, %v; want EEXIST for the Add and a successful Delete", err, cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{}" {
-		t.Fatalf("changesInterest set %s, want {}", got)
+		t.Fatalf("interest set %s, want {}", got)
 	}
 }
 
 func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	c.Modify(fds[0], Out, 9)
@@ -68,13 +68,13 @@ func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
 		t.Fatalf("Flush sent %+v, want one ADD OUT data 9", cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{9:OUT}" {
-		t.Fatalf("changesInterest set %s", got)
+		t.Fatalf("interest set %s", got)
 	}
 }
 
 func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In|Exclusive, 1)
 	c.Modify(fds[0], Out, 1)
@@ -85,8 +85,8 @@ func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
 }
 
 func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	changesFlush(t, c)
@@ -98,7 +98,7 @@ func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
 		t.Fatalf("Flush sent %+v, want one MOD with data 4", cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{4:OUT}" {
-		t.Fatalf("changesInterest set %s", got)
+		t.Fatalf("interest set %s", got)
 	}
 	// Back and forth to the registered state: nothing to send.
 	c.Modify(fds[0], In, 5)
@@ -109,8 +109,8 @@ func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
 }
 
 func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	changesFlush(t, c)
@@ -128,8 +128,8 @@ func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
 // OneShot is re-armed and how an edge is asked for again, so it is sent.
 func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 	for _, ev := range []Events{In | OneShot, In | Edge} {
-		ep := newBatchInstance(t)
-		fds := batchEventfds(t, 1)
+		ep := newInstance(t)
+		fds := eventfds(t, 1)
 		c := NewChanges(ep)
 		c.Add(fds[0], ev, 1)
 		changesFlush(t, c)
@@ -154,8 +154,8 @@ func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 }
 
 func TestChangesModifyThenDeleteBecomesDelete(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	changesFlush(t, c)
@@ -170,7 +170,7 @@ func TestChangesModifyThenDeleteBecomesDelete(t *testing.T) {
 // TestChangesDeleteThenAddIsNotMerged proves why: the number may name a
 // new file by the time of the Add, and a Modify would then fail.
 func TestChangesDeleteThenAddIsNotMerged(t *testing.T) {
-	ep := newBatchInstance(t)
+	ep := newInstance(t)
 	old, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
@@ -197,12 +197,12 @@ func TestChangesDeleteThenAddIsNotMerged(t *testing.T) {
 		t.Fatalf("Add of the new file failed: %v (Flush err %v)", cmds[1].Result, err)
 	}
 	if got := changesInterest(t, ep, []int{fresh}); got != "{2:IN}" {
-		t.Fatalf("changesInterest set %s, want the new file registered", got)
+		t.Fatalf("interest set %s, want the new file registered", got)
 	}
 }
 
 func TestChangesFlushContinuesPastFailures(t *testing.T) {
-	ep := newBatchInstance(t)
+	ep := newInstance(t)
 	e := newBatchEnv(t, BatchAuto, 3)
 	ep = e.ep
 	c := NewChanges(ep)
@@ -219,12 +219,12 @@ func TestChangesFlushContinuesPastFailures(t *testing.T) {
 		t.Fatalf("Results %+v", cmds)
 	}
 	if got := e.state(t); got != "{1:IN 2:IN}" {
-		t.Fatalf("changesInterest set %s", got)
+		t.Fatalf("interest set %s", got)
 	}
 }
 
 func TestChangesArgumentErrorsAreImmediate(t *testing.T) {
-	c := NewChanges(newBatchInstance(t))
+	c := NewChanges(newInstance(t))
 	if err := c.Add(-1, In, 0); !errors.Is(err, unix.EBADF) {
 		t.Errorf("Add(-1) = %v, want EBADF", err)
 	}
@@ -240,9 +240,9 @@ func TestChangesArgumentErrorsAreImmediate(t *testing.T) {
 }
 
 func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
-	ep := newBatchInstance(t)
+	ep := newInstance(t)
 	c := NewChanges(ep)
-	c.Add(batchEventfds(t, 1)[0], In, 0)
+	c.Add(eventfds(t, 1)[0], In, 0)
 	ep.Close()
 	if _, err := c.Flush(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Flush = %v, want ErrClosed", err)
@@ -253,8 +253,8 @@ func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
 }
 
 func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, MaxBatch+100)
+	ep := newInstance(t)
+	fds := eventfds(t, MaxBatch+100)
 	c := NewChanges(ep)
 	for i, fd := range fds {
 		c.Add(fd, In, uint64(i))
@@ -279,8 +279,8 @@ func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
 
 // TestChangesFlushAllocatesNothing: the steady state of an event loop.
 func TestChangesFlushAllocatesNothing(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 64)
+	ep := newInstance(t)
+	fds := eventfds(t, 64)
 	c := NewChanges(ep)
 	allocs := testing.AllocsPerRun(50, func() {
 		for i, fd := range fds {
@@ -304,14 +304,14 @@ func TestChangesFlushAllocatesNothing(t *testing.T) {
 
 // TestChangesMatchesCallsInOrder drives random Add/Modify/Delete sequences
 // through Changes and, call by call, through Instance on a twin instance,
-// and requires the same changesInterest set after every Flush: merging never
+// and requires the same interest set after every Flush: merging never
 // changes what the kernel ends up with.
 func TestChangesMatchesCallsInOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	fds := batchEventfds(t, 6)
+	fds := eventfds(t, 6)
 	evsets := []Events{In, Out, In | Out, In | Edge, Out | OneShot, In | Exclusive}
 	for round := range 40 {
-		a, b := newBatchInstance(t), newBatchInstance(t)
+		a, b := newInstance(t), newInstance(t)
 		c := NewChanges(a)
 		for flush := range 5 {
 			for range 20 {
@@ -350,9 +350,9 @@ func FuzzChangesMatchesCallsInOrder(f *testing.F) {
 		if len(data) > 3*64 {
 			data = data[:3*64]
 		}
-		fds := batchEventfds(t, 4)
+		fds := eventfds(t, 4)
 		evsets := []Events{In, Out, In | Out, In | Edge, Out | OneShot, In | Exclusive, 0}
-		a, b := newBatchInstance(t), newBatchInstance(t)
+		a, b := newInstance(t), newInstance(t)
 		c := NewChanges(a)
 		for i := 0; i+3 <= len(data); i += 3 {
 			fd := fds[int(data[i+1])%len(fds)]

@@ -18,7 +18,7 @@ func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +45,6 @@ func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
 		}
 	}
 }
-
-func second(_ int, err error) error { return err }
 
 // Close wakes every kind of blocked wait, which then returns ErrClosed.
 func TestCloseWakesBlockedWaits(t *testing.T) {

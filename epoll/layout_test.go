@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,12 +88,12 @@ func TestParseEventsInvertsString(t *testing.T) {
 
 func TestDataRoundTripsAllBits(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	for _, d := range []uint64{0, 1, math.MaxUint32, 1 << 32, 0xdeadbeefcafebabe, math.MaxUint64 - 1} {
 		if err := ep.Add(efd, In, d); err != nil {
 			t.Fatal(err)
 		}
-		signal(t, efd)
+		fdtest.Signal(t, efd)
 		evs := make([]Event, 4)
 		n, err := ep.Wait(evs, time.Second)
 		if err != nil || n != 1 {
@@ -104,7 +105,7 @@ func TestDataRoundTripsAllBits(t *testing.T) {
 		if evs[0].Events != In {
 			t.Errorf("events = %v, want IN", evs[0].Events)
 		}
-		drain(t, efd)
+		fdtest.Drain(efd)
 		if err := ep.Delete(efd); err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +119,7 @@ func TestDataRoundTripsAllBits(t *testing.T) {
 
 func TestErrorNamesCallAndKeepsErrno(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 0); err != nil {
 		t.Fatal(err)
 	}

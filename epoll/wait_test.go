@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,8 +67,8 @@ func TestWaitNeverReturnsEarlyAndBestIsClose(t *testing.T) {
 					early++
 				}
 			}
-			best := percentile(got, 0)
-			t.Logf("Wait(%v) x1000: best %v, median %v, p99 %v", d, best, percentile(got, 0.5), percentile(got, 0.99))
+			best := fdtest.Percentile(got, 0)
+			t.Logf("Wait(%v) x1000: best %v, median %v, p99 %v", d, best, fdtest.Percentile(got, 0.5), fdtest.Percentile(got, 0.99))
 			if early > 0 {
 				t.Errorf("%d of 1000 waits of %v returned early (best %v)", early, d, best)
 			}
@@ -101,13 +102,13 @@ func TestMillisecondFallbackNeverReturnsEarly(t *testing.T) {
 		if short > len(got)/10 {
 			t.Errorf("%d of %d waits of %v ended before %v: the fallback did not round up", short, len(got), d, floor)
 		}
-		t.Logf("ms fallback Wait(%v) x200: best %v, median %v", d, percentile(got, 0), percentile(got, 0.5))
+		t.Logf("ms fallback Wait(%v) x200: best %v, median %v", d, fdtest.Percentile(got, 0), fdtest.Percentile(got, 0.5))
 	}
 }
 
 func TestWaitBlocksUntilEvent(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func sigBlk(t *testing.T, tid int) uint64 {
 // blocked, gone after.
 func TestPWaitAppliesMaskOnlyDuringWait(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestPWaitAppliesMaskOnlyDuringWait(t *testing.T) {
 			break
 		}
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	if during&bit == 0 {
 		t.Errorf("SigBlk of the waiting thread never showed SIGUSR2 blocked: %#x", during)
 	}
@@ -259,7 +260,7 @@ func TestWaitDeadlineRealtimeEndsAtWallClockInstant(t *testing.T) {
 func TestWaitDeadlineReturnsEventsBeforeDeadline(t *testing.T) {
 	for _, c := range []Clock{Monotonic, Realtime} {
 		ep := newInstance(t)
-		efd := newEventfd(t)
+		efd := fdtest.Eventfd(t)
 		if err := ep.Add(efd, In, 3); err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +283,7 @@ func TestWaitDeadlineReturnsEventsBeforeDeadline(t *testing.T) {
 
 func TestWaitDeadlineInPastPolls(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -292,11 +293,11 @@ func TestWaitDeadlineInPastPolls(t *testing.T) {
 		if n, err := ep.WaitDeadline(evs, time.Now().Add(-time.Hour), c); err != nil || n != 0 {
 			t.Fatalf("%v: past deadline, nothing ready = %d, %v", c, n, err)
 		}
-		signal(t, efd)
+		fdtest.Signal(t, efd)
 		if n, err := ep.WaitDeadline(evs, time.Unix(0, 0), c); err != nil || n != 1 {
 			t.Fatalf("%v: past deadline, one ready = %d, %v", c, n, err)
 		}
-		drain(t, efd)
+		fdtest.Drain(efd)
 		if el := time.Since(start); el > time.Second {
 			t.Fatalf("%v: a past deadline blocked for %v", c, el)
 		}
