@@ -148,10 +148,10 @@ func (ep *Instance) runBatch(cmds []Cmd, strict bool) (int, error) {
 	if err := checkBatch(cmds); err != nil {
 		return 0, err
 	}
-	if err := ep.incref(batchCall); err != nil {
+	if err := ep.acquire(batchCall); err != nil {
 		return 0, err
 	}
-	defer ep.decref()
+	defer ep.fd.Release()
 	useRing, err := ep.batchUseRing(len(cmds), strict)
 	if err != nil {
 		return 0, err
@@ -166,7 +166,7 @@ func (ep *Instance) runBatch(cmds []Cmd, strict bool) (int, error) {
 	if useRing {
 		return ep.batchRing(cmds, strict)
 	}
-	return batchSyscall(ep.fd, cmds, strict)
+	return batchSyscall(ep.fd.Sysfd(), cmds, strict)
 }
 
 // mayRepeatFd reports whether two commands may name the same fd: exactly

@@ -83,17 +83,17 @@ func BenchmarkCtlRaw(b *testing.B) {
 	start := batchStartCtl()
 	for range b.N {
 		for i, fd := range fds {
-			if errno := ctlRaw(ep.fd, unix.EPOLL_CTL_ADD, fd, In, uint64(i)); errno != 0 {
+			if errno := ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_ADD, fd, In, uint64(i)); errno != 0 {
 				b.Fatal(errno)
 			}
 		}
 		for i, fd := range fds {
-			if errno := ctlRaw(ep.fd, unix.EPOLL_CTL_MOD, fd, Out, uint64(i)); errno != 0 {
+			if errno := ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_MOD, fd, Out, uint64(i)); errno != 0 {
 				b.Fatal(errno)
 			}
 		}
 		for _, fd := range fds {
-			if errno := ctlRaw(ep.fd, unix.EPOLL_CTL_DEL, fd, 0, 0); errno != 0 {
+			if errno := ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_DEL, fd, 0, 0); errno != 0 {
 				b.Fatal(errno)
 			}
 		}
@@ -140,13 +140,13 @@ func BenchmarkCtlModes(b *testing.B) {
 	}
 	raw := func(ep *Instance, add, mod, del []Cmd) {
 		for _, c := range add {
-			ctlRaw(ep.fd, unix.EPOLL_CTL_ADD, c.Fd, c.Events, c.Data)
+			ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_ADD, c.Fd, c.Events, c.Data)
 		}
 		for _, c := range mod {
-			ctlRaw(ep.fd, unix.EPOLL_CTL_MOD, c.Fd, c.Events, c.Data)
+			ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_MOD, c.Fd, c.Events, c.Data)
 		}
 		for _, c := range del {
-			ctlRaw(ep.fd, unix.EPOLL_CTL_DEL, c.Fd, 0, 0)
+			ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_DEL, c.Fd, 0, 0)
 		}
 	}
 	modes := []*mode{

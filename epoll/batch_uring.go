@@ -41,13 +41,13 @@ type batchState struct {
 // On a closed instance, or when a forced BatchUring is unusable, it returns
 // what the instance was asked for.
 func (ep *Instance) BatchBackend() BatchBackend {
-	if ep.incref(batchCall) != nil {
+	if !ep.fd.Acquire() {
 		if b := ep.batch.resolved.Load(); b != 0 {
 			return BatchBackend(b)
 		}
 		return ep.batch.want
 	}
-	defer ep.decref()
+	defer ep.fd.Release()
 	if _, err := ep.batchUseRing(MaxBatch, false); err != nil {
 		return ep.batch.want
 	}
@@ -163,7 +163,7 @@ func (ep *Instance) batchRing(cmds []Cmd, strict bool) (int, error) {
 				return 0, ringError(err)
 			}
 			bs.resolved.Store(uint32(BatchSyscall))
-			return batchSyscall(ep.fd, cmds, strict)
+			return batchSyscall(ep.fd.Sysfd(), cmds, strict)
 		}
 	}
 	ok := 0
@@ -177,13 +177,13 @@ func (ep *Instance) batchRing(cmds []Cmd, strict bool) (int, error) {
 		if chain && !strict && bs.want != BatchUring {
 			// A hard-linked chain costs a round of task work per request
 			// and loses to epoll_ctl; BatchAuto takes the faster path.
-			good, err = batchSyscall(ep.fd, chunk, false)
+			good, err = batchSyscall(ep.fd.Sysfd(), chunk, false)
 			failed = -1
 			if be, ok := err.(*BatchError); ok {
 				failed, err = be.Index, nil
 			}
 		} else {
-			good, failed, err = bs.runChunk(ep.fd, chunk, strict, chain)
+			good, failed, err = bs.runChunk(ep.fd.Sysfd(), chunk, strict, chain)
 		}
 		ok += good
 		if err != nil {

@@ -65,11 +65,11 @@ func (ep *Instance) ctl(op, fd int, ev Events, data uint64) error {
 	if err := checkCtl(op, fd, ev); err != nil {
 		return err
 	}
-	if err := ep.incref(ctlCalls[op]); err != nil {
+	if err := ep.acquire(ctlCalls[op]); err != nil {
 		return err
 	}
-	errno := ctlRaw(ep.fd, op, fd, ev, data)
-	ep.decref()
+	errno := ctlRaw(ep.fd.Sysfd(), op, fd, ev, data)
+	ep.fd.Release()
 	if errno != 0 {
 		return ctlError(op, fd, errno)
 	}

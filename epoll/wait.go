@@ -41,9 +41,14 @@ var noPwait2 atomic.Bool
 // loop that expects a backlog can drain it with Wait(evs, 0), which cannot
 // block and skips that bookkeeping, before it blocks.
 //
+// A Wait needs no descriptor but the instance's own (New made the one Close
+// wakes it with), so it works when the process's descriptor table is full.
+// A timeout of any size is valid: math.MaxInt64 waits about 292 years.
+//
 // Errors: EINVAL (an argument error) when evs is empty; ErrClosed when the
-// instance was closed before or during the wait; EFAULT if evs is not
-// writable memory (cannot happen with a Go slice).
+// instance was closed before or during the wait, ErrNotCreated (matching
+// ErrClosed) on the zero Instance; EFAULT if evs is not writable memory
+// (cannot happen with a Go slice).
 func (ep *Instance) Wait(evs []Event, timeout time.Duration) (int, error) {
 	return ep.wait("epoll_pwait2", evs, timeout, nil)
 }
@@ -74,23 +79,31 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 	if len(evs) > maxEvents {
 		evs = evs[:maxEvents]
 	}
-	if err := ep.incref(call); err != nil {
+	if err := ep.acquire(call); err != nil {
 		return 0, err
 	}
-	if timeout != 0 {
-		if err := ep.ensureWake(call); err != nil {
-			ep.decref()
-			return 0, err
-		}
-	}
-	n, err := ep.waitFd(ep.fd, evs, timeout, sigmask)
-	if err == nil && ep.isClosed() {
+	n, err := ep.waitRef(evs, timeout, sigmask)
+	if err == ErrClosed || err == nil && ep.isClosed() {
 		// Close ran while we were in the kernel and may have made its wake
 		// registration ready; the events, if any, belong to an instance the
 		// caller has closed.
 		n, err = 0, closedError(call)
 	}
-	ep.decref()
+	ep.fd.Release()
+	return n, err
+}
+
+// waitRef waits on the instance with a reference held. A wait that may
+// block is counted among those Close wakes; a poll cannot block and is not.
+func (ep *Instance) waitRef(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
+	if timeout == 0 && sigmask == nil {
+		return ep.waitFd(ep.fd.Sysfd(), evs, 0, nil)
+	}
+	if !ep.enterBlocking() {
+		return 0, ErrClosed
+	}
+	n, err := ep.waitFd(ep.fd.Sysfd(), evs, timeout, sigmask)
+	ep.leaveBlocking()
 	return n, err
 }
 
@@ -174,12 +187,13 @@ func waitNs(epfd int, evs []Event, timeout time.Duration, sigmask *unix.Sigset_t
 func waitMs(epfd int, evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, unix.Errno) {
 	ms := -1
 	if timeout >= 0 {
-		// Round up: a 100 us wait must not become a 0 ms poll.
-		d := (timeout + time.Millisecond - 1) / time.Millisecond
-		if d > math.MaxInt32 {
-			d = math.MaxInt32
+		// Round up: a 100 us wait must not become a 0 ms poll. (Adding
+		// 999,999 ns first would overflow near math.MaxInt64.)
+		d := timeout / time.Millisecond
+		if timeout%time.Millisecond != 0 {
+			d++
 		}
-		ms = int(d)
+		ms = int(min(d, math.MaxInt32))
 	}
 	mask, masksz := maskArgs(sigmask)
 	r, _, errno := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])),
@@ -192,34 +206,4 @@ func maskArgs(sigmask *unix.Sigset_t) (uintptr, uintptr) {
 		return 0, 0
 	}
 	return uintptr(unsafe.Pointer(sigmask)), sigsetSize
-}
-
-// ensureWake adds, once, the eventfd that Close writes to wake blocked
-// waiters. It is level-triggered and written only by Close, so before Close
-// it is never ready and never appears in any Wait's results; after Close,
-// every Wait that sees it returns ErrClosed. Its data is therefore
-// irrelevant and collides with nothing.
-func (ep *Instance) ensureWake(call string) error {
-	if ep.wakeReady.Load() {
-		return nil
-	}
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
-	if ep.wakeFd >= 0 {
-		return nil
-	}
-	if ep.isClosed() {
-		return closedError(call)
-	}
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return callError("eventfd", -1, err)
-	}
-	if errno := ctlRaw(ep.fd, unix.EPOLL_CTL_ADD, fd, In, math.MaxUint64); errno != 0 {
-		unix.Close(fd)
-		return callError("epoll_ctl(ADD) wake eventfd", fd, errno)
-	}
-	ep.wakeReady.Store(true)
-	ep.wakeFd = fd
-	return nil
 }
