@@ -200,7 +200,7 @@ func BenchmarkCtlModes(b *testing.B) {
 	}
 }
 
-// BenchmarkBatchCrossover is the measurement behind AutoRingMinBatch:
+// BenchmarkBatchCrossover is the measurement behind autoRingMinBatch:
 // BatchAll in batches of k commands on each backend, round-robin in one
 // process as in BenchmarkCtlModes, reporting the median ns per ctl.
 func BenchmarkBatchCrossover(b *testing.B) {
@@ -363,7 +363,7 @@ func BenchmarkBatchStrict64(b *testing.B) { batchBench(b, true, []int{64}) }
 func BenchmarkBatchAll64(b *testing.B) { batchBench(b, false, []int{64}) }
 
 // BenchmarkBatchSize finds where the ring starts to beat epoll_ctl: the
-// measurement behind AutoRingMinBatch.
+// measurement behind autoRingMinBatch.
 func BenchmarkBatchSize(b *testing.B) {
 	batchBench(b, true, []int{1, 2, 4, 8, 16, 32, 64})
 }

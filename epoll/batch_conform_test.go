@@ -240,18 +240,6 @@ var batchCases = []batchCase{
 		want: "n=0 err=EINVAL []",
 	},
 	{
-		rule: "ncmds above the maximum is EINVAL and nothing is processed",
-		cmds: func(e *batchEnv) []Cmd {
-			c := make([]Cmd, MaxBatch+1)
-			for i := range c {
-				c[i] = cmdAdd(e, 0, In)
-			}
-			return c
-		},
-		want:  "n=0 err=EINVAL [-*1025]",
-		state: "{}",
-	},
-	{
 		rule: "reserved flags must be 0: unknown event bits are EINVAL and nothing is processed",
 		cmds: func(e *batchEnv) []Cmd {
 			return []Cmd{cmdAdd(e, 0, In), cmdAdd(e, 1, In|1<<20)}

@@ -2,10 +2,12 @@ package epoll
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +81,7 @@ func TestBatchBadArgumentsProcessNothing(t *testing.T) {
 				}
 			}
 		}
-		for _, cmds := range [][]Cmd{nil, {}, make([]Cmd, MaxBatch+1)} {
+		for _, cmds := range [][]Cmd{nil, {}, tooLongBatch(t)} {
 			if n, err := ep.Batch(cmds); n != 0 || !errors.Is(err, unix.EINVAL) {
 				t.Fatalf("Batch(len %d) = %d, %v; want 0, EINVAL", len(cmds), n, err)
 			}
@@ -256,6 +258,41 @@ func TestBatchAllocatesNothing(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("%s on %v: %v allocations per run, want 0", name, be, allocs)
+			}
+		}
+	})
+}
+
+// tooLongBatch returns a command list one longer than MaxBatch without the
+// 3 GiB it would take: the slice lies over an inaccessible mapping of
+// address space (PROT_NONE, no memory behind it), so it also proves that
+// the length is refused before any command is read.
+func tooLongBatch(t *testing.T) []Cmd {
+	t.Helper()
+	size := (MaxBatch + 1) * int(unsafe.Sizeof(Cmd{}))
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		t.Skipf("cannot reserve %d bytes of address space: %v", size, err)
+	}
+	t.Cleanup(func() { unix.Munmap(b) })
+	return unsafe.Slice((*Cmd)(unsafe.Pointer(&b[0])), MaxBatch+1)
+}
+
+// TestBatchRefusesMoreThanTheProposalsBound: ncmds above INT_MAX /
+// sizeof(struct epoll_ctl_cmd) is EINVAL, nothing processed, on every
+// backend.
+func TestBatchRefusesMoreThanTheProposalsBound(t *testing.T) {
+	if MaxBatch != math.MaxInt32/32 {
+		t.Fatalf("MaxBatch = %d, want INT_MAX / 32 = %d", MaxBatch, math.MaxInt32/32)
+	}
+	eachBatchBackend(t, func(t *testing.T, be BatchBackend) {
+		ep := newInstance(t, WithBatchBackend(be))
+		cmds := tooLongBatch(t)
+		for name, f := range map[string]func([]Cmd) (int, error){"Batch": ep.Batch, "BatchAll": ep.BatchAll} {
+			n, err := f(cmds)
+			var be *BatchError
+			if n != 0 || !errors.Is(err, unix.EINVAL) || errors.As(err, &be) {
+				t.Errorf("%s of %d commands = %d, %v; want 0 and an argument error (EINVAL)", name, len(cmds), n, err)
 			}
 		}
 	})

@@ -173,11 +173,11 @@ func (c *Changes) Forget(fd int) {
 	st.reg, st.ev, st.data = regNo, 0, 0
 }
 
-// Flush applies the queued commands with BatchAll, in the order they were
-// queued, and returns them with every Result set, so that a loop can act on
-// each failure (a command for an fd the peer closed typically fails with
-// EBADF or ENOENT and is simply dropped). The returned slice is valid until
-// the next call on c. More than MaxBatch commands go in several batches.
+// Flush applies the queued commands with one BatchAll, in the order they
+// were queued, and returns them with every Result set, so that a loop can
+// act on each failure (a command for an fd the peer closed typically fails
+// with EBADF or ENOENT and is simply dropped). The returned slice is valid
+// until the next call on c.
 //
 // The error is nil when every command succeeded, else a *BatchError for the
 // first failure (Index into the returned slice). ErrClosed when the
@@ -190,28 +190,13 @@ func (c *Changes) Flush() ([]Cmd, error) {
 	}
 	cmds := c.compact()
 	c.flushed = true
-	var first error
-	for off := 0; off < len(cmds); off += MaxBatch {
-		chunk := cmds[off:min(len(cmds), off+MaxBatch)]
-		_, err := c.ep.BatchAll(chunk)
-		if err == nil {
-			continue
-		}
-		var be *BatchError
-		if !errors.As(err, &be) {
-			// ErrClosed: nothing in this chunk ran, and nothing later will.
-			c.forgetPending(cmds)
-			return nil, err
-		}
-		if first == nil {
-			if off != 0 {
-				be = &BatchError{Index: off + be.Index, Err: be.Err}
-			}
-			first = be
-		}
+	_, err := c.ep.BatchAll(cmds)
+	if err != nil && !isBatchError(err) {
+		c.forgetPending(cmds)
+		return nil, err
 	}
 	c.learn(cmds)
-	return cmds, first
+	return cmds, err
 }
 
 // begin clears the previous Flush's commands before new ones are queued.
@@ -298,6 +283,14 @@ func resultErrno(err error) unix.Errno {
 	var errno unix.Errno
 	errors.As(err, &errno)
 	return errno
+}
+
+// isBatchError reports whether err says commands were processed. As
+// resultErrno, a function of its own so that errors.As's target escapes
+// only on the failure path.
+func isBatchError(err error) bool {
+	var be *BatchError
+	return errors.As(err, &be)
 }
 
 func (c *Changes) forgetPending(cmds []Cmd) {

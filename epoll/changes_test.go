@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -252,9 +253,13 @@ func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
 	}
 }
 
-func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
+// TestChangesFlushesAnyNumberInOneBatch: Flush hands BatchAll the whole
+// list, whatever its length; merging still applies across it.
+func TestChangesFlushesAnyNumberInOneBatch(t *testing.T) {
+	const n = 3000
+	fdtest.RaiseLimit(t, n+500)
 	ep := newInstance(t)
-	fds := eventfds(t, MaxBatch+100)
+	fds := eventfds(t, n)
 	c := NewChanges(ep)
 	for i, fd := range fds {
 		c.Add(fd, In, uint64(i))
@@ -268,9 +273,8 @@ func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
 		t.Fatalf("Flush sent %d commands, want %d", len(cmds), len(fds)-1)
 	}
 	evs := make([]Event, len(fds))
-	one := [8]byte{1}
 	for _, fd := range fds {
-		unix.Write(fd, one[:])
+		fdtest.Signal(t, fd)
 	}
 	if n, err := ep.Wait(evs, 0); n != len(fds)-1 || err != nil {
 		t.Fatalf("Wait = %d, %v; want %d registrations", n, err, len(fds)-1)

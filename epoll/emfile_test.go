@@ -159,3 +159,49 @@ func expectEventWaits(t *testing.T, ep *Instance, efd int, evs []Event) {
 		fdtest.Drain(efd)
 	}
 }
+
+// TestBatchAutoRetriesRingAfterEMFILE: a BatchAuto instance whose ring
+// cannot be made because the table is full applies its batch with
+// epoll_ctl and does not give the ring up for good: once descriptors are
+// free again and the retry interval has passed, it makes the ring.
+func TestBatchAutoRetriesRingAfterEMFILE(t *testing.T) {
+	skipNoRing(t, BatchUring)
+	fdtest.Check(t)
+	saved := ringRetry
+	ringRetry = 100 * time.Millisecond
+	t.Cleanup(func() { ringRetry = saved })
+	auto := newInstance(t)
+	forced := newInstance(t, WithBatchBackend(BatchUring))
+	fds := eventfds(t, 16)
+	add, del := make([]Cmd, len(fds)), make([]Cmd, len(fds))
+	for i, fd := range fds {
+		add[i] = Cmd{Op: OpAdd, Fd: fd, Events: In, Data: uint64(i)}
+		del[i] = Cmd{Op: OpDelete, Fd: fd}
+	}
+	free := fillFdTable(t)
+	if n, err := auto.BatchAll(add); n != len(add) || err != nil {
+		t.Fatalf("BatchAuto's BatchAll with the table full = %d, %v; want every command applied by epoll_ctl", n, err)
+	}
+	if b := auto.BatchBackend(); b != BatchSyscall {
+		t.Fatalf("BatchBackend with the table full = %v, want syscall", b)
+	}
+	n, err := forced.BatchAll(add)
+	if n != 0 || !errors.Is(err, unix.EMFILE) || errors.Is(err, ErrUnsupported) {
+		t.Fatalf("forced BatchUring with the table full = %d, %v; want 0 and EMFILE, not ErrUnsupported", n, err)
+	}
+	free(8)
+	if b := auto.BatchBackend(); b != BatchSyscall {
+		t.Errorf("BatchBackend tried the ring again at once, within the retry interval (got %v)", b)
+	}
+	time.Sleep(ringRetry + 10*time.Millisecond)
+	if n, err := auto.BatchAll(del); n != len(del) || err != nil {
+		t.Fatalf("BatchAll after descriptors were freed = %d, %v", n, err)
+	}
+	if b := auto.BatchBackend(); b != BatchUring || auto.batch.ring == nil {
+		t.Fatalf("after the table emptied and the retry interval passed, BatchBackend = %v (ring %v); want uring",
+			b, auto.batch.ring != nil)
+	}
+	if n, err := forced.BatchAll(add); n != len(add) || err != nil {
+		t.Fatalf("forced BatchUring after descriptors were freed = %d, %v", n, err)
+	}
+}
