@@ -253,14 +253,28 @@ func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
 	}
 }
 
-// TestChangesFlushesAnyNumberInOneBatch: Flush hands BatchAll the whole
-// list, whatever its length; merging still applies across it.
+// countingPoller is a Poller that is not an Instance: it counts the
+// BatchAll calls it passes on.
+type countingPoller struct {
+	*Instance
+	batches int
+}
+
+func (p *countingPoller) BatchAll(cmds []Cmd) (int, error) {
+	p.batches++
+	return p.Instance.BatchAll(cmds)
+}
+
+// TestChangesFlushesAnyNumberInOneBatch: Changes runs on any Poller, and
+// Flush hands its BatchAll the whole list, whatever its length; merging
+// still applies across it.
 func TestChangesFlushesAnyNumberInOneBatch(t *testing.T) {
 	const n = 3000
 	fdtest.RaiseLimit(t, n+500)
 	ep := newInstance(t)
 	fds := eventfds(t, n)
-	c := NewChanges(ep)
+	p := &countingPoller{Instance: ep}
+	c := NewChanges(p)
 	for i, fd := range fds {
 		c.Add(fd, In, uint64(i))
 	}
@@ -269,8 +283,8 @@ func TestChangesFlushesAnyNumberInOneBatch(t *testing.T) {
 	c.Modify(fds[len(fds)-1], Out, 1) // merges into its Add
 	c.Delete(fds[len(fds)-2])         // cancels its Add
 	cmds := changesFlush(t, c)
-	if len(cmds) != len(fds)-1 {
-		t.Fatalf("Flush sent %d commands, want %d", len(cmds), len(fds)-1)
+	if len(cmds) != len(fds)-1 || p.batches != 1 {
+		t.Fatalf("Flush sent %d commands in %d BatchAll calls, want %d in one", len(cmds), p.batches, len(fds)-1)
 	}
 	evs := make([]Event, len(fds))
 	for _, fd := range fds {
@@ -385,4 +399,52 @@ func FuzzChangesMatchesCallsInOrder(f *testing.F) {
 			t.Fatalf("at the end: Changes left %s, calls in order left %s", ga, gb)
 		}
 	})
+}
+
+// TestChangesForgetAfterCloseWithoutDelete: a loop that closes a
+// registered descriptor without a Delete calls Forget, after which Changes
+// treats the next file to get the number as new: a Modify to the old mask
+// reaches the kernel (and fails with ENOENT, as it would without Changes)
+// instead of being dropped as a no-op, and an Add and a Modify merge.
+// Forget leaves queued commands alone.
+func TestChangesForgetAfterCloseWithoutDelete(t *testing.T) {
+	ep := newInstance(t)
+	c := NewChanges(ep)
+	old, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(old, In, 1)
+	changesFlush(t, c)
+	unix.Close(old) // no Delete: the kernel drops the registration itself
+	fresh := fdtest.Eventfd(t)
+	if fresh != old {
+		t.Skipf("the kernel did not reuse fd %d (got %d)", old, fresh)
+	}
+	c.Modify(fresh, In, 1)
+	if c.Len() != 0 {
+		t.Fatalf("before Forget, Len = %d: the stale knowledge no longer drops the Modify; the test cannot tell", c.Len())
+	}
+	c.Forget(fresh)
+	c.Modify(fresh, In, 1)
+	if c.Len() != 1 {
+		t.Fatalf("after Forget, Len = %d: the Modify of an fd Changes no longer knows was dropped", c.Len())
+	}
+	cmds, err := c.Flush()
+	if len(cmds) != 1 || !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("Flush = %+v, %v; want the Modify refused with ENOENT, as the kernel has no registration", cmds, err)
+	}
+	c.Add(fresh, In, 2)
+	c.Modify(fresh, Out, 3)
+	if c.Len() != 1 {
+		t.Fatalf("Len = %d: Add then Modify of an unregistered fd did not merge", c.Len())
+	}
+	c.Forget(fresh)
+	if c.Len() != 1 {
+		t.Fatalf("Forget dropped a queued command: Len = %d", c.Len())
+	}
+	changesFlush(t, c)
+	if got := changesInterest(t, ep, []int{fresh}); got != "{3:OUT}" {
+		t.Fatalf("interest set %s, want {3:OUT}", got)
+	}
 }
