@@ -262,7 +262,8 @@ func (ep *Instance) batchRing(cmds []Cmd, strict bool) (int, error) {
 // observer can tell from in-order execution because no two commands touch
 // the same registration. Each posts a CQE; the chunk is finished when all
 // have. This is the fast path: a linked request costs a round of task work
-// (about 100 ns on the test machine) that an unlinked one does not.
+// that an unlinked one does not (BENCHMARKS.md, "epoll: BatchAuto's
+// crossover").
 //
 // The chain: every SQE but the last carries FlagLink (strict: a failure
 // cancels the rest with -ECANCELED, which is the stop-at-first-failure rule)

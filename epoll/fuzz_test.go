@@ -7,24 +7,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FuzzParseEvents: ParseEvents never panics, and what it accepts prints
+// FuzzParseEvents: parseEvents never panics, and what it accepts prints
 // back to a string it parses to the same set.
 func FuzzParseEvents(f *testing.F) {
 	for _, s := range []string{"IN|OUT|ET", "epollin", "0x10|hup", "", "|", "IN||", "0xffffffff", "ONESHOT|EXCLUSIVE"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e, err := ParseEvents(s)
+		e, err := parseEvents(s)
 		if err != nil {
 			var pe *Error
 			if !errors.As(err, &pe) || pe.Call != "parse events" {
-				t.Fatalf("ParseEvents(%q) error %v does not name the call", s, err)
+				t.Fatalf("parseEvents(%q) error %v does not name the call", s, err)
 			}
 			return
 		}
-		back, err := ParseEvents(e.String())
+		back, err := parseEvents(e.String())
 		if err != nil || back != e {
-			t.Fatalf("ParseEvents(%q) = %v, but String %q parses to %v, %v", s, e, e.String(), back, err)
+			t.Fatalf("parseEvents(%q) = %v, but String %q parses to %v, %v", s, e, e.String(), back, err)
 		}
 	})
 }

@@ -70,18 +70,18 @@ func TestEventsStringNamesEveryBit(t *testing.T) {
 
 func TestParseEventsInvertsString(t *testing.T) {
 	for _, e := range []Events{In, In | Out | Edge, interestMask, Err | Hup | 1<<20, 1 << 11} {
-		got, err := ParseEvents(e.String())
+		got, err := parseEvents(e.String())
 		if err != nil || got != e {
-			t.Errorf("ParseEvents(%q) = %v, %v; want %v", e.String(), got, err, e)
+			t.Errorf("parseEvents(%q) = %v, %v; want %v", e.String(), got, err, e)
 		}
 	}
-	got, err := ParseEvents(" epollin | EPOLLOUT|edge|0x100000 ")
+	got, err := parseEvents(" epollin | EPOLLOUT|edge|0x100000 ")
 	if err != nil || got != In|Out|Edge|1<<20 {
-		t.Errorf("ParseEvents with prefixes and spaces = %v, %v", got, err)
+		t.Errorf("parseEvents with prefixes and spaces = %v, %v", got, err)
 	}
 	for _, bad := range []string{"", "IN|BOGUS", "IN||OUT", "0x1ffffffff"} {
-		if _, err := ParseEvents(bad); err == nil {
-			t.Errorf("ParseEvents(%q) succeeded, want an error", bad)
+		if _, err := parseEvents(bad); err == nil {
+			t.Errorf("parseEvents(%q) succeeded, want an error", bad)
 		}
 	}
 }

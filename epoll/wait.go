@@ -35,11 +35,11 @@ var noPwait2 atomic.Bool
 //
 // A blocking Wait holds an OS thread for its duration, as any blocking
 // system call does; a program with many waiting instances should use
-// WaitContext, which parks only the goroutine. A Wait with a timeout pays
-// the runtime's bookkeeping around a call that may block even when events
-// are queued (BenchmarkWaitBlockingReady1 against BenchmarkWait0Ready1); a
-// loop that expects a backlog can drain it with Wait(evs, 0), which cannot
-// block and skips that bookkeeping, before it blocks.
+// WaitContext, which parks only the goroutine. A Wait that finds events
+// already queued returns them without sleeping; the runtime's bookkeeping
+// around a call that may block (entersyscall, exitsyscall), which Wait(evs,
+// 0) skips, is small beside the system call: BENCHMARKS.md, "epoll: Wait(0)
+// and a blocking Wait with events queued", compares the two.
 //
 // A Wait needs no descriptor but the instance's own (New made the one Close
 // wakes it with), so it works when the process's descriptor table is full.
