@@ -289,40 +289,10 @@ func (bs *batchState) runChunk(epfd int, chunk []Cmd, strict, chain bool) (good,
 	bs.dropStale()
 	bs.gen++
 	gen := uint64(bs.gen) << 32
-	evs := r.EpollEvents()
+	if err := bs.prepareChunk(epfd, chunk, gen, strict, chain); err != nil {
+		return 0, -1, err
+	}
 	last := len(chunk) - 1
-	link := uring.FlagHardLink
-	if strict {
-		link = uring.FlagLink
-	}
-	for i := range chunk {
-		c := &chunk[i]
-		s := r.GetSQE()
-		if s == nil {
-			// Impossible while every Submit consumes the whole SQ
-			// (IORING_SETUP_SUBMIT_ALL); refuse rather than corrupt. Closing
-			// the ring discards the SQEs prepared so far, unsubmitted.
-			return 0, -1, bs.broken(chunk, unix.EBUSY)
-		}
-		var evp *unix.EpollEvent
-		if c.Op != OpDelete {
-			// The slot lies outside the Go heap; the kernel copies it while
-			// it prepares the request, inside the io_uring_enter below.
-			evp = &evs[i]
-			e := (*Event)(unsafe.Pointer(evp))
-			e.Events = c.Events
-			e.SetData(c.Data)
-		}
-		s.PrepEpollCtl(epfd, int(c.Op), c.Fd, evp)
-		s.UserData = gen | uint64(i)
-		if i < last && chain {
-			s.Flags = link
-			if bs.skip {
-				s.Flags |= uring.FlagCQESkipSuccess
-			}
-		}
-		c.Result = nil
-	}
 	failed = -1
 	nfail, seen := 0, 0
 	for sawLast := false; !sawLast; {
@@ -363,6 +333,48 @@ func (bs *batchState) runChunk(epfd int, chunk []Cmd, strict, chain bool) (good,
 		}
 	}
 	return len(chunk) - nfail, failed, nil
+}
+
+// prepareChunk fills one SQE per command of chunk, tagged with gen and the
+// command's index, linked as runChunk describes.
+func (bs *batchState) prepareChunk(epfd int, chunk []Cmd, gen uint64, strict, chain bool) error {
+	r := bs.ring
+	evs := r.EpollEvents()
+	last := len(chunk) - 1
+	link := uring.FlagHardLink
+	if strict {
+		link = uring.FlagLink
+	}
+	for i := range chunk {
+		c := &chunk[i]
+		s := r.GetSQE()
+		if s == nil {
+			// Impossible while every Submit consumes the whole SQ
+			// (IORING_SETUP_SUBMIT_ALL); refuse rather than corrupt. Closing
+			// the ring discards the SQEs prepared so far, unsubmitted.
+			return bs.broken(chunk, unix.EBUSY)
+		}
+		var evp *unix.EpollEvent
+		if c.Op != OpDelete {
+			// The slot lies outside the Go heap; the kernel copies it while
+			// it prepares the request, inside the io_uring_enter that
+			// submits it.
+			evp = &evs[i]
+			e := (*Event)(unsafe.Pointer(evp))
+			e.Events = c.Events
+			e.SetData(c.Data)
+		}
+		s.PrepEpollCtl(epfd, int(c.Op), c.Fd, evp)
+		s.UserData = gen | uint64(i)
+		if i < last && chain {
+			s.Flags = link
+			if bs.skip {
+				s.Flags |= uring.FlagCQESkipSuccess
+			}
+		}
+		c.Result = nil
+	}
+	return nil
 }
 
 // dropStale discards CQEs left by an earlier chunk: a strict chunk returns
