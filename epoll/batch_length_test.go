@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/eventpoll/eventpoll/internal/fdtest"
-	"github.com/eventpoll/eventpoll/internal/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,19 +119,12 @@ func interestData(t *testing.T, ep *Instance, max int) []uint64 {
 	return data
 }
 
-type lengthBackend struct {
-	name  string
-	be    BatchBackend
-	force bool // io_uring forced off
-}
-
-var lengthBackends = []lengthBackend{{"syscall", BatchSyscall, false}, {"uring", BatchUring, false},
-	{"auto", BatchAuto, false}, {"auto-uring-off", BatchAuto, true}}
-
 // TestBatchOfAnyLengthKeepsEveryRuleAcrossChunks: at every length, on
 // every backend, Batch stops at the first failure wherever it falls
 // (n, the failing Result, ErrNotProcessed after it) and BatchAll goes on,
-// exactly as the model of one epoll_ctl per command says.
+// exactly as the model of one epoll_ctl per command says. (BatchAuto
+// without io_uring is the syscall backend; the EVENTPOLL_NO_URING=1 run
+// tests it as such.)
 func TestBatchOfAnyLengthKeepsEveryRuleAcrossChunks(t *testing.T) {
 	fdtest.RaiseLimit(t, uint64(slices.Max(batchLengths))+1000)
 	fds := make([]int, slices.Max(batchLengths))
@@ -144,25 +136,17 @@ func TestBatchOfAnyLengthKeepsEveryRuleAcrossChunks(t *testing.T) {
 		t.Cleanup(func() { unix.Close(fd) })
 		fds[i] = fd
 	}
-	for _, b := range lengthBackends {
-		t.Run(b.name, func(t *testing.T) {
-			if b.be == BatchUring {
-				skipNoRing(t, b.be)
-			}
-			if b.force {
-				t.Cleanup(uring.ForceUnsupported())
-			}
-			for _, n := range batchLengths {
-				for _, fail := range chunkBorders(n) {
-					for _, shape := range []string{"distinct", "repeat"} {
-						for _, strict := range []bool{true, false} {
-							runLengthCase(t, b.be, fds, shape, n, fail, strict)
-						}
+	eachBatchBackend(t, func(t *testing.T, be BatchBackend) {
+		for _, n := range batchLengths {
+			for _, fail := range chunkBorders(n) {
+				for _, shape := range []string{"distinct", "repeat"} {
+					for _, strict := range []bool{true, false} {
+						runLengthCase(t, be, fds, shape, n, fail, strict)
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 func runLengthCase(t *testing.T, be BatchBackend, fds []int, shape string, n, fail int, strict bool) {
