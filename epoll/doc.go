@@ -97,10 +97,11 @@
 //
 // An Instance holds two descriptors from New on: the epoll instance and
 // the eventfd Close wakes blocked waits with. Waits need nothing more, so a
-// full descriptor table (EMFILE) never makes a Wait fail. WaitContext adds
-// a third at its first call, each concurrent Realtime WaitDeadline two
-// (kept for reuse, and done without when the table is full), and the
-// io_uring backend of Batch its ring.
+// full descriptor table (EMFILE) never makes a Wait fail. WaitContext hands
+// the instance's own descriptor to the runtime poller and needs a third
+// only after the runtime refused it once (see WaitContext); each concurrent
+// Realtime WaitDeadline uses two more (kept for reuse, and done without
+// when the table is full), and the io_uring backend of Batch its ring.
 //
 // # Concurrency and Close
 //

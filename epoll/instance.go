@@ -42,7 +42,9 @@ type Instance struct {
 	mu      sync.Mutex    // guards the lazily made parts below
 	closing chan struct{} // closed when Close begins; wakes WaitContext queues
 	rt      []*rtWaiter   // idle helpers of Realtime WaitDeadline (deadline.go)
-	file    *os.File      // a dup of fd registered with the runtime poller; nil until WaitContext
+	file    *os.File      // fd (or, after a refusal, a dup) registered with the runtime poller; nil until WaitContext
+	fileDup bool          // file holds a dup, not fd itself
+	owner   *os.File      // an os.File on fd that the runtime poller refused: it owns the number
 	raw     syscall.RawConn
 	wc      waitCtx       // WaitContext state, owned by the holder of wcTurn
 	wcTurn  chan struct{} // one-slot token: one goroutine parks in the runtime poller at a time
@@ -187,28 +189,42 @@ func (ep *Instance) Close() error {
 	}
 	ep.mu.Lock()
 	close(ep.closing)
-	stop, file, rt := ep.wc.stop, ep.file, ep.rt
+	stop, rt := ep.wc.stop, ep.rt
 	ep.wc.stop, ep.rt = nil, nil
 	ep.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
 	ep.closeBatch() // no batch is in flight now; the ring goes before the fd
-	if file != nil {
-		// The runtime poller's copy: its Close evicts parked WaitContext
-		// goroutines, deletes the registration from the runtime's instance
-		// and closes the dup once they have let go.
-		file.Close()
-	}
 	for _, w := range rt {
 		w.close()
 	}
-	err := unix.Close(ep.fd.Sysfd())
+	err := ep.closeFd()
 	unix.Close(ep.wakeFd)
 	if err != nil {
 		return callError("close", -1, err)
 	}
 	return nil
+}
+
+// closeFd closes the descriptor through whatever owns its number. An
+// os.File registered with the runtime poller is closed by its Close, which
+// evicts parked WaitContext goroutines, deletes the registration from the
+// runtime's instance and closes the number once they have let go.
+func (ep *Instance) closeFd() error {
+	ep.mu.Lock()
+	file, dup, owner := ep.file, ep.fileDup, ep.owner
+	ep.mu.Unlock()
+	if file != nil {
+		err := file.Close()
+		if !dup {
+			return err
+		}
+	}
+	if owner != nil {
+		return owner.Close()
+	}
+	return unix.Close(ep.fd.Sysfd())
 }
 
 // waitCtx is the state of the one WaitContext call parked in the runtime

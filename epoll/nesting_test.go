@@ -54,6 +54,9 @@ func TestWaitsWorkAtEveryNestingDepth(t *testing.T) {
 			if n != 0 || !errors.Is(err, unix.ELOOP) || !errors.As(err, &e) || e.Call != "WaitContext" {
 				t.Fatalf("depth 5: WaitContext = %d, %v; want ELOOP naming WaitContext", n, err)
 			}
+			if _, err := head.WaitContext(context.Background(), evs); !errors.Is(err, unix.ELOOP) {
+				t.Fatalf("depth 5: second WaitContext = %v; want ELOOP again", err)
+			}
 			if n, err := head.Wait(evs, time.Second); n != 1 || err != nil {
 				t.Fatalf("depth 5: Wait after the refused WaitContext = %d, %v", n, err)
 			}

@@ -96,8 +96,8 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 // waitRef waits on the instance with a reference held. A wait that may
 // block is counted among those Close wakes; a poll cannot block and is not.
 func (ep *Instance) waitRef(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
-	if timeout == 0 && sigmask == nil {
-		return ep.waitFd(ep.fd.Sysfd(), evs, 0, nil)
+	if timeout == 0 {
+		return ep.waitFd(ep.fd.Sysfd(), evs, 0, sigmask)
 	}
 	if !ep.enterBlocking() {
 		return 0, ErrClosed

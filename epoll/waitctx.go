@@ -15,20 +15,21 @@ import (
 // goroutine blocked in net.Conn.Read is.
 //
 // An epoll instance is itself pollable (readable while its ready list is not
-// empty), so on first use a duplicate of the instance's descriptor is
-// registered with the runtime poller, nesting the instance in the runtime's
-// epoll instance; the duplicate (a third descriptor) is kept until Close.
+// empty), so on first use the instance's descriptor is registered with the
+// runtime poller, nesting the instance in the runtime's epoll instance.
 // WaitContext then collects events with a zero-timeout epoll_pwait, and
-// parks the goroutine only when that finds none. Ten thousand goroutines
-// waiting on ten thousand instances use no more threads than the runtime's
-// usual few.
+// parks the goroutine only when that finds none. Thousands of goroutines
+// waiting on as many instances use no more threads than the runtime's usual
+// few.
 //
 // The nesting counts against the kernel's limit of four levels: an instance
 // at the top of a chain of five (four levels below it) cannot be watched
 // by the runtime, and WaitContext refuses it with ELOOP, registering
-// nothing, so a later call works once the chain is shorter. Once registered,
-// the instance is one level deep in the runtime's instance for good, and
-// an Add that would hang four levels below it fails with ELOOP instead.
+// nothing, so a later call works once the chain is shorter (it registers a
+// duplicate of the descriptor then, a third one, kept until Close). Once
+// registered, the instance is one level deep in the runtime's instance for
+// good, and an Add that would hang four levels below it fails with ELOOP
+// instead.
 //
 // When ctx is done WaitContext returns ctx.Err() promptly, events or not.
 // Cancellation is wired with context.AfterFunc; the registration is kept
@@ -46,7 +47,8 @@ import (
 // Errors: ctx.Err(); ErrClosed when the instance is closed before or during
 // the wait, ErrNotCreated (matching ErrClosed) on the zero Instance; EINVAL
 // (an argument error) when evs is empty; ELOOP when the instance is nested
-// too deep to be watched by the runtime (see above); on the first call only,
+// too deep to be watched by the runtime (see above), or ENOSPC when
+// /proc/sys/fs/epoll/max_user_watches is used up; after such a refusal,
 // EMFILE or ENFILE when no descriptor is left for the duplicate.
 func (ep *Instance) WaitContext(ctx context.Context, evs []Event) (int, error) {
 	const call = "WaitContext"
@@ -145,13 +147,13 @@ func (ep *Instance) prepareParking(ctx context.Context, done <-chan struct{}) er
 	return nil
 }
 
-// registerParking hands a duplicate of the descriptor to the runtime
-// poller. A duplicate, because the runtime can refuse it (its epoll_ctl
-// fails with ELOOP when the instance heads a four-level chain), and an
-// os.File that the runtime refused still owns its number: closing the
-// duplicate undoes the attempt and leaves the instance as it was.
-// Registrations of the runtime poller are deleted when its file is
-// closed, so the duplicate leaves nothing behind either.
+// registerParking hands the descriptor to the runtime poller. The runtime
+// can refuse it (its epoll_ctl fails with ELOOP when the instance heads a
+// four-level chain), and an os.File it refused still owns its number and
+// can never be registered again. That file is kept as the owner of the
+// number (Close closes through it), and later tries use a duplicate, which
+// a refusal closes again: a refusal leaves the instance as it was, ready
+// for a later try.
 func (ep *Instance) registerParking(call string) error {
 	if err := ep.acquire(call); err != nil {
 		return err
@@ -164,29 +166,48 @@ func (ep *Instance) registerParking(call string) error {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return callError("fcntl(O_NONBLOCK)", fd, err)
 	}
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return callError("fcntl(F_DUPFD_CLOEXEC)", fd, err)
+	num := fd
+	if ep.owner != nil {
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return callError("fcntl(F_DUPFD_CLOEXEC)", fd, err)
+		}
+		num = dup
 	}
-	f := os.NewFile(uintptr(dup), "epoll")
+	f := os.NewFile(uintptr(num), "epoll")
 	if f.SetReadDeadline(time.Time{}) != nil {
 		// Deadlines exist only for files the runtime poller took.
-		f.Close()
-		e := errs.Call(pkg, call, fd, unix.ELOOP)
-		e.Kind = errNestedTooDeep
-		return e
+		if num == fd {
+			ep.owner = f
+		} else {
+			f.Close()
+		}
+		return refusedError(call, fd)
 	}
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return callError(call, fd, err)
-	}
-	ep.file, ep.raw = f, raw
+	raw, _ := f.SyscallConn() // fails only for a nil *os.File
+	ep.file, ep.fileDup, ep.raw = f, num != fd, raw
 	return nil
 }
 
-// errNestedTooDeep classifies WaitContext's ELOOP.
-var errNestedTooDeep = errors.New("the Go runtime poller cannot watch this instance: it heads four levels of nested instances")
+// refusedError says why the runtime poller refused the instance. The
+// runtime does not tell; a private instance asked the same question does:
+// ELOOP when the instance heads four levels of nesting, ENOSPC when
+// fs.epoll.max_user_watches is used up.
+func refusedError(call string, fd int) error {
+	errno := unix.ELOOP
+	if probe, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
+		if e := ctlRaw(probe, unix.EPOLL_CTL_ADD, fd, In, 0); e != 0 {
+			errno = e
+		}
+		unix.Close(probe)
+	}
+	e := errs.Call(pkg, call, fd, errno)
+	e.Kind = errNotParkable
+	return e
+}
+
+// errNotParkable classifies WaitContext's refusal.
+var errNotParkable = errors.New("the Go runtime poller cannot watch this instance")
 
 // cancelPark runs when a registered context is done: it wakes the parked
 // goroutine by moving the descriptor's read deadline to the past.
