@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,12 +31,16 @@ func FuzzParseEvents(f *testing.F) {
 }
 
 // FuzzCtlArgs: Add, Modify and Delete with arbitrary arguments never panic,
-// and an argument error is always one of the documented errnos.
+// an argument error is always one of the documented errnos, and a number
+// with high bits set is refused with EBADF, never cut to the descriptor in
+// its low bits.
 func FuzzCtlArgs(f *testing.F) {
-	f.Add(uint8(0), int32(0), uint32(In))
-	f.Add(uint8(1), int32(-1), uint32(Edge|OneShot))
-	f.Add(uint8(2), int32(3), uint32(Exclusive|OneShot))
-	f.Add(uint8(0), int32(1), uint32(1<<20))
+	f.Add(uint8(0), int32(0), uint32(In), uint32(0))
+	f.Add(uint8(1), int32(-1), uint32(Edge|OneShot), uint32(0))
+	f.Add(uint8(2), int32(3), uint32(Exclusive|OneShot), uint32(0))
+	f.Add(uint8(0), int32(1), uint32(1<<20), uint32(0))
+	f.Add(uint8(2), int32(0), uint32(In), uint32(1))
+	f.Add(uint8(0), int32(0), uint32(In), uint32(0xffffffff))
 	ep, err := New()
 	if err != nil {
 		f.Fatal(err)
@@ -46,7 +51,7 @@ func FuzzCtlArgs(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer unix.Close(efd)
-	f.Fuzz(func(t *testing.T, op uint8, fd int32, ev uint32) {
+	f.Fuzz(func(t *testing.T, op uint8, fd int32, ev uint32, high uint32) {
 		// Only the eventfd and invalid numbers: fuzzing must not register
 		// the test binary's own descriptors.
 		target := efd
@@ -54,6 +59,9 @@ func FuzzCtlArgs(f *testing.F) {
 			target = int(fd)
 		} else if fd%7 == 6 {
 			target = 1 << 20 // surely not open
+		}
+		if high != 0 {
+			target = int(uint64(high)<<32 | uint64(uint32(target)))
 		}
 		var err error
 		switch op % 3 {
@@ -63,6 +71,12 @@ func FuzzCtlArgs(f *testing.F) {
 			err = ep.Modify(target, Events(ev), uint64(fd))
 		case 2:
 			err = ep.Delete(target)
+		}
+		if !errs.ValidFd(target) {
+			if !errors.Is(err, unix.EBADF) {
+				t.Fatalf("op %d fd %#x: %v, want EBADF before any system call", op%3, target, err)
+			}
+			return
 		}
 		if err == nil {
 			return
