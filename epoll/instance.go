@@ -172,14 +172,16 @@ func (ep *Instance) wake() {
 //
 // What a watcher of Fd sees: Close wakes blocked waits by making the
 // instance's own eventfd readable, and does so only when a goroutine is
-// blocked in one of this instance's waits at that moment (Wait, PWait or
-// WaitDeadline with a timeout other than zero). Otherwise the instance just
-// goes, as a raw epoll descriptor does: a parent instance watching Fd loses
-// the registration and reports nothing. If a wait is blocked, the instance
-// is readable from the write until its descriptor is closed a moment later,
-// and a parent instance (or another program polling Fd) that looks in that
-// window reports it readable once. Hiding that would take signalling the
-// blocked threads instead, which would cost every wait a thread-id lookup.
+// blocked in one of this instance's kernel waits at that moment (Wait or
+// PWait with a timeout other than zero, WaitDeadline with a deadline ahead;
+// not WaitContext, which the runtime poller wakes). Otherwise the instance
+// just goes, as a raw epoll descriptor does: a parent instance watching Fd
+// loses the registration and reports nothing. If a wait is blocked, the
+// instance is readable from that write until the blocked waits have left
+// and its descriptor is closed, a moment later, and a parent instance (or
+// another program polling Fd) whose wait falls in that window reports it
+// readable. Hiding that would take signalling the blocked threads instead,
+// which would cost every wait a lookup of its thread's id.
 func (ep *Instance) Close() error {
 	if !ep.fd.Opened() {
 		return errs.NotCreated(pkg, "close")
