@@ -154,8 +154,8 @@ func (ep *Instance) runBatch(cmds []Cmd, strict bool) (int, error) {
 	if err := checkBatch(cmds); err != nil {
 		return 0, err
 	}
-	if err := ep.acquire(batchCall); err != nil {
-		return 0, err
+	if !ep.fd.Acquire() {
+		return 0, ep.unusable(batchCall)
 	}
 	defer ep.fd.Release()
 	useRing, err := ep.batchUseRing(len(cmds), strict)

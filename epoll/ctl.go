@@ -72,8 +72,8 @@ func (ep *Instance) ctl(op, fd int, ev Events, data uint64) error {
 	if err := checkCtl(op, fd, ev); err != nil {
 		return err
 	}
-	if err := ep.acquire(ctlCalls[op]); err != nil {
-		return err
+	if !ep.fd.Acquire() {
+		return ep.unusable(ctlCalls[op])
 	}
 	errno := ctlRaw(ep.fd.Sysfd(), op, fd, ev, data)
 	ep.fd.Release()

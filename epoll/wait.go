@@ -79,10 +79,17 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 	if len(evs) > maxEvents {
 		evs = evs[:maxEvents]
 	}
-	if err := ep.acquire(call); err != nil {
-		return 0, err
+	if !ep.fd.Acquire() {
+		return 0, ep.unusable(call)
 	}
-	n, err := ep.waitRef(evs, timeout, sigmask)
+	var n int
+	var err error
+	if timeout == 0 {
+		// A poll cannot block: Close need not wake it.
+		n, err = ep.waitFd(ep.fd.Sysfd(), evs, 0, sigmask)
+	} else {
+		n, err = ep.waitBlocking(evs, timeout, sigmask)
+	}
 	if err == ErrClosed || err == nil && ep.isClosed() {
 		// Close ran while we were in the kernel and may have made its wake
 		// registration ready; the events, if any, belong to an instance the
@@ -93,12 +100,9 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 	return n, err
 }
 
-// waitRef waits on the instance with a reference held. A wait that may
-// block is counted among those Close wakes; a poll cannot block and is not.
-func (ep *Instance) waitRef(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
-	if timeout == 0 {
-		return ep.waitFd(ep.fd.Sysfd(), evs, 0, sigmask)
-	}
+// waitBlocking waits on the instance with a reference held, counted among
+// the waits Close must wake.
+func (ep *Instance) waitBlocking(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
 	if !ep.enterBlocking() {
 		return 0, ErrClosed
 	}
