@@ -203,9 +203,8 @@ func TestChangesDeleteThenAddIsNotMerged(t *testing.T) {
 }
 
 func TestChangesFlushContinuesPastFailures(t *testing.T) {
-	ep := newInstance(t)
 	e := newBatchEnv(t, BatchAuto, 3)
-	ep = e.ep
+	ep := e.ep
 	c := NewChanges(ep)
 	c.Add(e.fds[0], In, 1)
 	c.Add(e.file, In, 99) // EPERM
