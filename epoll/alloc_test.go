@@ -4,20 +4,23 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/eventpoll/eventpoll/internal/fdtest"
+	"golang.org/x/sys/unix"
 )
 
 // The hot paths allocate nothing in steady state.
 func TestSteadyStateAllocatesNothing(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
-	idle := newEventfd(t)
+	efd := fdtest.Eventfd(t)
+	idle := fdtest.Eventfd(t)
 	evs := make([]Event, 8)
 	if err := ep.Add(idle, In, 9); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	signal(t, efd) // readable: WaitContext returns without parking
+	fdtest.Signal(t, efd) // readable: WaitContext returns without parking
 	for name, f := range map[string]func(){
 		"Add+Delete": func() {
 			if ep.Add(efd, In, 1) != nil || ep.Delete(efd) != nil {
@@ -64,7 +67,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 // Parking in the runtime poller and being woken allocates nothing either.
 func TestWaitContextParkedAllocatesNothing(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In|Edge, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +78,7 @@ func TestWaitContextParkedAllocatesNothing(t *testing.T) {
 	go func() {
 		for range ready {
 			time.Sleep(100 * time.Microsecond)
-			writeAll(efd, one)
+			unix.Write(efd, one)
 		}
 	}()
 	defer close(ready)

@@ -2,9 +2,11 @@ package epoll
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,11 +53,12 @@ type Cmd struct {
 }
 
 // MaxBatch is the largest number of commands Batch and BatchAll accept in
-// one call. The proposal bounded ncmds only by INT_MAX / sizeof(struct
-// epoll_ctl_cmd); this package bounds it tighter so that one call can never
-// hold the instance (and, on the io_uring backend, its ring) for long. Longer
-// lists are split by the caller (Changes.Flush does it itself).
-const MaxBatch = 1024
+// one call: the proposal's bound on ncmds, INT_MAX / sizeof(struct
+// epoll_ctl_cmd) (32 bytes), which is 67,108,863. Any length up to it is
+// accepted; the commands reach the kernel in chunks (one io_uring_enter per
+// 256 on the io_uring backend) and every rule of Batch and BatchAll holds
+// across chunk borders as within a chunk.
+const MaxBatch = math.MaxInt32 / 32
 
 // ErrNotProcessed is the Result of every command after the one at which
 // Batch stopped: the command was never handed to the kernel.
@@ -109,20 +112,23 @@ const batchCall = "epoll_ctl_batch"
 // is an *Error with Call "epoll_ctl_batch" (never a *BatchError) satisfying
 // errors.Is(err, unix.EINVAL) when cmds is empty or longer than MaxBatch, or
 // a command has an unknown Op, unknown event bits, Exclusive with OneShot, or
-// Exclusive in a Modify; errors.Is(err, unix.EBADF) when a command's fd is
-// negative; errors.Is(err, ErrClosed) when the instance was closed. Every
-// command is checked before the first reaches the kernel, so a mistake in
-// the last command cannot leave the first ones applied.
+// Exclusive in a Modify; errors.Is(err, unix.EBADF) when a command's fd is a
+// number no descriptor can have (negative, or above the int32 range);
+// errors.Is(err, ErrClosed) when the instance was closed (ErrNotCreated on
+// the zero Instance). Every command is checked before the first reaches the
+// kernel, so a mistake in the last command cannot leave the first ones
+// applied.
 //
 // Underneath, the commands reach the kernel as one epoll_ctl(2) each or,
 // on the io_uring backend, as one submission of IORING_OP_EPOLL_CTL
 // requests linked so that a failing request cancels the rest of the chain
 // (exactly the stop-at-first-failure rule), one io_uring_enter(2) per 256
 // commands. BatchAuto uses epoll_ctl for Batch, because the links cost more
-// than the system calls they save (see AutoRingMinBatch); WithBatchBackend
-// forces either. The backends give identical results command by command.
+// than the system calls they save (see BatchAuto); WithBatchBackend forces
+// either. The backends give identical results command by command.
 // Batch allocates nothing unless a command fails. It is safe for concurrent
-// use; batches on the io_uring backend of one instance are serialised.
+// use; batches on the io_uring backend of one instance are serialised. A
+// batch is not interrupted: Close waits for one in flight to finish.
 func (ep *Instance) Batch(cmds []Cmd) (int, error) { return ep.runBatch(cmds, true) }
 
 // BatchAll applies every command of cmds in order, like Batch, but does not
@@ -148,10 +154,10 @@ func (ep *Instance) runBatch(cmds []Cmd, strict bool) (int, error) {
 	if err := checkBatch(cmds); err != nil {
 		return 0, err
 	}
-	if err := ep.incref(batchCall); err != nil {
-		return 0, err
+	if !ep.fd.Acquire() {
+		return 0, ep.unusable(batchCall)
 	}
-	defer ep.decref()
+	defer ep.fd.Release()
 	useRing, err := ep.batchUseRing(len(cmds), strict)
 	if err != nil {
 		return 0, err
@@ -166,7 +172,7 @@ func (ep *Instance) runBatch(cmds []Cmd, strict bool) (int, error) {
 	if useRing {
 		return ep.batchRing(cmds, strict)
 	}
-	return batchSyscall(ep.fd, cmds, strict)
+	return batchSyscall(ep.fd.Sysfd(), cmds, strict)
 }
 
 // mayRepeatFd reports whether two commands may name the same fd: exactly
@@ -193,7 +199,7 @@ func checkBatch(cmds []Cmd) error {
 	}
 	if len(cmds) > MaxBatch {
 		return invalid(batchCall, -1, strconv.Itoa(len(cmds))+" commands, more than MaxBatch ("+
-			strconv.Itoa(MaxBatch)+")")
+			strconv.Itoa(MaxBatch)+", INT_MAX / sizeof(struct epoll_ctl_cmd))")
 	}
 	for i := range cmds {
 		c := &cmds[i]
@@ -201,7 +207,7 @@ func checkBatch(cmds []Cmd) error {
 			return invalid(batchCall, -1, "command "+strconv.Itoa(i)+": unknown op "+c.Op.String())
 		}
 		if err := checkCtl(int(c.Op), c.Fd, c.Events); err != nil {
-			return &Error{Pkg: pkg, Call: batchCall, Fd: -1, Err: &cmdArgError{index: i, err: err}}
+			return errs.Call(pkg, batchCall, -1, &cmdArgError{index: i, err: err})
 		}
 	}
 	return nil
@@ -260,9 +266,14 @@ const (
 	// EVENTPOLL_NO_URING) and the kernel has IORING_OP_EPOLL_CTL (Linux
 	// 5.6); otherwise every batch uses epoll_ctl. With a ring, BatchAuto
 	// sends through it only what it does faster: a BatchAll of at least
-	// AutoRingMinBatch commands naming distinct fds. A strict Batch, a short
-	// one, or one naming an fd twice uses epoll_ctl. See AutoRingMinBatch
-	// for the measurement behind the rule.
+	// eight commands naming distinct fds. A strict Batch, a shorter one, or
+	// one naming an fd twice uses epoll_ctl: each submission costs a fixed
+	// amount that only several unlinked requests earn back, and a linked
+	// request (stop-at-first-failure, or order on one fd) costs a round of
+	// kernel task work more than an epoll_ctl. The measurement behind the
+	// rule is in BENCHMARKS.md, "epoll: BatchAuto's crossover". A ring that
+	// cannot be made for a passing reason is tried again later (see
+	// Instance.BatchBackend).
 	BatchAuto BatchBackend = iota
 	// BatchUring submits every batch as IORING_OP_EPOLL_CTL requests, one
 	// io_uring_enter(2) per 256 commands: linked for Batch, hard-linked for a
@@ -299,15 +310,8 @@ func WithBatchBackend(b BatchBackend) Option {
 	}
 }
 
-// AutoRingMinBatch is the shortest BatchAll that BatchAuto sends through
+// autoRingMinBatch is the shortest BatchAll that BatchAuto sends through
 // io_uring when the ring is available; shorter ones, and every strict
-// Batch, use epoll_ctl(2). The measurement behind it (go test -bench
-// 'BatchCrossover|CtlModes' ./epoll, 2-core x86-64 VM, Linux 6.18, median
-// ns per command): an unlinked IORING_OP_EPOLL_CTL costs about 240 ns
-// against 280 for an epoll_ctl(2) in a loop, but each submission adds about
-// 250 ns, so the ring loses at 4 commands (309 against 293), draws level
-// at 8 (278 against 289) and wins from there (246 against 280 at 64). A
-// linked request, which a strict Batch needs for stop-at-first-failure and a
-// BatchAll needs for two commands on one fd, adds a round of kernel task
-// work (about 100 ns) and loses at every size (355 against 280 at 64).
-const AutoRingMinBatch = 8
+// Batch, use epoll_ctl(2). BENCHMARKS.md, "epoll: BatchAuto's crossover",
+// has the measurement (BenchmarkBatchCrossover) it comes from.
+const autoRingMinBatch = 8

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"github.com/eventpoll/eventpoll/internal/uring"
 	"golang.org/x/sys/unix"
 )
@@ -15,14 +17,11 @@ import (
 // io_uring_enter per 256 commands.
 const batchRingEntries = 256
 
-// autoRingMin is the shortest batch that BatchAuto sends through the ring;
-// shorter ones use epoll_ctl. See AutoRingMinBatch.
-var autoRingMin = AutoRingMinBatch
-
 // batchState is the per-instance state of the io_uring backend.
 type batchState struct {
 	want     BatchBackend  // WithBatchBackend; BatchAuto by default
-	resolved atomic.Uint32 // BatchUring or BatchSyscall once probed; 0 before
+	resolved atomic.Uint32 // BatchUring or BatchSyscall once the answer is definitive; 0 before
+	retryAt  atomic.Int64  // BatchAuto after a passing failure: no new ring before this (monoNow)
 
 	mu   sync.Mutex  // serialises the ring: a Ring is one goroutine's at a time
 	ring *uring.Ring // created at the first batch that needs it; nil after close
@@ -34,24 +33,47 @@ type batchState struct {
 	stamp uint32
 }
 
-// BatchBackend reports the backend Batch and BatchAll use on this instance:
-// BatchUring or BatchSyscall (never BatchAuto). On an instance made with
-// BatchAuto it runs the probe if no batch has yet; BatchUring then means
-// batches of at least AutoRingMinBatch commands go through the ring.
-// On a closed instance, or when a forced BatchUring is unusable, it returns
-// what the instance was asked for.
+// ringRetry is how long BatchAuto uses epoll_ctl after the ring could not
+// be made for a passing reason, before it tries again.
+var ringRetry = time.Second
+
+var monoStart = time.Now()
+
+// monoNow reads the monotonic clock, in nanoseconds since the package began.
+func monoNow() int64 { return int64(time.Since(monoStart)) }
+
+// BatchBackend reports the backend Batch and BatchAll use on this instance
+// now: BatchUring or BatchSyscall (never BatchAuto). On an instance made
+// with BatchAuto it runs the probe if no batch has yet; BatchUring then
+// means a BatchAll of at least eight commands naming distinct fds goes
+// through the ring (see BatchAuto).
+//
+// BatchAuto keeps only a definitive answer for the instance's life:
+// io_uring unusable by this process, or without IORING_OP_EPOLL_CTL, makes
+// it BatchSyscall for good. When the ring cannot be made for a passing
+// reason (EMFILE or ENFILE: the descriptor table is full; ENOMEM), the
+// batches use epoll_ctl and BatchBackend reports BatchSyscall, but the
+// ring is tried again at the first batch a second or more later.
+//
+// On a closed instance, on the zero Instance, or when a forced BatchUring
+// is unusable, it returns what the instance was asked for.
 func (ep *Instance) BatchBackend() BatchBackend {
-	if ep.incref(batchCall) != nil {
-		if b := ep.batch.resolved.Load(); b != 0 {
+	bs := &ep.batch
+	if !ep.fd.Acquire() {
+		if b := bs.resolved.Load(); b != 0 {
 			return BatchBackend(b)
 		}
-		return ep.batch.want
+		return bs.want
 	}
-	defer ep.decref()
-	if _, err := ep.batchUseRing(MaxBatch, false); err != nil {
-		return ep.batch.want
+	defer ep.fd.Release()
+	useRing, err := ep.batchUseRing(MaxBatch, false)
+	switch {
+	case err != nil:
+		return bs.want
+	case useRing:
+		return BatchUring
 	}
-	return BatchBackend(ep.batch.resolved.Load())
+	return BatchSyscall
 }
 
 // batchUseRing resolves the backend at first use and says whether a batch
@@ -61,6 +83,9 @@ func (ep *Instance) batchUseRing(n int, strict bool) (bool, error) {
 	bs := &ep.batch
 	b := BatchBackend(bs.resolved.Load())
 	if b == 0 {
+		if bs.want == BatchAuto && monoNow() < bs.retryAt.Load() {
+			return false, nil
+		}
 		var err error
 		if b, err = bs.resolve(); err != nil {
 			return false, err
@@ -73,31 +98,56 @@ func (ep *Instance) batchUseRing(n int, strict bool) (bool, error) {
 		return true, nil
 	}
 	// BatchAuto: a strict batch needs linked requests, which lose to
-	// epoll_ctl (see AutoRingMinBatch); short batches do too.
-	return !strict && n >= autoRingMin, nil
+	// epoll_ctl (see autoRingMinBatch); short batches do too.
+	return !strict && n >= autoRingMinBatch, nil
 }
 
+// resolve answers, under the ring's lock, which backend the instance
+// uses; for BatchAuto after a passing failure, BatchSyscall for now.
 func (bs *batchState) resolve() (BatchBackend, error) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	if b := bs.resolved.Load(); b != 0 {
 		return BatchBackend(b), nil
 	}
-	b := BatchSyscall
 	switch bs.want {
 	case BatchUring:
 		if err := bs.openRing(); err != nil {
 			// Not cached: the cause may be transient (EMFILE, ENOMEM).
 			return 0, ringError(err)
 		}
-		b = BatchUring
+		bs.resolved.Store(uint32(BatchUring))
+		return BatchUring, nil
 	case BatchAuto:
-		if bs.openRing() == nil {
-			b = BatchUring
+		if bs.tryRing() {
+			return BatchUring, nil
 		}
+		return BatchSyscall, nil
 	}
-	bs.resolved.Store(uint32(b))
-	return b, nil
+	bs.resolved.Store(uint32(BatchSyscall))
+	return BatchSyscall, nil
+}
+
+// tryRing makes BatchAuto's ring, with bs.mu held, and keeps the answer
+// only when it is definitive: io_uring unusable here means epoll_ctl for
+// good, while a full descriptor table or a shortage of memory means
+// epoll_ctl until ringRetry has passed. A full table is a loaded server's
+// ordinary state; it must not cost the instance its ring forever.
+func (bs *batchState) tryRing() bool {
+	if monoNow() < bs.retryAt.Load() {
+		return false
+	}
+	err := bs.openRing()
+	switch {
+	case err == nil:
+		bs.resolved.Store(uint32(BatchUring))
+		return true
+	case errors.Is(err, uring.ErrUnsupported):
+		bs.resolved.Store(uint32(BatchSyscall))
+	default:
+		bs.retryAt.Store(monoNow() + int64(ringRetry))
+	}
+	return false
 }
 
 // openRing creates the ring after asking whether this process may use
@@ -122,7 +172,7 @@ func (bs *batchState) openRing() error {
 // ringError reports why a forced BatchUring cannot run: ErrUnsupported when
 // io_uring is off or lacks EPOLL_CTL, the plain cause (EMFILE, ENOMEM) else.
 func ringError(err error) error {
-	e := &Error{Pkg: pkg, Call: batchCall, Fd: -1, Err: err}
+	e := errs.Call(pkg, batchCall, -1, err)
 	if errors.Is(err, uring.ErrUnsupported) {
 		e.Kind = ErrUnsupported
 	}
@@ -158,12 +208,12 @@ func (ep *Instance) batchRing(cmds []Cmd, strict bool) (int, error) {
 	defer bs.mu.Unlock()
 	if bs.ring == nil {
 		// A failed io_uring_enter closed the last ring (see broken).
-		if err := bs.openRing(); err != nil {
-			if bs.want == BatchUring {
+		if bs.want == BatchUring {
+			if err := bs.openRing(); err != nil {
 				return 0, ringError(err)
 			}
-			bs.resolved.Store(uint32(BatchSyscall))
-			return batchSyscall(ep.fd, cmds, strict)
+		} else if !bs.tryRing() {
+			return batchSyscall(ep.fd.Sysfd(), cmds, strict)
 		}
 	}
 	ok := 0
@@ -177,13 +227,13 @@ func (ep *Instance) batchRing(cmds []Cmd, strict bool) (int, error) {
 		if chain && !strict && bs.want != BatchUring {
 			// A hard-linked chain costs a round of task work per request
 			// and loses to epoll_ctl; BatchAuto takes the faster path.
-			good, err = batchSyscall(ep.fd, chunk, false)
+			good, err = batchSyscall(ep.fd.Sysfd(), chunk, false)
 			failed = -1
 			if be, ok := err.(*BatchError); ok {
 				failed, err = be.Index, nil
 			}
 		} else {
-			good, failed, err = bs.runChunk(ep.fd, chunk, strict, chain)
+			good, failed, err = bs.runChunk(ep.fd.Sysfd(), chunk, strict, chain)
 		}
 		ok += good
 		if err != nil {
@@ -212,7 +262,8 @@ func (ep *Instance) batchRing(cmds []Cmd, strict bool) (int, error) {
 // observer can tell from in-order execution because no two commands touch
 // the same registration. Each posts a CQE; the chunk is finished when all
 // have. This is the fast path: a linked request costs a round of task work
-// (about 100 ns on the test machine) that an unlinked one does not.
+// that an unlinked one does not (BENCHMARKS.md, "epoll: BatchAuto's
+// crossover").
 //
 // The chain: every SQE but the last carries FlagLink (strict: a failure
 // cancels the rest with -ECANCELED, which is the stop-at-first-failure rule)
@@ -238,40 +289,10 @@ func (bs *batchState) runChunk(epfd int, chunk []Cmd, strict, chain bool) (good,
 	bs.dropStale()
 	bs.gen++
 	gen := uint64(bs.gen) << 32
-	evs := r.EpollEvents()
+	if err := bs.prepareChunk(epfd, chunk, gen, strict, chain); err != nil {
+		return 0, -1, err
+	}
 	last := len(chunk) - 1
-	link := uring.FlagHardLink
-	if strict {
-		link = uring.FlagLink
-	}
-	for i := range chunk {
-		c := &chunk[i]
-		s := r.GetSQE()
-		if s == nil {
-			// Impossible while every Submit consumes the whole SQ
-			// (IORING_SETUP_SUBMIT_ALL); refuse rather than corrupt. Closing
-			// the ring discards the SQEs prepared so far, unsubmitted.
-			return 0, -1, bs.broken(chunk, unix.EBUSY)
-		}
-		var evp *unix.EpollEvent
-		if c.Op != OpDelete {
-			// The slot lies outside the Go heap; the kernel copies it while
-			// it prepares the request, inside the io_uring_enter below.
-			evp = &evs[i]
-			e := (*Event)(unsafe.Pointer(evp))
-			e.Events = c.Events
-			e.SetData(c.Data)
-		}
-		s.PrepEpollCtl(epfd, int(c.Op), c.Fd, evp)
-		s.UserData = gen | uint64(i)
-		if i < last && chain {
-			s.Flags = link
-			if bs.skip {
-				s.Flags |= uring.FlagCQESkipSuccess
-			}
-		}
-		c.Result = nil
-	}
 	failed = -1
 	nfail, seen := 0, 0
 	for sawLast := false; !sawLast; {
@@ -314,6 +335,48 @@ func (bs *batchState) runChunk(epfd int, chunk []Cmd, strict, chain bool) (good,
 	return len(chunk) - nfail, failed, nil
 }
 
+// prepareChunk fills one SQE per command of chunk, tagged with gen and the
+// command's index, linked as runChunk describes.
+func (bs *batchState) prepareChunk(epfd int, chunk []Cmd, gen uint64, strict, chain bool) error {
+	r := bs.ring
+	evs := r.EpollEvents()
+	last := len(chunk) - 1
+	link := uring.FlagHardLink
+	if strict {
+		link = uring.FlagLink
+	}
+	for i := range chunk {
+		c := &chunk[i]
+		s := r.GetSQE()
+		if s == nil {
+			// Impossible while every Submit consumes the whole SQ
+			// (IORING_SETUP_SUBMIT_ALL); refuse rather than corrupt. Closing
+			// the ring discards the SQEs prepared so far, unsubmitted.
+			return bs.broken(chunk, unix.EBUSY)
+		}
+		var evp *unix.EpollEvent
+		if c.Op != OpDelete {
+			// The slot lies outside the Go heap; the kernel copies it while
+			// it prepares the request, inside the io_uring_enter that
+			// submits it.
+			evp = &evs[i]
+			e := (*Event)(unsafe.Pointer(evp))
+			e.Events = c.Events
+			e.SetData(c.Data)
+		}
+		s.PrepEpollCtl(epfd, int(c.Op), c.Fd, evp)
+		s.UserData = gen | uint64(i)
+		if i < last && chain {
+			s.Flags = link
+			if bs.skip {
+				s.Flags |= uring.FlagCQESkipSuccess
+			}
+		}
+		c.Result = nil
+	}
+	return nil
+}
+
 // dropStale discards CQEs left by an earlier chunk: a strict chunk returns
 // at its first failure, and a kernel may still post the cancellations after
 // it. Their generation no longer matches; reaping frees their CQ slots.
@@ -331,7 +394,7 @@ func (bs *batchState) dropStale() {
 // had not run) and every Result of the chunk is set to the error, which
 // Batch returns; the next batch makes a new ring.
 func (bs *batchState) broken(chunk []Cmd, cause error) error {
-	err := &Error{Pkg: pkg, Call: "io_uring_enter", Fd: -1, Err: cause}
+	err := errs.Call(pkg, "io_uring_enter", -1, cause)
 	for i := range chunk {
 		chunk[i].Result = err
 	}

@@ -4,12 +4,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
 func BenchmarkAddDelete(b *testing.B) {
 	ep := newInstance(b)
-	efd := newEventfd(b)
+	efd := fdtest.Eventfd(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := ep.Add(efd, In, 1); err != nil {
@@ -23,7 +24,7 @@ func BenchmarkAddDelete(b *testing.B) {
 
 func BenchmarkModify(b *testing.B) {
 	ep := newInstance(b)
-	efd := newEventfd(b)
+	efd := fdtest.Eventfd(b)
 	if err := ep.Add(efd, In, 1); err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func benchmarkWait0(b *testing.B, ready int) { benchmarkWaitReady(b, ready, 0) }
 // ready: a blocking Wait (timeout -1) that finds events queued, the case of
 // a busy event loop, against Wait(0), which cannot block.
 func benchmarkWaitReady(b *testing.B, ready int, timeout time.Duration) {
-	raiseFdLimit(b, uint64(ready)+500)
+	fdtest.RaiseLimit(b, uint64(ready)+500)
 	ep := newInstance(b)
 	for i := 0; i < ready; i++ {
 		fd, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK) // readable, level-triggered

@@ -4,6 +4,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,9 +33,6 @@ const (
 	eppSet = 1<<30 | 8<<16 | 0x8A<<8 | 0x01
 	eppGet = 2<<30 | 8<<16 | 0x8A<<8 | 0x02
 )
-
-// napiPollWeight is the largest budget an unprivileged caller may set.
-const napiPollWeight = 64
 
 // SetBusyPoll sets the instance's busy-polling parameters with the
 // EPIOCSPARAMS ioctl. A zero BusyPollParams turns busy polling off.
@@ -67,16 +65,18 @@ func (ep *Instance) BusyPoll() (BusyPollParams, error) {
 }
 
 func (ep *Instance) paramsIoctl(call string, req uintptr, kp *epollParams) error {
-	if err := ep.incref(call); err != nil {
+	if err := ep.acquire(call); err != nil {
 		return err
 	}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(ep.fd), req, uintptr(unsafe.Pointer(kp)))
-	ep.decref()
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(ep.fd.Sysfd()), req, uintptr(unsafe.Pointer(kp)))
+	ep.fd.Release()
 	switch errno {
 	case 0:
 		return nil
 	case unix.ENOTTY:
-		return &Error{Pkg: pkg, Call: call, Fd: -1, Err: errno, Kind: ErrUnsupported}
+		e := errs.Call(pkg, call, -1, errno)
+		e.Kind = ErrUnsupported
+		return e
 	}
 	return callError(call, -1, errno)
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // Changes collects the interest changes an event loop makes during one
-// iteration and applies them with one BatchAll before the next wait, after
+// iteration and applies them with one BatchAll of its Poller (an Instance,
+// or a ring.Ring) before the next wait, after
 // merging the ones that cancel or supersede each other: the cheapest
 // epoll_ctl is the one never made. Every Add, Modify and Delete checks its
 // arguments at once (the same errors as Instance.Add, Modify and Delete,
@@ -50,17 +51,24 @@ import (
 // are kept as they are, so the kernel reports the error it would have.
 //
 // A Changes is for one goroutine: it is not safe for concurrent use. Its
-// steady state allocates nothing: the command list and the per-fd table
-// (indexed by fd, so it grows to the largest fd seen, as the kernel's and
-// the Go runtime's fd tables do) are reused.
+// steady state allocates nothing: the command list and the per-fd table are
+// reused. The table is indexed by fd, so it grows to the largest fd seen,
+// as the kernel's and the Go runtime's fd tables do, up to 1<<20 entries
+// (fs.nr_open's default: the largest table a process has unless root raised
+// it); what Changes knows of larger numbers is kept in a map, which costs an
+// allocation the first time each such fd is seen.
 type Changes struct {
-	ep      *Instance
+	p       Poller
 	cmds    []Cmd
 	prev    []int32 // prev[i]: 1 + index of the previous live command for cmds[i].Fd, or 0
 	fds     []fdState
-	live    int  // commands in cmds that are not dropped
-	flushed bool // cmds holds the last Flush's commands, for the caller to read
+	far     map[int]*fdState // fds from denseFds on
+	live    int              // commands in cmds that are not dropped
+	flushed bool             // cmds holds the last Flush's commands, for the caller to read
 }
+
+// denseFds bounds the table indexed by fd: 24 MiB at most.
+const denseFds = 1 << 20
 
 // fdState is what Changes knows about one fd.
 type fdState struct {
@@ -79,8 +87,9 @@ const (
 // opDropped marks a command removed by a merge; Flush compacts them away.
 const opDropped Op = 0
 
-// NewChanges returns an empty change set for ep.
-func NewChanges(ep *Instance) *Changes { return &Changes{ep: ep} }
+// NewChanges returns an empty change set for p, which Flush applies with
+// p.BatchAll.
+func NewChanges(p Poller) *Changes { return &Changes{p: p} }
 
 // Len returns how many commands Flush would send now, after merging.
 func (c *Changes) Len() int {
@@ -91,8 +100,9 @@ func (c *Changes) Len() int {
 }
 
 // Add queues the registration of fd for ev with data (Instance.Add).
-// It returns an argument error (EBADF for a negative fd, EINVAL for bad
-// events) at once, queuing nothing.
+// It returns an argument error at once, queuing nothing: EBADF for a number
+// no descriptor can have (negative, or above the int32 range), EINVAL for
+// bad events.
 func (c *Changes) Add(fd int, ev Events, data uint64) error {
 	if err := checkCtl(int(OpAdd), fd, ev); err != nil {
 		return err
@@ -136,8 +146,8 @@ func (c *Changes) Modify(fd int, ev Events, data uint64) error {
 
 // Delete queues the removal of fd's registration (Instance.Delete), merged
 // as the type's documentation describes. Delete before closing fd: the
-// registration belongs to the open file and outlives the number. A
-// negative fd is refused at once with EBADF.
+// registration belongs to the open file and outlives the number. A number
+// no descriptor can have is refused at once with EBADF.
 func (c *Changes) Delete(fd int) error {
 	if err := checkCtl(int(OpDelete), fd, 0); err != nil {
 		return err
@@ -164,24 +174,27 @@ func (c *Changes) Delete(fd int) error {
 // registration was changed behind Changes' back: what it knew about fd is
 // dropped, pending commands for fd stay queued. The kernel removes the
 // registration of a closed file by itself (unless a dup keeps the file
-// open), so after a close the fd counts as unregistered.
+// open), so after a close the fd counts as unregistered. A loop calls it
+// when it closes a descriptor without a Delete; without it, Changes would
+// take the next file that gets the number for the old one: a Modify to the
+// old events and data would be dropped as a no-op where the kernel answers
+// ENOENT, and an Add and a Delete would not cancel out.
 func (c *Changes) Forget(fd int) {
-	if fd < 0 || fd >= len(c.fds) {
-		return
+	if st := c.known(fd); st != nil {
+		st.reg, st.ev, st.data = regNo, 0, 0
 	}
-	st := &c.fds[fd]
-	st.reg, st.ev, st.data = regNo, 0, 0
 }
 
-// Flush applies the queued commands with BatchAll, in the order they were
-// queued, and returns them with every Result set, so that a loop can act on
-// each failure (a command for an fd the peer closed typically fails with
-// EBADF or ENOENT and is simply dropped). The returned slice is valid until
-// the next call on c. More than MaxBatch commands go in several batches.
+// Flush applies the queued commands with one BatchAll, in the order they
+// were queued, and returns them with every Result set, so that a loop can
+// act on each failure (a command for an fd the peer closed typically fails
+// with EBADF or ENOENT and is simply dropped). The returned slice is valid
+// until the next call on c.
 //
 // The error is nil when every command succeeded, else a *BatchError for the
-// first failure (Index into the returned slice). ErrClosed when the
-// instance was closed; the queued commands are discarded then. An empty
+// first failure (Index into the returned slice). When the Poller processed
+// nothing (ErrClosed when it was closed, or another error of BatchAll's own)
+// that error is returned and the queued commands are discarded. An empty
 // Flush makes no system call.
 func (c *Changes) Flush() ([]Cmd, error) {
 	if c.flushed || c.live == 0 {
@@ -190,28 +203,13 @@ func (c *Changes) Flush() ([]Cmd, error) {
 	}
 	cmds := c.compact()
 	c.flushed = true
-	var first error
-	for off := 0; off < len(cmds); off += MaxBatch {
-		chunk := cmds[off:min(len(cmds), off+MaxBatch)]
-		_, err := c.ep.BatchAll(chunk)
-		if err == nil {
-			continue
-		}
-		var be *BatchError
-		if !errors.As(err, &be) {
-			// ErrClosed: nothing in this chunk ran, and nothing later will.
-			c.forgetPending(cmds)
-			return nil, err
-		}
-		if first == nil {
-			if off != 0 {
-				be = &BatchError{Index: off + be.Index, Err: be.Err}
-			}
-			first = be
-		}
+	_, err := c.p.BatchAll(cmds)
+	if err != nil && !isBatchError(err) {
+		c.forgetPending(cmds)
+		return nil, err
 	}
 	c.learn(cmds)
-	return cmds, first
+	return cmds, err
 }
 
 // begin clears the previous Flush's commands before new ones are queued.
@@ -221,15 +219,41 @@ func (c *Changes) begin() {
 	}
 }
 
+// state returns what Changes knows of fd, a valid descriptor number,
+// making room for it. The table doubles up to denseFds, from an fd below
+// denseFds, so the doubling cannot overflow.
 func (c *Changes) state(fd int) *fdState {
-	if fd >= len(c.fds) {
-		n := max(64, 2*len(c.fds))
-		for n <= fd {
-			n *= 2
-		}
-		c.fds = append(c.fds, make([]fdState, n-len(c.fds))...)
+	if fd < len(c.fds) {
+		return &c.fds[fd]
 	}
+	if fd >= denseFds {
+		st := c.far[fd]
+		if st == nil {
+			if c.far == nil {
+				c.far = make(map[int]*fdState)
+			}
+			st = new(fdState)
+			c.far[fd] = st
+		}
+		return st
+	}
+	n := max(64, 2*len(c.fds))
+	for n <= fd {
+		n *= 2
+	}
+	c.fds = append(c.fds, make([]fdState, min(n, denseFds)-len(c.fds))...)
 	return &c.fds[fd]
+}
+
+// known returns what Changes knows of fd, or nil when it has never seen it.
+func (c *Changes) known(fd int) *fdState {
+	switch {
+	case fd >= 0 && fd < len(c.fds):
+		return &c.fds[fd]
+	case fd >= denseFds:
+		return c.far[fd]
+	}
+	return nil
 }
 
 func (c *Changes) push(cmd Cmd) {
@@ -242,7 +266,7 @@ func (c *Changes) push(cmd Cmd) {
 
 // drop removes the last live command for its fd.
 func (c *Changes) drop(i int32) {
-	st := &c.fds[c.cmds[i].Fd]
+	st := c.state(c.cmds[i].Fd)
 	st.pending = c.prev[i]
 	c.cmds[i].Op = opDropped
 	c.live--
@@ -255,7 +279,7 @@ func (c *Changes) addExpectedToSucceed(i int32) bool {
 	if p := c.prev[i]; p != 0 {
 		return c.cmds[p-1].Op == OpDelete
 	}
-	return c.fds[c.cmds[i].Fd].reg == regNo
+	return c.state(c.cmds[i].Fd).reg == regNo
 }
 
 // compact removes dropped commands in place.
@@ -275,7 +299,7 @@ func (c *Changes) compact() []Cmd {
 func (c *Changes) learn(cmds []Cmd) {
 	for i := range cmds {
 		cmd := &cmds[i]
-		st := &c.fds[cmd.Fd]
+		st := c.state(cmd.Fd)
 		st.pending = 0
 		switch errno := resultErrno(cmd.Result); {
 		case cmd.Result == nil && cmd.Op != OpDelete:
@@ -284,6 +308,9 @@ func (c *Changes) learn(cmds []Cmd) {
 			st.reg, st.ev, st.data = regNo, 0, 0
 		case errno == unix.EEXIST:
 			st.reg = regUnknown
+		}
+		if cmd.Fd >= denseFds && st.reg == regNo {
+			delete(c.far, cmd.Fd) // nothing to know: the map keeps only what is
 		}
 	}
 }
@@ -300,9 +327,17 @@ func resultErrno(err error) unix.Errno {
 	return errno
 }
 
+// isBatchError reports whether err says commands were processed. As
+// resultErrno, a function of its own so that errors.As's target escapes
+// only on the failure path.
+func isBatchError(err error) bool {
+	var be *BatchError
+	return errors.As(err, &be)
+}
+
 func (c *Changes) forgetPending(cmds []Cmd) {
 	for i := range cmds {
-		c.fds[cmds[i].Fd].pending = 0
+		c.state(cmds[i].Fd).pending = 0
 	}
 	c.cmds, c.prev, c.live, c.flushed = c.cmds[:0], c.prev[:0], 0, false
 }

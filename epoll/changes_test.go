@@ -5,10 +5,11 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
-// changesInterest returns the instance's changesInterest set as the kernel reports it
+// changesInterest returns the interest set as the kernel reports it
 // (see batchEnv.state).
 func changesInterest(t testing.TB, ep *Instance, fds []int) string {
 	t.Helper()
@@ -25,8 +26,8 @@ func changesFlush(t testing.TB, c *Changes) []Cmd {
 }
 
 func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 2)
+	ep := newInstance(t)
+	fds := eventfds(t, 2)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	c.Add(fds[1], In, 2)
@@ -39,7 +40,7 @@ func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
 		t.Fatalf("Flush sent %+v, want only the Add of fds[1]", cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{2:IN}" {
-		t.Fatalf("changesInterest set %s, want {2:IN}", got)
+		t.Fatalf("interest set %s, want {2:IN}", got)
 	}
 	// Registered now: Add then Delete is no longer a no-op and must reach
 	// the kernel in order (EEXIST, then the Delete removes it).
@@ -53,13 +54,13 @@ func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
 		t.Fatalf("Flush = %v, %v; want EEXIST for the Add and a successful Delete", err, cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{}" {
-		t.Fatalf("changesInterest set %s, want {}", got)
+		t.Fatalf("interest set %s, want {}", got)
 	}
 }
 
 func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	c.Modify(fds[0], Out, 9)
@@ -68,13 +69,13 @@ func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
 		t.Fatalf("Flush sent %+v, want one ADD OUT data 9", cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{9:OUT}" {
-		t.Fatalf("changesInterest set %s", got)
+		t.Fatalf("interest set %s", got)
 	}
 }
 
 func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In|Exclusive, 1)
 	c.Modify(fds[0], Out, 1)
@@ -85,8 +86,8 @@ func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
 }
 
 func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	changesFlush(t, c)
@@ -98,7 +99,7 @@ func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
 		t.Fatalf("Flush sent %+v, want one MOD with data 4", cmds)
 	}
 	if got := changesInterest(t, ep, fds); got != "{4:OUT}" {
-		t.Fatalf("changesInterest set %s", got)
+		t.Fatalf("interest set %s", got)
 	}
 	// Back and forth to the registered state: nothing to send.
 	c.Modify(fds[0], In, 5)
@@ -109,8 +110,8 @@ func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
 }
 
 func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	changesFlush(t, c)
@@ -128,8 +129,8 @@ func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
 // OneShot is re-armed and how an edge is asked for again, so it is sent.
 func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 	for _, ev := range []Events{In | OneShot, In | Edge} {
-		ep := newBatchInstance(t)
-		fds := batchEventfds(t, 1)
+		ep := newInstance(t)
+		fds := eventfds(t, 1)
 		c := NewChanges(ep)
 		c.Add(fds[0], ev, 1)
 		changesFlush(t, c)
@@ -154,8 +155,8 @@ func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 }
 
 func TestChangesModifyThenDeleteBecomesDelete(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 1)
+	ep := newInstance(t)
+	fds := eventfds(t, 1)
 	c := NewChanges(ep)
 	c.Add(fds[0], In, 1)
 	changesFlush(t, c)
@@ -170,7 +171,7 @@ func TestChangesModifyThenDeleteBecomesDelete(t *testing.T) {
 // TestChangesDeleteThenAddIsNotMerged proves why: the number may name a
 // new file by the time of the Add, and a Modify would then fail.
 func TestChangesDeleteThenAddIsNotMerged(t *testing.T) {
-	ep := newBatchInstance(t)
+	ep := newInstance(t)
 	old, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
@@ -197,14 +198,13 @@ func TestChangesDeleteThenAddIsNotMerged(t *testing.T) {
 		t.Fatalf("Add of the new file failed: %v (Flush err %v)", cmds[1].Result, err)
 	}
 	if got := changesInterest(t, ep, []int{fresh}); got != "{2:IN}" {
-		t.Fatalf("changesInterest set %s, want the new file registered", got)
+		t.Fatalf("interest set %s, want the new file registered", got)
 	}
 }
 
 func TestChangesFlushContinuesPastFailures(t *testing.T) {
-	ep := newBatchInstance(t)
 	e := newBatchEnv(t, BatchAuto, 3)
-	ep = e.ep
+	ep := e.ep
 	c := NewChanges(ep)
 	c.Add(e.fds[0], In, 1)
 	c.Add(e.file, In, 99) // EPERM
@@ -219,12 +219,12 @@ func TestChangesFlushContinuesPastFailures(t *testing.T) {
 		t.Fatalf("Results %+v", cmds)
 	}
 	if got := e.state(t); got != "{1:IN 2:IN}" {
-		t.Fatalf("changesInterest set %s", got)
+		t.Fatalf("interest set %s", got)
 	}
 }
 
 func TestChangesArgumentErrorsAreImmediate(t *testing.T) {
-	c := NewChanges(newBatchInstance(t))
+	c := NewChanges(newInstance(t))
 	if err := c.Add(-1, In, 0); !errors.Is(err, unix.EBADF) {
 		t.Errorf("Add(-1) = %v, want EBADF", err)
 	}
@@ -240,9 +240,9 @@ func TestChangesArgumentErrorsAreImmediate(t *testing.T) {
 }
 
 func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
-	ep := newBatchInstance(t)
+	ep := newInstance(t)
 	c := NewChanges(ep)
-	c.Add(batchEventfds(t, 1)[0], In, 0)
+	c.Add(eventfds(t, 1)[0], In, 0)
 	ep.Close()
 	if _, err := c.Flush(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Flush = %v, want ErrClosed", err)
@@ -252,10 +252,28 @@ func TestChangesFlushOnClosedInstanceReturnsErrClosed(t *testing.T) {
 	}
 }
 
-func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, MaxBatch+100)
-	c := NewChanges(ep)
+// countingPoller is a Poller that is not an Instance: it counts the
+// BatchAll calls it passes on.
+type countingPoller struct {
+	*Instance
+	batches int
+}
+
+func (p *countingPoller) BatchAll(cmds []Cmd) (int, error) {
+	p.batches++
+	return p.Instance.BatchAll(cmds)
+}
+
+// TestChangesFlushesAnyNumberInOneBatch: Changes runs on any Poller, and
+// Flush hands its BatchAll the whole list, whatever its length; merging
+// still applies across it.
+func TestChangesFlushesAnyNumberInOneBatch(t *testing.T) {
+	const n = 3000
+	fdtest.RaiseLimit(t, n+500)
+	ep := newInstance(t)
+	fds := eventfds(t, n)
+	p := &countingPoller{Instance: ep}
+	c := NewChanges(p)
 	for i, fd := range fds {
 		c.Add(fd, In, uint64(i))
 	}
@@ -264,13 +282,12 @@ func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
 	c.Modify(fds[len(fds)-1], Out, 1) // merges into its Add
 	c.Delete(fds[len(fds)-2])         // cancels its Add
 	cmds := changesFlush(t, c)
-	if len(cmds) != len(fds)-1 {
-		t.Fatalf("Flush sent %d commands, want %d", len(cmds), len(fds)-1)
+	if len(cmds) != len(fds)-1 || p.batches != 1 {
+		t.Fatalf("Flush sent %d commands in %d BatchAll calls, want %d in one", len(cmds), p.batches, len(fds)-1)
 	}
 	evs := make([]Event, len(fds))
-	one := [8]byte{1}
 	for _, fd := range fds {
-		unix.Write(fd, one[:])
+		fdtest.Signal(t, fd)
 	}
 	if n, err := ep.Wait(evs, 0); n != len(fds)-1 || err != nil {
 		t.Fatalf("Wait = %d, %v; want %d registrations", n, err, len(fds)-1)
@@ -279,8 +296,8 @@ func TestChangesFlushesMoreThanMaxBatch(t *testing.T) {
 
 // TestChangesFlushAllocatesNothing: the steady state of an event loop.
 func TestChangesFlushAllocatesNothing(t *testing.T) {
-	ep := newBatchInstance(t)
-	fds := batchEventfds(t, 64)
+	ep := newInstance(t)
+	fds := eventfds(t, 64)
 	c := NewChanges(ep)
 	allocs := testing.AllocsPerRun(50, func() {
 		for i, fd := range fds {
@@ -304,14 +321,14 @@ func TestChangesFlushAllocatesNothing(t *testing.T) {
 
 // TestChangesMatchesCallsInOrder drives random Add/Modify/Delete sequences
 // through Changes and, call by call, through Instance on a twin instance,
-// and requires the same changesInterest set after every Flush: merging never
+// and requires the same interest set after every Flush: merging never
 // changes what the kernel ends up with.
 func TestChangesMatchesCallsInOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	fds := batchEventfds(t, 6)
+	fds := eventfds(t, 6)
 	evsets := []Events{In, Out, In | Out, In | Edge, Out | OneShot, In | Exclusive}
 	for round := range 40 {
-		a, b := newBatchInstance(t), newBatchInstance(t)
+		a, b := newInstance(t), newInstance(t)
 		c := NewChanges(a)
 		for flush := range 5 {
 			for range 20 {
@@ -350,9 +367,9 @@ func FuzzChangesMatchesCallsInOrder(f *testing.F) {
 		if len(data) > 3*64 {
 			data = data[:3*64]
 		}
-		fds := batchEventfds(t, 4)
+		fds := eventfds(t, 4)
 		evsets := []Events{In, Out, In | Out, In | Edge, Out | OneShot, In | Exclusive, 0}
-		a, b := newBatchInstance(t), newBatchInstance(t)
+		a, b := newInstance(t), newInstance(t)
 		c := NewChanges(a)
 		for i := 0; i+3 <= len(data); i += 3 {
 			fd := fds[int(data[i+1])%len(fds)]
@@ -381,4 +398,52 @@ func FuzzChangesMatchesCallsInOrder(f *testing.F) {
 			t.Fatalf("at the end: Changes left %s, calls in order left %s", ga, gb)
 		}
 	})
+}
+
+// TestChangesForgetAfterCloseWithoutDelete: a loop that closes a
+// registered descriptor without a Delete calls Forget, after which Changes
+// treats the next file to get the number as new: a Modify to the old mask
+// reaches the kernel (and fails with ENOENT, as it would without Changes)
+// instead of being dropped as a no-op, and an Add and a Modify merge.
+// Forget leaves queued commands alone.
+func TestChangesForgetAfterCloseWithoutDelete(t *testing.T) {
+	ep := newInstance(t)
+	c := NewChanges(ep)
+	old, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(old, In, 1)
+	changesFlush(t, c)
+	unix.Close(old) // no Delete: the kernel drops the registration itself
+	fresh := fdtest.Eventfd(t)
+	if fresh != old {
+		t.Skipf("the kernel did not reuse fd %d (got %d)", old, fresh)
+	}
+	c.Modify(fresh, In, 1)
+	if c.Len() != 0 {
+		t.Fatalf("before Forget, Len = %d: the stale knowledge no longer drops the Modify; the test cannot tell", c.Len())
+	}
+	c.Forget(fresh)
+	c.Modify(fresh, In, 1)
+	if c.Len() != 1 {
+		t.Fatalf("after Forget, Len = %d: the Modify of an fd Changes no longer knows was dropped", c.Len())
+	}
+	cmds, err := c.Flush()
+	if len(cmds) != 1 || !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("Flush = %+v, %v; want the Modify refused with ENOENT, as the kernel has no registration", cmds, err)
+	}
+	c.Add(fresh, In, 2)
+	c.Modify(fresh, Out, 3)
+	if c.Len() != 1 {
+		t.Fatalf("Len = %d: Add then Modify of an unregistered fd did not merge", c.Len())
+	}
+	c.Forget(fresh)
+	if c.Len() != 1 {
+		t.Fatalf("Forget dropped a queued command: Len = %d", c.Len())
+	}
+	changesFlush(t, c)
+	if got := changesInterest(t, ep, []int{fresh}); got != "{3:OUT}" {
+		t.Fatalf("interest set %s, want {3:OUT}", got)
+	}
 }

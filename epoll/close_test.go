@@ -18,7 +18,7 @@ func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +45,6 @@ func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
 		}
 	}
 }
-
-func second(_ int, err error) error { return err }
 
 // Close wakes every kind of blocked wait, which then returns ErrClosed.
 func TestCloseWakesBlockedWaits(t *testing.T) {
@@ -160,4 +158,58 @@ func TestConcurrentUseWithCloseIsSafe(t *testing.T) {
 		wg.Wait()
 	}
 	t.Logf("%d rounds of concurrent use and Close", rounds)
+}
+
+// TestClosingNestedInstanceDoesNotWakeParent: closing an instance that a
+// parent watches, while nobody waits on the child, removes it as closing a
+// raw epoll descriptor does: the parent's blocked waiter sees nothing. The
+// child has waited with a timeout before (which once made it create and
+// register the eventfd Close writes) and the parent's waiter is inside the
+// kernel when the child closes; a second eventfd ends that wait afterwards,
+// so whatever the waiter reports is its own.
+func TestClosingNestedInstanceDoesNotWakeParent(t *testing.T) {
+	fdtest.Check(t)
+	const runs = 100
+	seen := 0
+	for range runs {
+		parent := newInstance(t)
+		child, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := fdtest.Eventfd(t)
+		if parent.Add(child.Fd(), In, 1) != nil || parent.Add(stop, In, 2) != nil {
+			t.Fatal("Add failed")
+		}
+		if n, err := child.Wait(make([]Event, 1), time.Microsecond); n != 0 || err != nil {
+			t.Fatalf("child Wait = %d, %v", n, err)
+		}
+		got := make(chan []Event, 1)
+		go func() {
+			evs := make([]Event, 2)
+			n, err := parent.Wait(evs, -1)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- evs[:n]
+		}()
+		for parent.blocked.Load() == 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+		time.Sleep(200 * time.Microsecond) // from counted to inside the kernel
+		if err := child.Close(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // a wake-up the close caused has come by now
+		fdtest.Signal(t, stop)
+		for _, ev := range <-got {
+			if ev.Data() == 1 {
+				seen++
+			}
+		}
+		parent.Close()
+	}
+	if seen != 0 {
+		t.Fatalf("the parent reported the closed child in %d of %d runs, want 0", seen, runs)
+	}
 }

@@ -3,6 +3,8 @@ package epoll
 import (
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -20,15 +22,19 @@ import (
 //
 // Errors (each an *Error naming the call, wrapping the errno):
 //   - EEXIST: fd is already registered; use Modify.
-//   - EBADF: fd is negative or not open.
+//   - EBADF: fd is not open, or is a number no descriptor can have
+//     (negative, or above the int32 range), refused before the system call.
 //   - ErrNotPollable (and EPERM): fd is a regular file or directory.
 //   - EINVAL: ev has unknown bits; Exclusive combined with OneShot; fd is this
 //     instance itself.
-//   - ELOOP: fd is an epoll instance and adding it would make a cycle or nest
-//     deeper than 5 levels.
+//   - ELOOP: fd is an epoll instance and adding it would make a cycle, or a
+//     chain of more than five instances (four levels of nesting) under any
+//     instance at the top. An instance that WaitContext has used counts as
+//     nested in the runtime's own instance (see WaitContext).
 //   - ENOMEM, ENOSPC: the kernel or /proc/sys/fs/epoll/max_user_watches is
 //     out of room.
-//   - ErrClosed: the instance was closed.
+//   - ErrClosed: the instance was closed; ErrNotCreated (which matches
+//     ErrClosed) on the zero Instance.
 func (ep *Instance) Add(fd int, ev Events, data uint64) error {
 	return ep.ctl(unix.EPOLL_CTL_ADD, fd, ev, data)
 }
@@ -50,7 +56,8 @@ func (ep *Instance) Modify(fd int, ev Events, data uint64) error {
 //
 // Errors: ENOENT when fd is not registered; EBADF when fd is not open
 // (a registration whose fd was closed is already gone unless a dup keeps the
-// file open); ErrClosed when the instance was closed.
+// file open) or out of range, as for Add; ErrClosed when the instance was
+// closed.
 func (ep *Instance) Delete(fd int) error {
 	return ep.ctl(unix.EPOLL_CTL_DEL, fd, 0, 0)
 }
@@ -65,11 +72,11 @@ func (ep *Instance) ctl(op, fd int, ev Events, data uint64) error {
 	if err := checkCtl(op, fd, ev); err != nil {
 		return err
 	}
-	if err := ep.incref(ctlCalls[op]); err != nil {
-		return err
+	if !ep.fd.Acquire() {
+		return ep.unusable(ctlCalls[op])
 	}
-	errno := ctlRaw(ep.fd, op, fd, ev, data)
-	ep.decref()
+	errno := ctlRaw(ep.fd.Sysfd(), op, fd, ev, data)
+	ep.fd.Release()
 	if errno != 0 {
 		return ctlError(op, fd, errno)
 	}
@@ -77,10 +84,12 @@ func (ep *Instance) ctl(op, fd int, ev Events, data uint64) error {
 }
 
 // checkCtl validates arguments before the system call, so the error names
-// the cause instead of a bare EINVAL.
+// the cause instead of a bare EINVAL. A number outside the int32 range would
+// reach the kernel cut to its low 32 bits, naming another descriptor: it is
+// refused here with the EBADF the kernel gives for a negative one.
 func checkCtl(op, fd int, ev Events) error {
-	if fd < 0 {
-		return callError(ctlCalls[op], fd, unix.EBADF)
+	if !errs.ValidFd(fd) {
+		return errs.BadFd(pkg, ctlCalls[op], fd)
 	}
 	if op == unix.EPOLL_CTL_DEL {
 		return nil
@@ -98,7 +107,7 @@ func checkCtl(op, fd int, ev Events) error {
 }
 
 func ctlError(op, fd int, errno unix.Errno) error {
-	e := &Error{Pkg: pkg, Call: ctlCalls[op], Fd: fd, Err: errno}
+	e := errs.Call(pkg, ctlCalls[op], fd, errno)
 	if errno == unix.EPERM && op == unix.EPOLL_CTL_ADD {
 		e.Kind = ErrNotPollable
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +29,7 @@ func waitN(t *testing.T, ep *Instance, d time.Duration) []Event {
 func TestAddWhileReadyReportsImmediately(t *testing.T) {
 	for _, mode := range []Events{0, Edge, OneShot} {
 		ep := newInstance(t)
-		r, w := newPipe(t)
+		r, w := fdtest.Pipe(t)
 		unix.Write(w, []byte("x"))
 		if err := ep.Add(r, In|mode, 7); err != nil {
 			t.Fatal(err)
@@ -42,7 +43,7 @@ func TestAddWhileReadyReportsImmediately(t *testing.T) {
 
 func TestLevelTriggeredReportsUntilDrained(t *testing.T) {
 	ep := newInstance(t)
-	r, w := newPipe(t)
+	r, w := fdtest.Pipe(t)
 	if err := ep.Add(r, In, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestLevelTriggeredReportsUntilDrained(t *testing.T) {
 
 func TestEdgeTriggeredReportsOncePerEdge(t *testing.T) {
 	ep := newInstance(t)
-	r, w := newPipe(t)
+	r, w := fdtest.Pipe(t)
 	if err := ep.Add(r, In|Edge, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -85,15 +86,15 @@ func TestEdgeTriggeredReportsOncePerEdge(t *testing.T) {
 
 func TestOneShotReportsOnceUntilModifyRearms(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In|OneShot, 1); err != nil {
 		t.Fatal(err)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	if got := waitN(t, ep, time.Second); len(got) != 1 || got[0].Data() != 1 {
 		t.Fatalf("first wait = %v, want one event", got)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	if got := waitN(t, ep, 10*time.Millisecond); len(got) != 0 {
 		t.Fatalf("disarmed OneShot reported %v", got)
 	}
@@ -113,7 +114,7 @@ func TestOneShotReportsOnceUntilModifyRearms(t *testing.T) {
 func TestExclusiveWakesOneWaiterNotAll(t *testing.T) {
 	const waiters, rounds = 4, 30
 	count := func(flag Events) (wakes int) {
-		efd := newEventfd(t)
+		efd := fdtest.Eventfd(t)
 		var eps []*Instance
 		for i := 0; i < waiters; i++ {
 			ep := newInstance(t)
@@ -141,9 +142,9 @@ func TestExclusiveWakesOneWaiterNotAll(t *testing.T) {
 			}
 			started.Wait()
 			time.Sleep(20 * time.Millisecond) // let every waiter block in the kernel
-			signal(t, efd)
+			fdtest.Signal(t, efd)
 			done.Wait()
-			drain(t, efd)
+			fdtest.Drain(efd)
 		}
 		return int(woken.Load())
 	}
@@ -163,7 +164,7 @@ func TestExclusiveWakesOneWaiterNotAll(t *testing.T) {
 func TestNestedInstancePropagatesReadiness(t *testing.T) {
 	outer := newInstance(t)
 	inner := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := inner.Add(efd, In, 11); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestNestedInstancePropagatesReadiness(t *testing.T) {
 	if got := waitN(t, outer, 0); len(got) != 0 {
 		t.Fatalf("outer ready before anything happened: %v", got)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	got := waitN(t, outer, time.Second)
 	if len(got) != 1 || got[0].Data() != 22 {
 		t.Fatalf("outer = %v, want the inner instance (22) readable", got)
@@ -214,7 +215,7 @@ func TestRegularFileIsNotPollable(t *testing.T) {
 
 func TestCtlErrorsKeepErrno(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	closed, _ := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	unix.Close(closed)
 	for _, c := range []struct {
@@ -255,7 +256,7 @@ func TestCtlErrorsKeepErrno(t *testing.T) {
 // with the old data. This is why the docs say to Delete before close.
 func TestRegistrationFollowsOpenFileNotNumber(t *testing.T) {
 	ep := newInstance(t)
-	r, w := newPipe(t)
+	r, w := fdtest.Pipe(t)
 	dup, err := unix.Dup(r)
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +275,7 @@ func TestRegistrationFollowsOpenFileNotNumber(t *testing.T) {
 
 func TestModifyChangesInterestAndData(t *testing.T) {
 	ep := newInstance(t)
-	r, w := newPipe(t)
+	r, w := fdtest.Pipe(t)
 	if err := ep.Add(w, Out, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package epoll
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -60,7 +61,11 @@ func (c Clock) Now() (time.Duration, error) {
 
 // WaitDeadline is Wait with an absolute deadline on the given clock, as the
 // proposed epoll_pwait1 took a timespec and a clock id. A deadline at or
-// before now polls, like a zero timeout.
+// before now polls, like a zero timeout; a deadline too far ahead for the
+// kernel's clocks (past the year 2262, where nanoseconds since 1970 leave
+// the int64 range) waits as long as they can count, which is forever in
+// practice. Both hold for the zero Time, times before 1970 and the year
+// 9999 alike, on either clock.
 //
 // With Monotonic the deadline is converted to the interval from now on the
 // monotonic clock (time.Until: a time.Time from time.Now carries a monotonic
@@ -73,19 +78,26 @@ func (c Clock) Now() (time.Duration, error) {
 // fires it when the wall clock reaches the deadline, however the clock is
 // stepped in between, and a step makes it report ECANCELED, on which the
 // deadline is checked again and the timer re-armed. The private instance
-// and timer are kept for reuse; they cost two descriptors per concurrent
-// Realtime waiter.
+// and timer (two descriptors per concurrent Realtime waiter) are kept for
+// reuse; this instance is in the private one only during the wait, so it
+// adds no nesting level between waits.
+//
+// When the private instance cannot be had, because the descriptor table is
+// full (EMFILE, ENFILE) or this instance heads four levels of nested
+// instances (the private one would be a fifth: ELOOP), the wait does not
+// fail: it waits on this instance alone, in monotonic slices of at most
+// 50 ms, reading the wall clock after each. It still never returns before
+// the deadline; after a step of the wall clock past the deadline it returns
+// at most one slice (50 ms) late.
 //
 // Errors: those of Wait; EINVAL (an argument error) for a clock other than
-// Monotonic and Realtime.
+// Monotonic and Realtime (Boottime included: a time.Time carries no boottime
+// reading).
 func (ep *Instance) WaitDeadline(evs []Event, deadline time.Time, c Clock) (int, error) {
 	switch c {
 	case Monotonic:
-		d := time.Until(deadline)
-		if d < 0 {
-			d = 0
-		}
-		return ep.wait("epoll_pwait2", evs, d, nil)
+		// time.Until saturates at the largest Duration, 292 years.
+		return ep.wait("epoll_pwait2", evs, max(time.Until(deadline), 0), nil)
 	case Realtime:
 		return ep.waitRealtime(evs, deadline)
 	}
@@ -97,51 +109,55 @@ func (ep *Instance) waitRealtime(evs []Event, deadline time.Time) (int, error) {
 	if len(evs) == 0 {
 		return 0, invalid(call, -1, "empty event slice")
 	}
-	if !deadline.Round(0).After(time.Now().Round(0)) {
+	deadline = deadline.Round(0) // the wall clock reading alone
+	if !deadline.After(time.Now().Round(0)) {
 		return ep.wait(call, evs, 0, nil)
 	}
-	if err := ep.incref(call); err != nil {
+	if len(evs) > maxEvents {
+		evs = evs[:maxEvents]
+	}
+	if err := ep.acquire(call); err != nil {
 		return 0, err
 	}
-	defer ep.decref()
-	n, err := ep.waitRealtimeRef(call, evs, deadline)
-	if err == nil && ep.isClosed() {
+	n, err := 0, ErrClosed
+	if ep.enterBlocking() {
+		n, err = ep.waitWall(evs, deadline)
+		ep.leaveBlocking()
+	}
+	if err == ErrClosed || err == nil && ep.isClosed() {
 		// As in wait: the wake registration may be among the events.
 		n, err = 0, closedError(call)
 	}
+	ep.fd.Release()
 	return n, err
 }
 
-// waitRealtimeRef runs with a reference on ep.fd held.
-func (ep *Instance) waitRealtimeRef(call string, evs []Event, deadline time.Time) (int, error) {
-	if err := ep.ensureWake(call); err != nil {
-		return 0, err
-	}
-	w, err := ep.getRT()
-	if err != nil {
-		return 0, err
+// waitWall waits until the wall clock reaches deadline or events come, on
+// a private instance with a timerfd when it can have one, else in slices.
+// The caller holds a reference and is counted among the blocked waiters.
+func (ep *Instance) waitWall(evs []Event, deadline time.Time) (int, error) {
+	w := ep.getRT()
+	if w == nil {
+		return ep.waitWallSlices(evs, deadline)
 	}
 	defer ep.putRT(w)
-	abs := unix.NsecToTimespec(deadline.UnixNano())
+	spec := unix.ItimerSpec{Value: wallTimespec(deadline)}
 	for {
-		spec := unix.ItimerSpec{Value: abs}
-		if err := unix.TimerfdSettime(w.timer, unix.TFD_TIMER_ABSTIME|unix.TFD_TIMER_CANCEL_ON_SET, &spec, nil); err != nil {
-			if err == unix.ECANCELED {
-				continue // the clock was stepped as we armed it; arm again
-			}
-			return 0, callError("timerfd_settime", w.timer, err)
+		err := unix.TimerfdSettime(w.timer, unix.TFD_TIMER_ABSTIME|unix.TFD_TIMER_CANCEL_ON_SET, &spec, nil)
+		if err == unix.ECANCELED {
+			continue // the clock was stepped as we armed it; arm again
+		}
+		if err != nil {
+			return ep.waitWallSlices(evs, deadline)
 		}
 		var got [2]Event
 		n, err := ep.waitFd(w.outer, got[:], -1, nil)
 		if err != nil {
 			return 0, err
 		}
-		if ep.isClosed() {
-			return 0, closedError(call)
-		}
 		for _, g := range got[:n] {
 			if g.Data() == rtInstance {
-				m, err := ep.waitFd(ep.fd, evs, 0, nil)
+				m, err := ep.waitFd(ep.fd.Sysfd(), evs, 0, nil)
 				if err != nil || m > 0 {
 					return m, err
 				}
@@ -149,11 +165,43 @@ func (ep *Instance) waitRealtimeRef(call string, evs []Event, deadline time.Time
 			}
 			var buf [8]byte
 			unix.Read(w.timer, buf[:]) // expired, or ECANCELED after a clock step
-			if !deadline.Round(0).After(time.Now().Round(0)) {
-				return ep.waitFd(ep.fd, evs, 0, nil)
+			if !deadline.After(time.Now().Round(0)) {
+				return ep.waitFd(ep.fd.Sysfd(), evs, 0, nil)
 			}
 		}
 	}
+}
+
+// wallSlice bounds each wait of the descriptor-free Realtime wait: a step
+// of the wall clock is noticed when the slice it falls in ends.
+const wallSlice = 50 * time.Millisecond
+
+// waitWallSlices waits until the wall clock reaches deadline on this
+// instance alone, in monotonic slices, reading the wall clock after each,
+// so it needs no descriptor and no nesting level.
+func (ep *Instance) waitWallSlices(evs []Event, deadline time.Time) (int, error) {
+	for {
+		d := deadline.Sub(time.Now().Round(0))
+		if d <= 0 {
+			return ep.waitFd(ep.fd.Sysfd(), evs, 0, nil)
+		}
+		n, err := ep.waitFd(ep.fd.Sysfd(), evs, min(d, wallSlice), nil)
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
+}
+
+// maxTimerSec is the largest second count the kernel's clocks reach
+// (KTIME_SEC_MAX: nanoseconds in an int64); the kernel treats any later
+// expiry as that one, which never comes.
+const maxTimerSec = math.MaxInt64 / int64(time.Second)
+
+// wallTimespec is deadline, a time after now, as an absolute
+// CLOCK_REALTIME timespec. Seconds and nanoseconds are taken apart, not
+// through UnixNano, which wraps past the year 2262.
+func wallTimespec(deadline time.Time) unix.Timespec {
+	return unix.Timespec{Sec: min(deadline.Unix(), maxTimerSec), Nsec: int64(deadline.Nanosecond())}
 }
 
 const (
@@ -161,45 +209,66 @@ const (
 	rtTimer    = 1
 )
 
-// rtWaiter is a private epoll instance watching the Instance (nested) and a
-// CLOCK_REALTIME timerfd, for one Realtime WaitDeadline at a time.
+// rtWaiter is a private epoll instance watching a CLOCK_REALTIME timerfd,
+// and the Instance while one Realtime WaitDeadline uses it.
 type rtWaiter struct {
 	outer, timer int
 }
 
-func (ep *Instance) getRT() (*rtWaiter, error) {
+// getRT returns an idle private instance holding this instance, or nil
+// when none can be made or this instance cannot be nested in it. The
+// caller holds a reference.
+func (ep *Instance) getRT() *rtWaiter {
 	ep.mu.Lock()
+	var w *rtWaiter
 	if k := len(ep.rt); k > 0 {
-		w := ep.rt[k-1]
+		w = ep.rt[k-1]
 		ep.rt = ep.rt[:k-1]
-		ep.mu.Unlock()
-		return w, nil
 	}
 	ep.mu.Unlock()
-	w := &rtWaiter{outer: -1, timer: -1}
-	var err error
-	if w.outer, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return nil, callError("epoll_create1", -1, err)
+	if w == nil {
+		if w = newRTWaiter(); w == nil {
+			return nil
+		}
 	}
-	if w.timer, err = unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
-		w.close()
-		return nil, callError("timerfd_create", -1, err)
+	if ctlRaw(w.outer, unix.EPOLL_CTL_ADD, ep.fd.Sysfd(), In, rtInstance) != 0 {
+		ep.idleRT(w)
+		return nil
 	}
-	if errno := ctlRaw(w.outer, unix.EPOLL_CTL_ADD, ep.fd, In, rtInstance); errno != 0 {
-		w.close()
-		return nil, callError("epoll_ctl(ADD) nested instance", ep.fd, errno)
-	}
-	if errno := ctlRaw(w.outer, unix.EPOLL_CTL_ADD, w.timer, In, rtTimer); errno != 0 {
-		w.close()
-		return nil, callError("epoll_ctl(ADD) timerfd", w.timer, errno)
-	}
-	return w, nil
+	return w
 }
 
+// putRT takes this instance out of w, so that between waits it is nested
+// nowhere it did not ask to be, and keeps w for the next wait.
 func (ep *Instance) putRT(w *rtWaiter) {
+	if ctlRaw(w.outer, unix.EPOLL_CTL_DEL, ep.fd.Sysfd(), 0, 0) != 0 {
+		w.close()
+		return
+	}
+	ep.idleRT(w)
+}
+
+func (ep *Instance) idleRT(w *rtWaiter) {
 	ep.mu.Lock()
 	ep.rt = append(ep.rt, w)
 	ep.mu.Unlock()
+}
+
+func newRTWaiter() *rtWaiter {
+	w := &rtWaiter{outer: -1, timer: -1}
+	var err error
+	if w.outer, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil
+	}
+	if w.timer, err = unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
+		w.close()
+		return nil
+	}
+	if ctlRaw(w.outer, unix.EPOLL_CTL_ADD, w.timer, In, rtTimer) != 0 {
+		w.close()
+		return nil
+	}
+	return w
 }
 
 func (w *rtWaiter) close() {

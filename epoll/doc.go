@@ -52,16 +52,24 @@
 // file description is released. Closing an fd that was dup'ed, inherited by
 // a child across fork, or passed over a Unix socket leaves the registration
 // alive: events keep arriving with the old data, and the number may already
-// name another file. Delete a descriptor before closing it. Higher layers of
-// this module tag the 64-bit data with a generation so that a late event for
-// a closed registration is recognised and dropped.
+// name another file. Delete a descriptor before closing it. This package
+// passes the 64-bit data through untouched; tagging it is the layer above's
+// job. Package ring tags each registration with a slot index and a
+// generation, which Delete and Modify move on, so that a late event for a
+// deleted or closed registration is recognised and dropped; the coming
+// package loop does the same with its tokens. internal/token is the
+// slot-and-generation table both use.
 //
 // # What can be watched
 //
 // Sockets, pipes, FIFOs, terminals, eventfd, timerfd, signalfd, inotify,
-// pidfd, userfaultfd, and epoll instances themselves (nesting, up to 5
-// levels, without cycles). Regular files and directories cannot: their
-// reads never block, and Add fails with ErrNotPollable (EPERM).
+// pidfd, userfaultfd, and epoll instances themselves: nesting, without
+// cycles, in chains of at most five instances (four levels). WaitContext
+// and Realtime WaitDeadline each nest the instance one level deeper
+// themselves (in the Go runtime's instance, in a private one); see them for
+// what happens at the limit. Regular files and directories cannot be
+// watched: their reads never block, and Add fails with ErrNotPollable
+// (EPERM).
 //
 // # Batching
 //
@@ -71,15 +79,29 @@
 // event loops that applies every command and reports each result. On
 // io_uring (IORING_OP_EPOLL_CTL, Linux 5.6) a batch costs one system call per
 // 256 commands; without io_uring it is one epoll_ctl per command with the
-// same results. Changes collects a loop iteration's changes and drops the
+// same results. A batch may hold up to MaxBatch commands, the proposal's
+// bound. Changes collects a loop iteration's changes and drops the
 // ones that cancel out before applying them with BatchAll.
 //
 // # Errors
 //
 // Every error is an *Error naming the call and the target descriptor.
 // Kernel errors keep their errno, so errors.Is(err, unix.EEXIST) works;
-// argument errors found before the system call match unix.EINVAL. A method
-// called on a closed Instance returns an error matching ErrClosed.
+// argument errors found before the system call match unix.EINVAL, and a
+// descriptor number outside the int32 range is refused with EBADF before
+// it could reach the kernel cut to another. A method called on a closed
+// Instance returns an error matching ErrClosed; on the zero Instance, one
+// matching ErrNotCreated and ErrClosed, without touching any descriptor.
+//
+// # Descriptors
+//
+// An Instance holds two descriptors from New on: the epoll instance and
+// the eventfd Close wakes blocked waits with. Waits need nothing more, so a
+// full descriptor table (EMFILE) never makes a Wait fail. WaitContext hands
+// the instance's own descriptor to the runtime poller and needs a third
+// only after the runtime refused it once (see WaitContext); each concurrent
+// Realtime WaitDeadline uses two more (kept for reuse, and done without
+// when the table is full), and the io_uring backend of Batch its ring.
 //
 // # Concurrency and Close
 //

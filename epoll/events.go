@@ -3,6 +3,8 @@ package epoll
 import (
 	"strconv"
 	"strings"
+
+	"github.com/eventpoll/eventpoll/internal/errs"
 )
 
 // Events is a set of epoll event bits: the interest given to Add and Modify,
@@ -88,14 +90,15 @@ func (e Events) String() string {
 	return b.String()
 }
 
-// ParseEvents is the inverse of String: it accepts names joined by "|",
+// parseEvents is the inverse of String: it accepts names joined by "|",
 // with or without the EPOLL prefix, in any case, and hexadecimal (0x...) or
 // decimal numbers for bits without a name. It returns an error naming the
-// first word it does not know.
-func ParseEvents(s string) (Events, error) {
+// first word it does not know. The tests use it to prove that String names
+// every bit it prints; the package exports no parser of its own.
+func parseEvents(s string) (Events, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, &Error{Pkg: pkg, Call: "parse events", Fd: -1, Err: errEmptyEvents}
+		return 0, errs.Call(pkg, "parse events", -1, errEmptyEvents)
 	}
 	var e Events
 	for _, w := range strings.Split(s, "|") {
@@ -117,7 +120,7 @@ func ParseEvents(s string) (Events, error) {
 		}
 		v, err := strconv.ParseUint(strings.ToLower(w), 0, 32)
 		if err != nil {
-			return 0, &Error{Pkg: pkg, Call: "parse events", Fd: -1, Err: &unknownEventError{word: w}}
+			return 0, errs.Call(pkg, "parse events", -1, &unknownEventError{word: w})
 		}
 		e |= Events(v)
 	}

@@ -193,18 +193,6 @@ func ExampleEvents_String() {
 	// Output: IN|OUT|ET
 }
 
-func ExampleParseEvents() {
-	e, err := epoll.ParseEvents("EPOLLIN|rdhup|ET")
-	fmt.Println(e, err)
-	_, err = ep2err("IN|NOPE")
-	fmt.Println(err)
-	// Output:
-	// IN|RDHUP|ET <nil>
-	// epoll: parse events: unknown event name "NOPE"
-}
-
-func ep2err(s string) (epoll.Events, error) { return epoll.ParseEvents(s) }
-
 func ExampleEvent_Data() {
 	var ev epoll.Event
 	ev.SetData(1<<63 | 42)

@@ -4,38 +4,43 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
-// FuzzParseEvents: ParseEvents never panics, and what it accepts prints
+// FuzzParseEvents: parseEvents never panics, and what it accepts prints
 // back to a string it parses to the same set.
 func FuzzParseEvents(f *testing.F) {
 	for _, s := range []string{"IN|OUT|ET", "epollin", "0x10|hup", "", "|", "IN||", "0xffffffff", "ONESHOT|EXCLUSIVE"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e, err := ParseEvents(s)
+		e, err := parseEvents(s)
 		if err != nil {
 			var pe *Error
 			if !errors.As(err, &pe) || pe.Call != "parse events" {
-				t.Fatalf("ParseEvents(%q) error %v does not name the call", s, err)
+				t.Fatalf("parseEvents(%q) error %v does not name the call", s, err)
 			}
 			return
 		}
-		back, err := ParseEvents(e.String())
+		back, err := parseEvents(e.String())
 		if err != nil || back != e {
-			t.Fatalf("ParseEvents(%q) = %v, but String %q parses to %v, %v", s, e, e.String(), back, err)
+			t.Fatalf("parseEvents(%q) = %v, but String %q parses to %v, %v", s, e, e.String(), back, err)
 		}
 	})
 }
 
 // FuzzCtlArgs: Add, Modify and Delete with arbitrary arguments never panic,
-// and an argument error is always one of the documented errnos.
+// an argument error is always one of the documented errnos, and a number
+// with high bits set is refused with EBADF, never cut to the descriptor in
+// its low bits.
 func FuzzCtlArgs(f *testing.F) {
-	f.Add(uint8(0), int32(0), uint32(In))
-	f.Add(uint8(1), int32(-1), uint32(Edge|OneShot))
-	f.Add(uint8(2), int32(3), uint32(Exclusive|OneShot))
-	f.Add(uint8(0), int32(1), uint32(1<<20))
+	f.Add(uint8(0), int32(0), uint32(In), uint32(0))
+	f.Add(uint8(1), int32(-1), uint32(Edge|OneShot), uint32(0))
+	f.Add(uint8(2), int32(3), uint32(Exclusive|OneShot), uint32(0))
+	f.Add(uint8(0), int32(1), uint32(1<<20), uint32(0))
+	f.Add(uint8(2), int32(0), uint32(In), uint32(1))
+	f.Add(uint8(0), int32(0), uint32(In), uint32(0xffffffff))
 	ep, err := New()
 	if err != nil {
 		f.Fatal(err)
@@ -46,7 +51,7 @@ func FuzzCtlArgs(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer unix.Close(efd)
-	f.Fuzz(func(t *testing.T, op uint8, fd int32, ev uint32) {
+	f.Fuzz(func(t *testing.T, op uint8, fd int32, ev uint32, high uint32) {
 		// Only the eventfd and invalid numbers: fuzzing must not register
 		// the test binary's own descriptors.
 		target := efd
@@ -54,6 +59,9 @@ func FuzzCtlArgs(f *testing.F) {
 			target = int(fd)
 		} else if fd%7 == 6 {
 			target = 1 << 20 // surely not open
+		}
+		if high != 0 {
+			target = int(uint64(high)<<32 | uint64(uint32(target)))
 		}
 		var err error
 		switch op % 3 {
@@ -63,6 +71,12 @@ func FuzzCtlArgs(f *testing.F) {
 			err = ep.Modify(target, Events(ev), uint64(fd))
 		case 2:
 			err = ep.Delete(target)
+		}
+		if !errs.ValidFd(target) {
+			if !errors.Is(err, unix.EBADF) {
+				t.Fatalf("op %d fd %#x: %v, want EBADF before any system call", op%3, target, err)
+			}
+			return
 		}
 		if err == nil {
 			return

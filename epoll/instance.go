@@ -2,45 +2,59 @@ package epoll
 
 import (
 	"context"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
 
 // Instance is an epoll instance: an interest set of watched files and a
 // ready list the kernel fills as they become ready. All methods are safe for
 // concurrent use; Close may run while other goroutines are inside any of them.
+//
+// An Instance holds two descriptors: the epoll instance (Fd) and an eventfd
+// in its interest set that Close uses to wake blocked waits. Both are made
+// by New, so that no wait ever needs a descriptor it could fail to get when
+// the process's table is full. The zero Instance is not usable: every
+// method returns an error matching ErrClosed (ErrNotCreated) and no
+// descriptor is touched.
 type Instance struct {
-	fd int
+	// fd is the life of the epoll descriptor: every system call on it runs
+	// under a reference, and Close closes the number only once the last
+	// reference is given back, so no call ever reaches a reused number.
+	fd fdlife.FD
 
-	// ref is the life of fd, modelled on internal/poll's fdMutex: the low
-	// bits count calls in flight that may issue a system call on fd, and
-	// closedBit says Close has begun. Once closedBit is set no call can take
-	// a reference, and the descriptor is closed only when the count drains
-	// to zero, so no system call ever runs on an fd number that may already
-	// have been reused by another open.
-	ref     atomic.Uint64
-	drained chan struct{} // receives once when the count drains after Close
+	// wakeFd is the eventfd Close writes to end blocked waits. It is
+	// level-triggered and written only by Close, and only when blocked > 0,
+	// so before Close it is never ready: it never shows in any Wait's
+	// results, and never makes the instance readable to a parent instance
+	// or to the runtime poller watching it.
+	wakeFd  int
+	blocked atomic.Int32 // goroutines in a kernel wait that only wakeFd can end
 
 	msWait bool // forced millisecond fallback (WithMillisecondWait)
 
-	mu        sync.Mutex    // guards the lazily made parts below
-	closing   chan struct{} // closed when Close begins; wakes WaitContext queues
-	wakeFd    int           // eventfd in the interest set, written by Close; -1 until a blocking Wait
-	wakeReady atomic.Bool   // wakeFd is set: the fast path of ensureWake
-	rt        []*rtWaiter   // idle per-deadline helpers for Realtime WaitDeadline
-	file      *os.File      // fd registered with the Go runtime poller; nil until WaitContext
-	raw       syscall.RawConn
-	wc        waitCtx       // WaitContext state, owned by the holder of wcTurn
-	wcTurn    chan struct{} // one-slot token: one goroutine parks in the runtime poller at a time
+	mu      sync.Mutex    // guards the lazily made parts below
+	closing chan struct{} // closed when Close begins; wakes WaitContext queues
+	rt      []*rtWaiter   // idle helpers of Realtime WaitDeadline (deadline.go)
+	file    *os.File      // fd (or, after a refusal, a dup) registered with the runtime poller; nil until WaitContext
+	fileDup bool          // file holds a dup, not fd itself
+	owner   *os.File      // an os.File on fd that the runtime poller refused: it owns the number
+	raw     syscall.RawConn
+	wc      waitCtx       // WaitContext state, owned by the holder of wcTurn
+	wcTurn  chan struct{} // one-slot token: one goroutine parks in the runtime poller at a time
 
 	batch batchState // Batch's backend and its lazily made io_uring ring (batch_uring.go)
 }
 
-const closedBit = 1 << 62
+// wakeData is the data of the wake registration. No Wait returns it: an
+// event for it means Close has begun, and the Wait reports ErrClosed.
+const wakeData = math.MaxUint64
 
 // Option changes how New builds an Instance.
 type Option func(*Instance)
@@ -52,7 +66,8 @@ type Option func(*Instance)
 func WithMillisecondWait() Option { return func(ep *Instance) { ep.msWait = true } }
 
 // New creates an epoll instance with epoll_create1(EPOLL_CLOEXEC), so the
-// descriptor is not inherited across exec.
+// descriptor is not inherited across exec, and the eventfd (EFD_CLOEXEC)
+// that Close uses to wake blocked waits: two descriptors.
 //
 // Errors: EMFILE or ENFILE when the process or system is out of file
 // descriptors; ENOMEM when the kernel cannot allocate the instance or the
@@ -62,10 +77,18 @@ func New(opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, callError("epoll_create1", -1, err)
 	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		return nil, callError("eventfd", -1, err)
+	}
+	if errno := ctlRaw(fd, unix.EPOLL_CTL_ADD, wake, In, wakeData); errno != 0 {
+		unix.Close(wake)
+		unix.Close(fd)
+		return nil, callError("epoll_ctl(ADD) wake eventfd", wake, errno)
+	}
 	ep := &Instance{
-		fd:      fd,
-		wakeFd:  -1,
-		drained: make(chan struct{}, 1),
+		wakeFd:  wake,
 		closing: make(chan struct{}),
 		wcTurn:  make(chan struct{}, 1),
 	}
@@ -73,110 +96,137 @@ func New(opts ...Option) (*Instance, error) {
 	for _, o := range opts {
 		o(ep)
 	}
+	ep.fd.Init(fd)
 	return ep, nil
 }
 
 // Fd returns the instance's file descriptor, for nesting it in another
 // instance or handing it to code that polls it. The descriptor stays owned by
 // the Instance: do not close it, and do not use it after Close. It returns -1
-// once Close has begun.
-func (ep *Instance) Fd() int {
-	if ep.ref.Load()&closedBit != 0 {
-		return -1
+// once Close has begun, and on the zero Instance.
+func (ep *Instance) Fd() int { return ep.fd.Fd() }
+
+// acquire takes a reference on the descriptor for a call that will issue a
+// system call on it, or returns the error of a closed or zero Instance.
+func (ep *Instance) acquire(call string) error {
+	if ep.fd.Acquire() {
+		return nil
 	}
-	return ep.fd
+	return ep.unusable(call)
 }
 
-// incref takes a reference on fd for a call that will issue a system call
-// on it, or fails with ErrClosed. It is one atomic add, not a compare-and-
-// swap loop: the counter's cache line is shared by every goroutine using
-// the instance. A call that finds closedBit already set gives its
-// reference straight back and never touches fd.
-func (ep *Instance) incref(call string) error {
-	if ep.ref.Add(1)&closedBit != 0 {
-		ep.decref()
-		return closedError(call)
+// unusable is the error of a call on an Instance that Close has begun on,
+// or that New did not make.
+func (ep *Instance) unusable(call string) error {
+	if !ep.fd.Opened() {
+		return errs.NotCreated(pkg, call)
 	}
-	return nil
+	return closedError(call)
 }
 
-// decref drops a reference. The drop that leaves a closed instance with
-// none signals Close. Late callers refused by incref can make the count touch
-// zero again after that, so the send must not block; Close waits at most
-// once, and only after it set closedBit, so no signal it receives is stale.
-func (ep *Instance) decref() {
-	if ep.ref.Add(^uint64(0)) == closedBit {
-		select {
-		case ep.drained <- struct{}{}:
-		default:
-		}
+func (ep *Instance) isClosed() bool { return ep.fd.Closing() }
+
+// enterBlocking counts the caller, which holds a reference, among the
+// goroutines that Close must wake, or reports false when Close has begun.
+// The order (count, then look) pairs with Close's (mark closing, then look
+// at the count, in wake): one of the two always sees the other, so a
+// waiter either is woken or never blocks.
+func (ep *Instance) enterBlocking() bool {
+	ep.blocked.Add(1)
+	if ep.fd.Closing() {
+		ep.blocked.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (ep *Instance) leaveBlocking() { ep.blocked.Add(-1) }
+
+// wake is Close's wake-up for calls that hold references: it makes the
+// wake registration ready, which ends every blocked wait on this instance
+// (and the Realtime helpers' waits, which watch it). It writes only when a
+// goroutine is blocked: a write with nobody to wake would make the
+// instance readable to whatever watches it (a parent instance, the runtime
+// poller) for no event of the program's own.
+func (ep *Instance) wake() {
+	if ep.blocked.Load() > 0 {
+		one := [8]byte{1}
+		unix.Write(ep.wakeFd, one[:])
 	}
 }
 
-func (ep *Instance) isClosed() bool { return ep.ref.Load()&closedBit != 0 }
-
-// Close closes the instance. It is idempotent: later calls return nil.
+// Close closes the instance. It is idempotent: later calls return nil. On
+// the zero Instance it returns an error matching ErrClosed and closes
+// nothing.
 //
 // Close may run while other goroutines are inside any method. Calls that
 // have not yet entered the kernel return ErrClosed; a Wait blocked in the
 // kernel is woken and returns ErrClosed (its events, if any arrived at the
 // same moment, are dropped with the instance); a WaitContext parked in the
 // Go runtime returns ErrClosed. Close returns once every such call has left
-// the kernel and the descriptor is closed, so that the fd number is never
+// the kernel and the descriptors are closed, so that the fd number is never
 // used again by this Instance after it may have been reused.
 //
 // Registrations die with the instance. Closing the instance does not close
 // the watched files.
+//
+// What a watcher of Fd sees: Close wakes blocked waits by making the
+// instance's own eventfd readable, and does so only when a goroutine is
+// blocked in one of this instance's kernel waits at that moment (Wait or
+// PWait with a timeout other than zero, WaitDeadline with a deadline ahead;
+// not WaitContext, which the runtime poller wakes). Otherwise the instance
+// just goes, as a raw epoll descriptor does: a parent instance watching Fd
+// loses the registration and reports nothing. If a wait is blocked, the
+// instance is readable from that write until the blocked waits have left
+// and its descriptor is closed, a moment later, and a parent instance (or
+// another program polling Fd) whose wait falls in that window reports it
+// readable. Hiding that would take signalling the blocked threads instead,
+// which would cost every wait a lookup of its thread's id.
 func (ep *Instance) Close() error {
-	for {
-		s := ep.ref.Load()
-		if s&closedBit != 0 {
-			return nil
-		}
-		if ep.ref.CompareAndSwap(s, s|closedBit) {
-			break
-		}
+	if !ep.fd.Opened() {
+		return errs.NotCreated(pkg, "close")
+	}
+	if !ep.fd.Close(ep.wake) {
+		return nil
 	}
 	ep.mu.Lock()
 	close(ep.closing)
-	wake := ep.wakeFd
-	stop := ep.wc.stop
-	ep.wc.stop = nil
+	stop, rt := ep.wc.stop, ep.rt
+	ep.wc.stop, ep.rt = nil, nil
 	ep.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
-	if wake >= 0 {
-		// Blocked Waits hold a reference; an eventfd write makes the
-		// level-triggered wake registration ready and wakes all of them.
-		// No Wait can start after closedBit, so the event is seen only by
-		// calls that will return ErrClosed.
-		var one = [8]byte{1}
-		unix.Write(wake, one[:])
-	}
-	if ep.ref.Add(0) != closedBit {
-		<-ep.drained
-	}
 	ep.closeBatch() // no batch is in flight now; the ring goes before the fd
-	var err error
-	if ep.file != nil {
-		// The runtime poller owns the descriptor now: its Close evicts parked
-		// WaitContext goroutines and closes fd once they have let go.
-		err = ep.file.Close()
-	} else {
-		err = unix.Close(ep.fd)
-	}
-	if wake >= 0 {
-		unix.Close(wake)
-	}
-	for _, w := range ep.rt {
+	for _, w := range rt {
 		w.close()
 	}
-	ep.rt = nil
+	err := ep.closeFd()
+	unix.Close(ep.wakeFd)
 	if err != nil {
 		return callError("close", -1, err)
 	}
 	return nil
+}
+
+// closeFd closes the descriptor through whatever owns its number. An
+// os.File registered with the runtime poller is closed by its Close, which
+// evicts parked WaitContext goroutines, deletes the registration from the
+// runtime's instance and closes the number once they have let go.
+func (ep *Instance) closeFd() error {
+	ep.mu.Lock()
+	file, dup, owner := ep.file, ep.fileDup, ep.owner
+	ep.mu.Unlock()
+	if file != nil {
+		err := file.Close()
+		if !dup {
+			return err
+		}
+	}
+	if owner != nil {
+		return owner.Close()
+	}
+	return unix.Close(ep.fd.Sysfd())
 }
 
 // waitCtx is the state of the one WaitContext call parked in the runtime

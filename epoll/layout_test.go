@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,30 +70,30 @@ func TestEventsStringNamesEveryBit(t *testing.T) {
 
 func TestParseEventsInvertsString(t *testing.T) {
 	for _, e := range []Events{In, In | Out | Edge, interestMask, Err | Hup | 1<<20, 1 << 11} {
-		got, err := ParseEvents(e.String())
+		got, err := parseEvents(e.String())
 		if err != nil || got != e {
-			t.Errorf("ParseEvents(%q) = %v, %v; want %v", e.String(), got, err, e)
+			t.Errorf("parseEvents(%q) = %v, %v; want %v", e.String(), got, err, e)
 		}
 	}
-	got, err := ParseEvents(" epollin | EPOLLOUT|edge|0x100000 ")
+	got, err := parseEvents(" epollin | EPOLLOUT|edge|0x100000 ")
 	if err != nil || got != In|Out|Edge|1<<20 {
-		t.Errorf("ParseEvents with prefixes and spaces = %v, %v", got, err)
+		t.Errorf("parseEvents with prefixes and spaces = %v, %v", got, err)
 	}
 	for _, bad := range []string{"", "IN|BOGUS", "IN||OUT", "0x1ffffffff"} {
-		if _, err := ParseEvents(bad); err == nil {
-			t.Errorf("ParseEvents(%q) succeeded, want an error", bad)
+		if _, err := parseEvents(bad); err == nil {
+			t.Errorf("parseEvents(%q) succeeded, want an error", bad)
 		}
 	}
 }
 
 func TestDataRoundTripsAllBits(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	for _, d := range []uint64{0, 1, math.MaxUint32, 1 << 32, 0xdeadbeefcafebabe, math.MaxUint64 - 1} {
 		if err := ep.Add(efd, In, d); err != nil {
 			t.Fatal(err)
 		}
-		signal(t, efd)
+		fdtest.Signal(t, efd)
 		evs := make([]Event, 4)
 		n, err := ep.Wait(evs, time.Second)
 		if err != nil || n != 1 {
@@ -104,7 +105,7 @@ func TestDataRoundTripsAllBits(t *testing.T) {
 		if evs[0].Events != In {
 			t.Errorf("events = %v, want IN", evs[0].Events)
 		}
-		drain(t, efd)
+		fdtest.Drain(efd)
 		if err := ep.Delete(efd); err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +119,7 @@ func TestDataRoundTripsAllBits(t *testing.T) {
 
 func TestErrorNamesCallAndKeepsErrno(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 0); err != nil {
 		t.Fatal(err)
 	}

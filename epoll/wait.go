@@ -35,15 +35,20 @@ var noPwait2 atomic.Bool
 //
 // A blocking Wait holds an OS thread for its duration, as any blocking
 // system call does; a program with many waiting instances should use
-// WaitContext, which parks only the goroutine. A Wait with a timeout pays
-// the runtime's bookkeeping around a call that may block even when events
-// are queued (BenchmarkWaitBlockingReady1 against BenchmarkWait0Ready1); a
-// loop that expects a backlog can drain it with Wait(evs, 0), which cannot
-// block and skips that bookkeeping, before it blocks.
+// WaitContext, which parks only the goroutine. A Wait that finds events
+// already queued returns them without sleeping; the runtime's bookkeeping
+// around a call that may block (entersyscall, exitsyscall), which Wait(evs,
+// 0) skips, is small beside the system call: BENCHMARKS.md, "epoll: Wait(0)
+// and a blocking Wait with events queued", compares the two.
+//
+// A Wait needs no descriptor but the instance's own (New made the one Close
+// wakes it with), so it works when the process's descriptor table is full.
+// A timeout of any size is valid: math.MaxInt64 waits about 292 years.
 //
 // Errors: EINVAL (an argument error) when evs is empty; ErrClosed when the
-// instance was closed before or during the wait; EFAULT if evs is not
-// writable memory (cannot happen with a Go slice).
+// instance was closed before or during the wait, ErrNotCreated (matching
+// ErrClosed) on the zero Instance; EFAULT if evs is not writable memory
+// (cannot happen with a Go slice).
 func (ep *Instance) Wait(evs []Event, timeout time.Duration) (int, error) {
 	return ep.wait("epoll_pwait2", evs, timeout, nil)
 }
@@ -74,23 +79,35 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 	if len(evs) > maxEvents {
 		evs = evs[:maxEvents]
 	}
-	if err := ep.incref(call); err != nil {
-		return 0, err
+	if !ep.fd.Acquire() {
+		return 0, ep.unusable(call)
 	}
-	if timeout != 0 {
-		if err := ep.ensureWake(call); err != nil {
-			ep.decref()
-			return 0, err
-		}
+	var n int
+	var err error
+	if timeout == 0 {
+		// A poll cannot block: Close need not wake it.
+		n, err = ep.waitFd(ep.fd.Sysfd(), evs, 0, sigmask)
+	} else {
+		n, err = ep.waitBlocking(evs, timeout, sigmask)
 	}
-	n, err := ep.waitFd(ep.fd, evs, timeout, sigmask)
-	if err == nil && ep.isClosed() {
+	if err == ErrClosed || err == nil && ep.isClosed() {
 		// Close ran while we were in the kernel and may have made its wake
 		// registration ready; the events, if any, belong to an instance the
 		// caller has closed.
 		n, err = 0, closedError(call)
 	}
-	ep.decref()
+	ep.fd.Release()
+	return n, err
+}
+
+// waitBlocking waits on the instance with a reference held, counted among
+// the waits Close must wake.
+func (ep *Instance) waitBlocking(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
+	if !ep.enterBlocking() {
+		return 0, ErrClosed
+	}
+	n, err := ep.waitFd(ep.fd.Sysfd(), evs, timeout, sigmask)
+	ep.leaveBlocking()
 	return n, err
 }
 
@@ -174,12 +191,13 @@ func waitNs(epfd int, evs []Event, timeout time.Duration, sigmask *unix.Sigset_t
 func waitMs(epfd int, evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, unix.Errno) {
 	ms := -1
 	if timeout >= 0 {
-		// Round up: a 100 us wait must not become a 0 ms poll.
-		d := (timeout + time.Millisecond - 1) / time.Millisecond
-		if d > math.MaxInt32 {
-			d = math.MaxInt32
+		// Round up: a 100 us wait must not become a 0 ms poll. (Adding
+		// 999,999 ns first would overflow near math.MaxInt64.)
+		d := timeout / time.Millisecond
+		if timeout%time.Millisecond != 0 {
+			d++
 		}
-		ms = int(d)
+		ms = int(min(d, math.MaxInt32))
 	}
 	mask, masksz := maskArgs(sigmask)
 	r, _, errno := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])),
@@ -192,34 +210,4 @@ func maskArgs(sigmask *unix.Sigset_t) (uintptr, uintptr) {
 		return 0, 0
 	}
 	return uintptr(unsafe.Pointer(sigmask)), sigsetSize
-}
-
-// ensureWake adds, once, the eventfd that Close writes to wake blocked
-// waiters. It is level-triggered and written only by Close, so before Close
-// it is never ready and never appears in any Wait's results; after Close,
-// every Wait that sees it returns ErrClosed. Its data is therefore
-// irrelevant and collides with nothing.
-func (ep *Instance) ensureWake(call string) error {
-	if ep.wakeReady.Load() {
-		return nil
-	}
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
-	if ep.wakeFd >= 0 {
-		return nil
-	}
-	if ep.isClosed() {
-		return closedError(call)
-	}
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return callError("eventfd", -1, err)
-	}
-	if errno := ctlRaw(ep.fd, unix.EPOLL_CTL_ADD, fd, In, math.MaxUint64); errno != 0 {
-		unix.Close(fd)
-		return callError("epoll_ctl(ADD) wake eventfd", fd, errno)
-	}
-	ep.wakeReady.Store(true)
-	ep.wakeFd = fd
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,8 +67,8 @@ func TestWaitNeverReturnsEarlyAndBestIsClose(t *testing.T) {
 					early++
 				}
 			}
-			best := percentile(got, 0)
-			t.Logf("Wait(%v) x1000: best %v, median %v, p99 %v", d, best, percentile(got, 0.5), percentile(got, 0.99))
+			best := fdtest.Percentile(got, 0)
+			t.Logf("Wait(%v) x1000: best %v, median %v, p99 %v", d, best, fdtest.Percentile(got, 0.5), fdtest.Percentile(got, 0.99))
 			if early > 0 {
 				t.Errorf("%d of 1000 waits of %v returned early (best %v)", early, d, best)
 			}
@@ -101,13 +102,13 @@ func TestMillisecondFallbackNeverReturnsEarly(t *testing.T) {
 		if short > len(got)/10 {
 			t.Errorf("%d of %d waits of %v ended before %v: the fallback did not round up", short, len(got), d, floor)
 		}
-		t.Logf("ms fallback Wait(%v) x200: best %v, median %v", d, percentile(got, 0), percentile(got, 0.5))
+		t.Logf("ms fallback Wait(%v) x200: best %v, median %v", d, fdtest.Percentile(got, 0), fdtest.Percentile(got, 0.5))
 	}
 }
 
 func TestWaitBlocksUntilEvent(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func sigBlk(t *testing.T, tid int) uint64 {
 // blocked, gone after.
 func TestPWaitAppliesMaskOnlyDuringWait(t *testing.T) {
 	ep := newInstance(t)
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	if err := ep.Add(efd, In, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestPWaitAppliesMaskOnlyDuringWait(t *testing.T) {
 			break
 		}
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	if during&bit == 0 {
 		t.Errorf("SigBlk of the waiting thread never showed SIGUSR2 blocked: %#x", during)
 	}
@@ -259,7 +260,7 @@ func TestWaitDeadlineRealtimeEndsAtWallClockInstant(t *testing.T) {
 func TestWaitDeadlineReturnsEventsBeforeDeadline(t *testing.T) {
 	for _, c := range []Clock{Monotonic, Realtime} {
 		ep := newInstance(t)
-		efd := newEventfd(t)
+		efd := fdtest.Eventfd(t)
 		if err := ep.Add(efd, In, 3); err != nil {
 			t.Fatal(err)
 		}
@@ -280,32 +281,6 @@ func TestWaitDeadlineReturnsEventsBeforeDeadline(t *testing.T) {
 	}
 }
 
-func TestWaitDeadlineInPastPolls(t *testing.T) {
-	ep := newInstance(t)
-	efd := newEventfd(t)
-	if err := ep.Add(efd, In, 1); err != nil {
-		t.Fatal(err)
-	}
-	evs := make([]Event, 1)
-	for _, c := range []Clock{Monotonic, Realtime} {
-		start := time.Now()
-		if n, err := ep.WaitDeadline(evs, time.Now().Add(-time.Hour), c); err != nil || n != 0 {
-			t.Fatalf("%v: past deadline, nothing ready = %d, %v", c, n, err)
-		}
-		signal(t, efd)
-		if n, err := ep.WaitDeadline(evs, time.Unix(0, 0), c); err != nil || n != 1 {
-			t.Fatalf("%v: past deadline, one ready = %d, %v", c, n, err)
-		}
-		drain(t, efd)
-		if el := time.Since(start); el > time.Second {
-			t.Fatalf("%v: a past deadline blocked for %v", c, el)
-		}
-	}
-	if _, err := ep.WaitDeadline(evs, time.Now(), Clock(99)); !errors.Is(err, unix.EINVAL) {
-		t.Fatalf("unknown clock = %v, want EINVAL", err)
-	}
-}
-
 // Stepping the wall clock forward past a Realtime deadline ends the wait
 // then, not after the interval that remained when the wait began. It steps
 // the system clock (and steps it back), so it runs only when asked:
@@ -314,7 +289,13 @@ func TestWaitDeadlineRealtimeFollowsClockStep(t *testing.T) {
 	if os.Getenv("EVENTPOLL_CLOCK_TESTS") != "1" {
 		t.Skip("steps the system clock; set EVENTPOLL_CLOCK_TESTS=1 to run")
 	}
-	ep := newInstance(t)
+	waitThroughClockStep(t, newInstance(t))
+}
+
+// waitThroughClockStep waits 5 s on the wall clock and steps the clock 4 s
+// forward a moment later: the wait must end about 1 s after it began, and
+// not before the wall clock reached the deadline.
+func waitThroughClockStep(t *testing.T, ep *Instance) {
 	const step = 4 * time.Second
 	deadline := time.Now().Round(0).Add(5 * time.Second)
 	res := make(chan error, 1)

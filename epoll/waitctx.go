@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,10 +16,20 @@ import (
 //
 // An epoll instance is itself pollable (readable while its ready list is not
 // empty), so on first use the instance's descriptor is registered with the
-// runtime poller, nesting it in the runtime's epoll instance. WaitContext
-// then collects events with a zero-timeout epoll_pwait, and parks the
-// goroutine only when that finds none. Ten thousand goroutines waiting on ten
-// thousand instances use no more threads than the runtime's usual few.
+// runtime poller, nesting the instance in the runtime's epoll instance.
+// WaitContext then collects events with a zero-timeout epoll_pwait, and
+// parks the goroutine only when that finds none. Thousands of goroutines
+// waiting on as many instances use no more threads than the runtime's usual
+// few.
+//
+// The nesting counts against the kernel's limit of four levels: an instance
+// at the top of a chain of five (four levels below it) cannot be watched
+// by the runtime, and WaitContext refuses it with ELOOP, registering
+// nothing, so a later call works once the chain is shorter (it registers a
+// duplicate of the descriptor then, a third one, kept until Close). Once
+// registered, the instance is one level deep in the runtime's instance for
+// good, and an Add that would hang four levels below it fails with ELOOP
+// instead.
 //
 // When ctx is done WaitContext returns ctx.Err() promptly, events or not.
 // Cancellation is wired with context.AfterFunc; the registration is kept
@@ -34,11 +45,18 @@ import (
 // promptly when its own ctx is done or the instance is closed.
 //
 // Errors: ctx.Err(); ErrClosed when the instance is closed before or during
-// the wait; EINVAL (an argument error) when evs is empty.
+// the wait, ErrNotCreated (matching ErrClosed) on the zero Instance; EINVAL
+// (an argument error) when evs is empty; ELOOP when the instance is nested
+// too deep to be watched by the runtime (see above), or ENOSPC when
+// /proc/sys/fs/epoll/max_user_watches is used up; after such a refusal,
+// EMFILE or ENFILE when no descriptor is left for the duplicate.
 func (ep *Instance) WaitContext(ctx context.Context, evs []Event) (int, error) {
 	const call = "WaitContext"
 	if len(evs) == 0 {
 		return 0, invalid(call, -1, "empty event slice")
+	}
+	if !ep.fd.Opened() {
+		return 0, ep.unusable(call)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -101,31 +119,23 @@ func (ep *Instance) waitParked(ctx context.Context, done <-chan struct{}, evs []
 	}
 }
 
-// prepareParking registers the descriptor with the runtime poller on first
+// prepareParking registers the instance with the runtime poller on first
 // use, and the cancellation callback for a new context.
 func (ep *Instance) prepareParking(ctx context.Context, done <-chan struct{}) error {
 	const call = "WaitContext"
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	if ep.isClosed() {
+		// Checked under mu: Close collects w.stop under mu after it began.
 		return closedError(call)
 	}
 	w := &ep.wc
 	if ep.file == nil {
-		// The runtime poller takes only non-blocking descriptors. O_NONBLOCK
-		// is a file status flag shared by the whole open file description;
-		// epoll_wait ignores it, so Wait is unaffected.
-		if err := unix.SetNonblock(ep.fd, true); err != nil {
-			return callError("fcntl(O_NONBLOCK)", ep.fd, err)
-		}
-		f := os.NewFile(uintptr(ep.fd), "epoll")
-		raw, err := f.SyscallConn()
-		if err != nil {
-			return callError(call, ep.fd, err)
+		if err := ep.registerParking(call); err != nil {
+			return err
 		}
 		w.fn = ep.pollOnce
 		w.cancel = ep.cancelPark
-		ep.file, ep.raw = f, raw
 	}
 	if done != nil && done != w.done {
 		if w.stop != nil {
@@ -136,6 +146,68 @@ func (ep *Instance) prepareParking(ctx context.Context, done <-chan struct{}) er
 	}
 	return nil
 }
+
+// registerParking hands the descriptor to the runtime poller. The runtime
+// can refuse it (its epoll_ctl fails with ELOOP when the instance heads a
+// four-level chain), and an os.File it refused still owns its number and
+// can never be registered again. That file is kept as the owner of the
+// number (Close closes through it), and later tries use a duplicate, which
+// a refusal closes again: a refusal leaves the instance as it was, ready
+// for a later try.
+func (ep *Instance) registerParking(call string) error {
+	if err := ep.acquire(call); err != nil {
+		return err
+	}
+	defer ep.fd.Release()
+	fd := ep.fd.Sysfd()
+	// The runtime poller takes only non-blocking descriptors. O_NONBLOCK
+	// is a file status flag shared by the whole open file description;
+	// epoll_wait ignores it, so Wait is unaffected.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return callError("fcntl(O_NONBLOCK)", fd, err)
+	}
+	num := fd
+	if ep.owner != nil {
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return callError("fcntl(F_DUPFD_CLOEXEC)", fd, err)
+		}
+		num = dup
+	}
+	f := os.NewFile(uintptr(num), "epoll")
+	if f.SetReadDeadline(time.Time{}) != nil {
+		// Deadlines exist only for files the runtime poller took.
+		if num == fd {
+			ep.owner = f
+		} else {
+			f.Close()
+		}
+		return refusedError(call, fd)
+	}
+	raw, _ := f.SyscallConn() // fails only for a nil *os.File
+	ep.file, ep.fileDup, ep.raw = f, num != fd, raw
+	return nil
+}
+
+// refusedError says why the runtime poller refused the instance. The
+// runtime does not tell; a private instance asked the same question does:
+// ELOOP when the instance heads four levels of nesting, ENOSPC when
+// fs.epoll.max_user_watches is used up.
+func refusedError(call string, fd int) error {
+	errno := unix.ELOOP
+	if probe, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
+		if e := ctlRaw(probe, unix.EPOLL_CTL_ADD, fd, In, 0); e != 0 {
+			errno = e
+		}
+		unix.Close(probe)
+	}
+	e := errs.Call(pkg, call, fd, errno)
+	e.Kind = errNotParkable
+	return e
+}
+
+// errNotParkable classifies WaitContext's refusal.
+var errNotParkable = errors.New("the Go runtime poller cannot watch this instance")
 
 // cancelPark runs when a registered context is done: it wakes the parked
 // goroutine by moving the descriptor's read deadline to the past.

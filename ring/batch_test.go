@@ -234,16 +234,17 @@ func TestBatchAllArgumentErrorsProcessNothing(t *testing.T) {
 	})
 }
 
-// BatchAll takes any number of commands: with EngineEpollWait they go to
-// the epoll instance in runs of at most epoll.MaxBatch, and the rules hold
-// across the borders of the runs: a failure at any index is that
-// command's alone, counted and reported as the first.
+// BatchAll takes any number of commands, across the borders of the
+// submissions it makes (a full SQ with EngineMultishot, the epoll
+// instance's chunks with EngineEpollWait), and the rules hold across them:
+// a failure at any index is that command's alone, counted and reported as
+// the first.
 func TestBatchAllOfAnyLengthKeepsEveryRuleAcrossRuns(t *testing.T) {
-	const n = 2*epoll.MaxBatch + 60
+	const n = 2*1024 + 60
 	fdtest.RaiseLimit(t, 3*n)
 	forEngine(t, func(t *testing.T, e Engine) {
 		fx := newBatchFixture(t, n)
-		for _, bad := range []int{0, epoll.MaxBatch - 1, epoll.MaxBatch, epoll.MaxBatch + 1, n - 1} {
+		for _, bad := range []int{0, 255, 256, 1023, 1024, 1025, n - 1} {
 			r := newTestRing(t, n, WithEngine(e))
 			cmds := make([]epoll.Cmd, n)
 			for i, fd := range fx.efds {

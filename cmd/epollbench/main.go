@@ -8,10 +8,11 @@
 //	epollbench compare old.json new.json                two reports row by row
 //	epollbench help                                     this list
 //
-// The standard report runs each experiment's short form (about three
+// The standard report runs each experiment's short form (about four
 // minutes in all), prints one table of our figure, the reference and their
-// ratio per row, and writes the raw results as JSON and the charts as SVG
-// into ./epollbench-results/. Progress goes to standard error.
+// ratio per row, and writes into ./epollbench-results/ the raw results as
+// JSON, the whole report as one page (index.html) and the charts as SVG.
+// Progress goes to standard error.
 //
 // Each experiment is a package under internal/; the harness package is
 // what they share. An experiment plugs in with one line in the list below.
@@ -24,6 +25,7 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/http"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/pipetest"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/servers"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/timeout"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/wait"
 )
@@ -36,6 +38,7 @@ var experiments = []harness.Experiment{
 	pipetest.Experiment, // the 2002 token ring (seed 001)
 	timeout.Experiment,  // timed-wait precision and the QEMU loop (seed 000)
 	http.Experiment,     // the dphttpd-like server (seed 001)
+	servers.Experiment,  // eventpoll's server beside gnet, nbio, netpoll, net, net/http and C (bench/)
 }
 
 func main() {

@@ -23,7 +23,7 @@ func TestQuickReportWritesTableJSONAndCharts(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"EXPERIMENT", "RATIO", "TARGET", "results: " + dir, "pipetest.svg"} {
+	for _, want := range []string{"EXPERIMENT", "RATIO", "TARGET", "results: " + dir, "page:    " + filepath.Join(dir, "index.html"), "pipetest.svg"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
@@ -69,6 +69,13 @@ func TestQuickReportWritesTableJSONAndCharts(t *testing.T) {
 	if strings.Join(names, ",") != "pipetest" {
 		t.Errorf("sections %v, want pipetest only", names)
 	}
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countElements(t, page, "svg"); n != len(rep.Sections[0].Charts) || n == 0 {
+		t.Errorf("index.html has %d charts, the report %d", n, len(rep.Sections[0].Charts))
+	}
 	if stamped, _ := filepath.Glob(filepath.Join(dir, "epollbench-*.json")); len(stamped) != 1 {
 		t.Errorf("stamped JSON files: %v", stamped)
 	}
@@ -86,8 +93,9 @@ func TestHelpListsEveryExperiment(t *testing.T) {
 	}
 }
 
-// countElements parses b as XML, failing the test if it is not
-// well-formed, and counts the elements named name.
+// countElements parses b as XML (an SVG chart, or the page, which is
+// well-formed XML too), failing the test if it is not well-formed, and
+// counts the elements named name.
 func countElements(t *testing.T, b []byte, name string) int {
 	t.Helper()
 	n := 0
@@ -98,7 +106,7 @@ func countElements(t *testing.T, b []byte, name string) int {
 			return n
 		}
 		if err != nil {
-			t.Fatalf("SVG is not well-formed XML: %v", err)
+			t.Fatalf("not well-formed XML: %v", err)
 		}
 		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == name {
 			n++

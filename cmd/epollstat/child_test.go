@@ -58,11 +58,11 @@ type childReady struct {
 // the child keeps both open.
 func childInstances() int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "child:", err); return 3 }
-	outer, err := epoll.New()
+	outer, err := newPlainEpoll()
 	if err != nil {
 		return fail(err)
 	}
-	inner, err := epoll.New()
+	inner, err := newPlainEpoll()
 	if err != nil {
 		return fail(err)
 	}
@@ -98,7 +98,7 @@ func childInstances() int {
 	unix.Close(ev)
 	r.Outer, r.Inner, r.Stale = outer.Fd(), inner.Fd(), efd
 	for _, add := range []struct {
-		ep *epoll.Instance
+		ep *plainEpoll
 		fd int
 	}{{inner, p[0]}, {outer, ln}, {outer, inner.Fd()}, {outer, efd}} {
 		if err := add.ep.Add(add.fd, epoll.In, uint64(add.fd)); err != nil {

@@ -14,9 +14,18 @@ type Series struct {
 	Name string    `json:"name"`
 	X    []float64 `json:"x"`
 	Y    []float64 `json:"y"`
+	// Color is the series' colour ("#1f77b4"), so that one thing keeps
+	// one colour across charts; "" takes the palette's colour for the
+	// series' place in the chart.
+	Color string `json:"color,omitempty"`
 }
 
-// Chart is one figure, written as an SVG file beside the report.
+// Color is the palette's i-th colour, for Series.Color.
+func Color(i int) string { return colors[i%len(colors)] }
+
+// Chart is one figure, written as an SVG file beside the report: a line
+// per series over a numeric x axis, or, when Categories is set, a group of
+// bars per category.
 type Chart struct {
 	File   string   `json:"file"` // base name without directory, e.g. "pipetest.svg"
 	Title  string   `json:"title"`
@@ -25,6 +34,41 @@ type Chart struct {
 	LogX   bool     `json:"log_x"`
 	LogY   bool     `json:"log_y"`
 	Series []Series `json:"series"`
+	// Categories make a bar chart: along x one group per category (a
+	// "\n" in a name breaks its label), in each group one bar per series,
+	// Series.Y[i] being the bar of category i and Series.X unused. A value
+	// that is not a positive finite figure draws no bar. Bars stand on a
+	// linear axis from zero: LogX and LogY are ignored.
+	Categories []string `json:"categories,omitempty"`
+	// Lines are horizontal reference lines: a target, a reference's level.
+	Lines []Line `json:"lines,omitempty"`
+}
+
+// Line is a horizontal line across the plot at Y, labelled.
+type Line struct {
+	Y     float64 `json:"y"`
+	Label string  `json:"label"`
+}
+
+// Bar appends to ch, a bar chart, the series name with one value per
+// category, value(category) giving it (0 where nothing was measured), and
+// returns it; a series with no measured value is left out, and Bar
+// returns nil.
+func Bar(ch *Chart, name string, value func(category int) float64) *Series {
+	s := Series{Name: name, Y: make([]float64, len(ch.Categories))}
+	measured := false
+	for i := range ch.Categories {
+		v := value(i)
+		if v > 0 && !math.IsInf(v, 0) {
+			s.Y[i] = v
+			measured = true
+		}
+	}
+	if !measured {
+		return nil
+	}
+	ch.Series = append(ch.Series, s)
+	return &ch.Series[len(ch.Series)-1]
 }
 
 // Curve appends to ch the measured curve name: one point per item, at the

@@ -146,76 +146,169 @@ func escape(s string) string {
 	return b.String()
 }
 
-// SVG draws ch as a standalone SVG document. Each series becomes one <polyline> (with a marker
-// per point) and one legend entry; values a log axis cannot show (zero,
-// negative) are left out of their series.
+// SVG draws ch as a standalone SVG document: for a line chart each
+// series becomes one <polyline> (with a marker per point), for a bar chart
+// one <rect class="bar"> per measured value; each series has one legend
+// entry. Values a log axis cannot show (zero, negative) are left out of
+// their series.
 func SVG(ch Chart) []byte {
-	var xs, ys []float64
+	var ys []float64
 	for _, s := range ch.Series {
-		xs = append(xs, s.X...)
 		ys = append(ys, s.Y...)
 	}
-	ax, ay := newAxis(xs, ch.LogX), newAxis(ys, ch.LogY)
-	px := func(v float64) float64 { return left + ax.frac(v)*plotW }
-	py := func(v float64) float64 { return top + (1-ay.frac(v))*plotH }
+	for _, l := range ch.Lines {
+		ys = append(ys, l.Y)
+	}
+	c := &canvas{}
+	if len(ch.Categories) > 0 {
+		c.ay = newAxis(append(ys, 0), false)
+		c.frame(ch, nil)
+		c.bars(ch)
+	} else {
+		var xs []float64
+		for _, s := range ch.Series {
+			xs = append(xs, s.X...)
+		}
+		c.ax, c.ay = newAxis(xs, ch.LogX), newAxis(ys, ch.LogY)
+		c.frame(ch, c.ax.ticks())
+		c.lines(ch)
+	}
+	c.refLines(ch.Lines)
+	c.f("</svg>\n")
+	return []byte(c.b.String())
+}
 
-	var b strings.Builder
-	f := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	f(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	f(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+// canvas is an SVG document being drawn, with its axes.
+type canvas struct {
+	b      strings.Builder
+	ax, ay axis
+}
+
+func (c *canvas) f(format string, args ...any) { fmt.Fprintf(&c.b, format, args...) }
+
+func (c *canvas) px(v float64) float64 { return left + c.ax.frac(v)*plotW }
+func (c *canvas) py(v float64) float64 { return top + (1-c.ay.frac(v))*plotH }
+
+// frame draws the header, the title, the grid (vertical lines at xTicks),
+// the plot's border, the tick labels and the axis labels.
+func (c *canvas) frame(ch Chart, xTicks []float64) {
+	c.f(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	c.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		width, height, width, height)
-	f(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	f(`<text x="%d" y="28" font-size="15" font-weight="bold">%s</text>`+"\n", left, escape(ch.Title))
-
-	// Grid and ticks.
-	f(`<g stroke="#e0e0e0" stroke-width="1">` + "\n")
-	for _, t := range ax.ticks() {
-		f(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>`+"\n", px(t), top, px(t), top+plotH)
+	c.f(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
+	c.f(`<text x="%d" y="28" font-size="15" font-weight="bold">%s</text>`+"\n", left, escape(ch.Title))
+	c.f(`<g stroke="#e0e0e0" stroke-width="1">` + "\n")
+	for _, t := range xTicks {
+		c.f(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>`+"\n", c.px(t), top, c.px(t), top+plotH)
 	}
-	for _, t := range ay.ticks() {
-		f(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`+"\n", left, py(t), left+plotW, py(t))
+	for _, t := range c.ay.ticks() {
+		c.f(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`+"\n", left, c.py(t), left+plotW, c.py(t))
 	}
-	f("</g>\n")
-	f(`<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", left, top, plotW, plotH)
-	for _, t := range ax.ticks() {
-		f(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(t), top+plotH+18, FormatSI(t))
+	c.f("</g>\n")
+	c.f(`<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", left, top, plotW, plotH)
+	for _, t := range xTicks {
+		c.f(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", c.px(t), top+plotH+18, FormatSI(t))
 	}
-	for _, t := range ay.ticks() {
-		f(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py(t)+4, FormatSI(t))
+	for _, t := range c.ay.ticks() {
+		c.f(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, c.py(t)+4, FormatSI(t))
 	}
 	xl, yl := ch.XLabel, ch.YLabel
-	if ch.LogX {
+	if c.ax.log {
 		xl += " (log)"
 	}
-	if ch.LogY {
+	if c.ay.log {
 		yl += " (log)"
 	}
-	f(`<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", left+plotW/2, height-20, escape(xl))
-	f(`<text x="20" y="%d" text-anchor="middle" transform="rotate(-90 20 %d)">%s</text>`+"\n",
+	c.f(`<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", left+plotW/2, height-12, escape(xl))
+	c.f(`<text x="20" y="%d" text-anchor="middle" transform="rotate(-90 20 %d)">%s</text>`+"\n",
 		top+plotH/2, top+plotH/2, escape(yl))
+}
 
-	// Series and legend.
+// color is the colour of series i of ch.
+func color(ch Chart, i int) string {
+	if c := ch.Series[i].Color; c != "" {
+		return c
+	}
+	return Color(i)
+}
+
+// legend draws series i's entry: a swatch in its colour and its name.
+func (c *canvas) legend(i int, name, color string, bar bool) {
+	ly := top + 10 + i*20
+	lx := left + plotW + 15
+	if bar {
+		c.f(`<rect x="%d" y="%d" width="24" height="10" fill="%s"/>`+"\n", lx, ly-5, color)
+	} else {
+		c.f(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", lx, ly, lx+24, ly, color)
+	}
+	c.f(`<text x="%d" y="%d">%s</text>`+"\n", lx+30, ly+4, escape(name))
+}
+
+// lines draws each series as a polyline with a marker per point.
+func (c *canvas) lines(ch Chart) {
 	for i, s := range ch.Series {
-		color := colors[i%len(colors)]
+		color := color(ch, i)
 		var pts []string
 		for j := range min(len(s.X), len(s.Y)) {
-			if ax.usable(s.X[j]) && ay.usable(s.Y[j]) {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(s.X[j]), py(s.Y[j])))
+			if c.ax.usable(s.X[j]) && c.ay.usable(s.Y[j]) {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.px(s.X[j]), c.py(s.Y[j])))
 			}
 		}
-		f(`<g class="series">` + "\n")
-		f(`<title>%s</title>`+"\n", escape(s.Name))
-		f(`<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", color, strings.Join(pts, " "))
+		c.f(`<g class="series">` + "\n")
+		c.f(`<title>%s</title>`+"\n", escape(s.Name))
+		c.f(`<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", color, strings.Join(pts, " "))
 		for _, p := range pts {
 			x, y, _ := strings.Cut(p, ",")
-			f(`<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", x, y, color)
+			c.f(`<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", x, y, color)
 		}
-		f("</g>\n")
-		ly := top + 10 + i*20
-		lx := left + plotW + 15
-		f(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", lx, ly, lx+24, ly, color)
-		f(`<text x="%d" y="%d">%s</text>`+"\n", lx+30, ly+4, escape(s.Name))
+		c.f("</g>\n")
+		c.legend(i, s.Name, color, false)
 	}
-	f("</svg>\n")
-	return []byte(b.String())
+}
+
+// bars draws a group of bars per category, the series side by side in
+// legend order, and the categories' labels under the plot.
+func (c *canvas) bars(ch Chart) {
+	n := max(1, len(ch.Series))
+	groupW := float64(plotW) / float64(len(ch.Categories))
+	barW := groupW * 0.8 / float64(n)
+	for i, s := range ch.Series {
+		c.f(`<g class="series">` + "\n")
+		c.f(`<title>%s</title>`+"\n", escape(s.Name))
+		for j, v := range s.Y {
+			if j >= len(ch.Categories) || !(v > 0) || math.IsInf(v, 0) {
+				continue
+			}
+			x := left + float64(j)*groupW + groupW*0.1 + float64(i)*barW
+			y := c.py(v)
+			c.f(`<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`+"\n",
+				x, y, barW, top+plotH-y, color(ch, i), escape(s.Name), FormatSI(v))
+		}
+		c.f("</g>\n")
+		c.legend(i, s.Name, color(ch, i), true)
+	}
+	for j, name := range ch.Categories {
+		x := left + (float64(j)+0.5)*groupW
+		c.f(`<text x="%.1f" y="%d" text-anchor="middle">`, x, top+plotH+18)
+		for k, line := range strings.Split(name, "\n") {
+			c.f(`<tspan x="%.1f" dy="%d">%s</tspan>`, x, min(k, 1)*14, escape(line))
+		}
+		c.f("</text>\n")
+	}
+}
+
+// refLines draws the horizontal reference lines, dashed, labelled at the
+// right end of the plot.
+func (c *canvas) refLines(ls []Line) {
+	for _, l := range ls {
+		if !c.ay.usable(l.Y) {
+			continue
+		}
+		y := c.py(l.Y)
+		c.f(`<line class="ref" x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n",
+			left, y, left+plotW, y)
+		// A white halo keeps the label readable over a bar.
+		c.f(`<text x="%d" y="%.1f" text-anchor="end" font-size="11" stroke="white" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
+			left+plotW-4, y-4, escape(l.Label))
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,51 @@ func TestLogAxisSpansWholeDecades(t *testing.T) {
 	}
 	if got := FormatSI(263416); got != "263k" {
 		t.Errorf("FormatSI(263416) = %q", got)
+	}
+}
+
+func TestBarChartDrawsABarPerMeasuredValueAndLabelsEveryCategory(t *testing.T) {
+	ch := Chart{
+		File: "b.svg", Title: "bars", XLabel: "case", YLabel: "x best",
+		Categories: []string{"echo 64B\nloops=1", "echo 64B\nloops=all", "http"},
+		Series: []Series{
+			{Name: "gnet", Y: []float64{1, 0.9, 1}, Color: "#123456"},
+			{Name: "c", Y: []float64{1.2, 0, math.NaN()}}, // not measured in two categories
+		},
+		Lines: []Line{{Y: 1.1, Label: "target 1.1x"}},
+	}
+	counts, texts := svgElements(t, SVG(ch))
+	if counts["polyline"] != 0 || counts["svg"] != 1 {
+		t.Errorf("counts %v: a bar chart draws no lines", counts)
+	}
+	bars := strings.Count(string(SVG(ch)), `class="bar"`)
+	if bars != 4 {
+		t.Errorf("%d bars, want 4: one per measured value", bars)
+	}
+	for _, want := range []string{"echo 64B", "loops=1", "loops=all", "http", "gnet", "target 1.1x", "c: 1.2"} {
+		if !strings.Contains(texts, want) {
+			t.Errorf("text %q missing from the SVG", want)
+		}
+	}
+	if n := strings.Count(string(SVG(ch)), `fill="#123456"`); n != 4 {
+		t.Errorf("the series' own colour is used %d times, want 4: its three bars and its legend", n)
+	}
+	if n := strings.Count(string(SVG(ch)), `class="ref"`); n != 1 {
+		t.Errorf("%d reference lines, want 1", n)
+	}
+}
+
+func TestBarLeavesOutWhatWasNotMeasured(t *testing.T) {
+	ch := Chart{Categories: []string{"a", "b", "c"}}
+	vals := map[int]float64{0: 5, 1: 0, 2: math.Inf(1)}
+	if s := Bar(&ch, "some", func(i int) float64 { return vals[i] }); s == nil || s.Name != "some" {
+		t.Errorf("Bar returned %+v, want the series it added", s)
+	}
+	if s := Bar(&ch, "none", func(int) float64 { return 0 }); s != nil {
+		t.Errorf("Bar returned %+v for a series it left out", s)
+	}
+	want := []Series{{Name: "some", Y: []float64{5, 0, 0}}}
+	if !reflect.DeepEqual(ch.Series, want) {
+		t.Errorf("series %+v, want %+v", ch.Series, want)
 	}
 }

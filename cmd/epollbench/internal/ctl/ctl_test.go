@@ -102,7 +102,7 @@ func TestCtlRejectsBadSettings(t *testing.T) {
 	for name, f := range map[string]func(*config){
 		"-t":       func(c *config) { c.Threads = -1 },
 		"-f":       func(c *config) { c.Fds = 0 },
-		"-b":       func(c *config) { c.BatchSize = 5000 },
+		"-b":       func(c *config) { c.BatchSize = epoll.MaxBatch + 1 },
 		"-mode":    func(c *config) { c.Mode = "fast" },
 		"-backend": func(c *config) { c.Backend = "aio" },
 	} {

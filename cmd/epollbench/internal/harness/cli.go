@@ -103,7 +103,7 @@ func usage(w io.Writer, exps []Experiment) {
 our figures with their references (C perf bench, poll(2), the published ones).
 
 usage:
-  epollbench [-quick] [-o dir] [-only list]   run the standard report (~3 min; -quick: seconds)
+  epollbench [-quick] [-o dir] [-only list]   run the standard report (~4 min; -quick: seconds)
   epollbench <subcommand> [flags]             run one experiment; <subcommand> -h lists its flags
   epollbench compare old.json new.json        compare two reports row by row
   epollbench help                             this text

@@ -11,7 +11,7 @@ import (
 )
 
 // Output writes one form of a finished report into a directory: the JSON
-// document, the SVG charts; a single-page index.html would be one more.
+// document, the page, the SVG charts.
 type Output struct {
 	Label string // how the run lists the files written: "results", "chart"
 	// Write writes into dir, which exists, and returns the paths to list.
@@ -19,9 +19,10 @@ type Output struct {
 }
 
 // Outputs are the forms the standard report is written in: the JSON
-// document, then every chart.
+// document, the page (index.html: the table, the notes and every chart in
+// one file), then every chart on its own.
 func Outputs() []Output {
-	return []Output{{"results", WriteJSON}, {"chart", WriteCharts}}
+	return []Output{{"results", WriteJSON}, {"page", WriteHTML}, {"chart", WriteCharts}}
 }
 
 // WriteJSON writes rep as JSON under a name stamped with its start time

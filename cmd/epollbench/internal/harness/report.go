@@ -24,7 +24,8 @@ const Schema = 1
 // directory.
 type Report struct {
 	Schema   int       `json:"schema"`
-	Started  string    `json:"started"` // RFC 3339, UTC
+	Started  string    `json:"started"`             // RFC 3339, UTC
+	Elapsed  float64   `json:"elapsed_s,omitempty"` // seconds the experiments took, before the outputs were written
 	Machine  Machine   `json:"machine"`
 	Sections []Section `json:"sections"`
 }
@@ -52,22 +53,24 @@ type Section struct {
 type Row struct {
 	Experiment    string  `json:"experiment"`                // the section's
 	Case          string  `json:"case"`                      // what was measured, e.g. "epoll N=10000" or "-E -t 1 -f 64"
-	Ours          float64 `json:"ours"`                      // our figure
+	Ours          float64 `json:"ours,omitempty"`            // our figure; 0 (absent) when not measured, RefNote says why
 	Unit          string  `json:"unit"`                      // "ops/s", "passes/s", "us", "replies/s", "x" (a ratio)
 	RefName       string  `json:"ref_name,omitempty"`        // what Ref is: "C perf bench", "poll(2)", "seed 001 (2002)"
 	Ref           float64 `json:"ref,omitempty"`             // the reference figure, 0 when absent
 	RefNote       string  `json:"ref_note,omitempty"`        // why Ref is absent ("perf not installed"), or a remark
-	Ratio         float64 `json:"ratio,omitempty"`           // Ours/Ref (Ref/Ours when LowerIsBetter), 0 without Ref
+	Ratio         float64 `json:"ratio,omitempty"`           // Ours/Ref (Ref/Ours when LowerIsBetter), 0 unless both are positive
 	LowerIsBetter bool    `json:"lower_is_better,omitempty"` // latency-like units: the ratio is Ref/Ours, so above 1 we win
 	Target        *Target `json:"target,omitempty"`          // a goal the ratio must reach, judged by Add
 }
 
 // Finish computes the row's ratio from Ours and Ref, and judges its
 // target by that ratio. Section.Add and the report call it; a subcommand
-// that prints a verdict of its own calls it too.
+// that prints a verdict of its own calls it too. Only two positive figures
+// have a ratio: a missing one is 0, and a memory growth measured at or
+// below zero is within the measurement's noise, not a figure to divide by.
 func (r *Row) Finish() {
 	r.Ratio = 0
-	if r.Ref != 0 && r.Ours != 0 {
+	if r.Ref > 0 && r.Ours > 0 {
 		if r.LowerIsBetter {
 			r.Ratio = r.Ref / r.Ours
 		} else {
@@ -115,6 +118,7 @@ func Run(exps []Experiment, cfg Config, stdout, stderr io.Writer) (*Report, []st
 		}
 		rep.Sections = append(rep.Sections, sec)
 	}
+	rep.Elapsed = time.Since(started).Seconds()
 	PrintTable(stdout, rep)
 	fmt.Fprintln(stdout)
 	files, err := write(rep, cfg, stdout)
@@ -182,7 +186,10 @@ func PrintTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(tw, "EXPERIMENT\tCASE\tOURS\tREFERENCE\tREF\tRATIO\tTARGET\tNOTE\n")
 	for _, s := range rep.Sections {
 		for _, r := range s.Rows {
-			ref, ratio, target := "-", "-", "-"
+			ours, ref, ratio, target := "-", "-", "-", "-"
+			if r.Ours != 0 {
+				ours = Figure(r.Ours, r.Unit)
+			}
 			if r.Ref != 0 {
 				ref = Figure(r.Ref, r.Unit)
 			}
@@ -192,7 +199,7 @@ func PrintTable(w io.Writer, rep *Report) {
 			if r.Target != nil {
 				target = r.Target.String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Experiment, r.Case, Figure(r.Ours, r.Unit),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Experiment, r.Case, ours,
 				or(r.RefName, "-"), ref, ratio, target, r.RefNote)
 		}
 	}

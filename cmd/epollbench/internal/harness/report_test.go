@@ -83,7 +83,8 @@ func TestRunWritesTableJSONAndChartsAndNamesWhatFailed(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{"EXPERIMENT", "TARGET", ">= 0.95x met", ">= 0.95x not met", ">= 1x not judged",
-		"note (two): FAILED: broke", "results: " + dir, "chart:   " + filepath.Join(dir, "one.svg")} {
+		"note (two): FAILED: broke", "results: " + dir, "page:    " + filepath.Join(dir, "index.html"),
+		"chart:   " + filepath.Join(dir, "one.svg")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
@@ -91,7 +92,7 @@ func TestRunWritesTableJSONAndChartsAndNamesWhatFailed(t *testing.T) {
 	if !strings.Contains(stderr.String(), "epollbench: one quick=true") {
 		t.Errorf("progress lacks the experiment's line:\n%s", stderr.String())
 	}
-	if len(rep.Sections) != 2 || len(files) != 3 {
+	if len(rep.Sections) != 2 || len(files) != 4 {
 		t.Fatalf("%d sections (want 2: sub has no report form), files %v", len(rep.Sections), files)
 	}
 	got, err := Load(files[0])

@@ -74,9 +74,11 @@ func Quick(t testing.TB, e harness.Experiment) harness.Section {
 }
 
 // CheckSection checks what every experiment's section must hold: its name
-// on every row, finite positive figures with a unit, a ratio that agrees
+// on every row, finite figures with a unit (positive, or a note saying why
+// not), a ratio that agrees
 // with Ours and Ref, a judged target wherever there is one, and charts
-// whose series are well-formed (and positive on a logarithmic axis).
+// whose series are well-formed (and positive on a logarithmic axis; a value
+// per category in a bar chart).
 func CheckSection(t testing.TB, sec harness.Section, name string) {
 	t.Helper()
 	if sec.Experiment != name {
@@ -102,6 +104,12 @@ func CheckSection(t testing.TB, sec harness.Section, name string) {
 			t.Errorf("chart %q: no series", c.File)
 		}
 		for _, s := range c.Series {
+			if len(c.Categories) > 0 {
+				if s.Name == "" || len(s.Y) != len(c.Categories) {
+					t.Errorf("bar chart %q series %q: %d values for %d categories", c.File, s.Name, len(s.Y), len(c.Categories))
+				}
+				continue
+			}
 			if s.Name == "" || len(s.X) == 0 || len(s.X) != len(s.Y) {
 				t.Errorf("chart %q series %q: %d x for %d y", c.File, s.Name, len(s.X), len(s.Y))
 			}
@@ -122,14 +130,14 @@ func checkRow(t testing.TB, r harness.Row, name string) {
 	if r.Case == "" || r.Unit == "" {
 		t.Errorf("row %+v: empty case or unit", r)
 	}
-	if !(r.Ours > 0) || math.IsInf(r.Ours, 0) {
-		t.Errorf("row %q: ours = %v, want a finite positive figure", r.Case, r.Ours)
+	if math.IsNaN(r.Ours) || math.IsInf(r.Ours, 0) || (!(r.Ours > 0) && r.RefNote == "") {
+		t.Errorf("row %q: ours = %v, want a finite figure, positive unless the note says why not", r.Case, r.Ours)
 	}
 	if r.Ref != 0 && r.RefName == "" {
 		t.Errorf("row %q: a reference figure without a name", r.Case)
 	}
 	want := 0.0
-	if r.Ref != 0 {
+	if r.Ref > 0 && r.Ours > 0 {
 		want = r.Ours / r.Ref
 		if r.LowerIsBetter {
 			want = r.Ref / r.Ours

@@ -1,0 +1,279 @@
+package servers
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness/harnesstest"
+)
+
+// Two canned runs of the driver: peerbench-short.json is what
+// `peerbench -short -rounds 1 -duration 30ms -warmup 10ms -idle 200`
+// printed on the development machine (the peers and C, no eventpoll);
+// peerbench-ours.json has invented figures in the same layout, with an
+// implementation marked ours, chosen so that each target is met in one
+// place and missed in another, and with a peer that failed its check.
+
+func load(t *testing.T, name string) ([]byte, *peerReport) {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := parsePeerReport(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, rep
+}
+
+func build(t *testing.T, name string) (harness.Section, error) {
+	t.Helper()
+	raw, rep := load(t, name)
+	return buildSection(raw, rep, commandLine([]string{"-short"}))
+}
+
+// rowOf returns the row of case c against ref, failing t if there is not
+// exactly one.
+func rowOf(t *testing.T, sec harness.Section, c, ref string) harness.Row {
+	t.Helper()
+	var found []harness.Row
+	for _, r := range sec.Rows {
+		if r.Case == c && r.RefName == ref {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d rows of %q against %q, want 1", len(found), c, ref)
+	}
+	return found[0]
+}
+
+func verdict(r harness.Row) harness.Verdict {
+	if r.Target == nil {
+		return ""
+	}
+	return r.Target.Verdict
+}
+
+func TestWithoutOurServerTheRowsShowThePeersAndJudgeNothing(t *testing.T) {
+	raw, rep := load(t, "peerbench-short.json")
+	sec, err := buildSection(raw, rep, "go run ./cmd/peerbench -short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	harnesstest.CheckSection(t, sec, "servers")
+	if !bytes.Equal(sec.Raw.(json.RawMessage), raw) {
+		t.Error("the section's raw detail is not the driver's JSON as written")
+	}
+	targets := 0
+	for _, r := range sec.Rows {
+		if r.Ours != 0 || !strings.Contains(r.RefNote, "eventpoll's server not in the run") {
+			t.Errorf("row %q against %q: ours %v, note %q", r.Case, r.RefName, r.Ours, r.RefNote)
+		}
+		if r.Target != nil {
+			targets++
+			if r.Target.Verdict != harness.NotJudged {
+				t.Errorf("row %q against %q judged %q without our figure", r.Case, r.RefName, r.Target.Verdict)
+			}
+		}
+	}
+	// Every figure of the driver's is in a row, against its implementation.
+	for _, p := range rep.Rows {
+		g := group{kase: p.Case, loops: p.Loops, generator: p.Generator}
+		// (Two runs of this one completed nothing in their 30 ms: the
+		// driver gives them no figure and no error.)
+		r := rowOf(t, sec, g.name(), refName(p.Impl))
+		if r.Ref != p.figure() || (r.Ref <= 0 && !strings.Contains(r.RefNote, refName(p.Impl)+": no figure")) {
+			t.Errorf("%s in %q: ref %v, the driver's figure %v, note %q", p.Impl, g.name(), r.Ref, p.figure(), r.RefNote)
+		}
+		// The best Go peer and C carry the throughput targets.
+		if p.Family == familyEcho || p.Family == familyHTTP {
+			switch {
+			case p.Impl == p.BestGoPeer && (r.Target == nil || r.Target.MinRatio != 1.1):
+				t.Errorf("%q: the best Go peer %s's row has target %+v, want >= 1.1x", g.name(), p.Impl, r.Target)
+			case p.Impl == cImpl && (r.Target == nil || r.Target.MinRatio != 0.9):
+				t.Errorf("%q: C's row has target %+v, want >= 0.9x", g.name(), r.Target)
+			case p.Impl != p.BestGoPeer && p.Impl != cImpl && r.Target != nil:
+				t.Errorf("%q: %s is neither the best Go peer nor C but has a target", g.name(), p.Impl)
+			}
+		}
+	}
+	for _, want := range []string{"http c100 loops=1 wrk", "echo 4KiB c100 loops=all p99", "idle c200 loops=1 Go heap+stack",
+		"connrate w32 loops=all sharedqueue vs acceptor"} {
+		if !slices.ContainsFunc(sec.Rows, func(r harness.Row) bool { return r.Case == want }) {
+			t.Errorf("no row %q", want)
+		}
+	}
+	// Families in order, and in a family wrk's cross-checks after the
+	// driver's own cases.
+	var order []string
+	for _, r := range sec.Rows {
+		if len(order) == 0 || order[len(order)-1] != r.Case {
+			order = append(order, r.Case)
+		}
+	}
+	fam := func(c string) int { return slices.Index(families, strings.Fields(c)[0]) }
+	if !slices.IsSortedFunc(order, func(a, b string) int { return fam(a) - fam(b) }) {
+		t.Errorf("rows not in the order of families: %q", order)
+	}
+	if i, j := slices.Index(order, "http c100 loops=1 wrk"), slices.Index(order, "http c100 p16 loops=all p99"); i != j+1 {
+		t.Errorf("wrk's row at %d, the last of the driver's http rows at %d: %q", i, j, order)
+	}
+	// The p99 row is against the lowest p99 of the Go peers.
+	p99 := rowOf(t, sec, "http c100 loops=1 p99", "best Go peer's p99")
+	lowest := math.Inf(1)
+	for _, p := range rep.Rows {
+		if p.Case == "http c100" && p.Loops == "1" && p.Generator == "peerbench" && p.Impl != cImpl && p.P99us != nil {
+			lowest = min(lowest, *p.P99us)
+		}
+	}
+	if p99.Ref != lowest || !p99.LowerIsBetter {
+		t.Errorf("p99 row: ref %v (lower is better: %v), want the Go peers' lowest %v", p99.Ref, p99.LowerIsBetter, lowest)
+	}
+	if targets < 20 {
+		t.Errorf("%d targets, want every case's", targets)
+	}
+	notes := strings.Join(sec.Notes, "\n")
+	for _, want := range []string{"eventpoll's server is not in the run", "1 loop: the server is pinned", "go run ./cmd/peerbench -short", "targets (issue 15)"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	checkCharts(t, sec, rep)
+}
+
+// checkCharts checks a bar chart per family, each with a series per
+// implementation that has a figure in it.
+func checkCharts(t *testing.T, sec harness.Section, rep *peerReport) {
+	t.Helper()
+	var files []string
+	colour := map[string]string{} // an implementation keeps its colour from chart to chart
+	for _, ch := range sec.Charts {
+		for _, s := range ch.Series {
+			if c, ok := colour[s.Name]; (ok && c != s.Color) || s.Color == "" {
+				t.Errorf("%s: %s is drawn in %q, elsewhere in %q", ch.File, s.Name, s.Color, c)
+			}
+			colour[s.Name] = s.Color
+		}
+		files = append(files, ch.File)
+		fam := strings.TrimSuffix(strings.TrimPrefix(ch.File, "servers-"), ".svg")
+		var want []string
+		for _, p := range rep.Rows {
+			n := refName(p.Impl)
+			if p.Family == fam && p.Error == "" && !slices.Contains(want, n) {
+				want = append(want, n)
+			}
+		}
+		var got []string
+		for _, s := range ch.Series {
+			got = append(got, s.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: series %q, want %q", ch.File, got, want)
+		}
+	}
+	if want := []string{"servers-echo.svg", "servers-http.svg", "servers-idle.svg", "servers-connrate.svg"}; !slices.Equal(files, want) {
+		t.Errorf("charts %q, want %q", files, want)
+	}
+}
+
+func TestOurServerIsJudgedAgainstTheBestGoPeerAndC(t *testing.T) {
+	sec, err := build(t, "peerbench-ours.json")
+	if err != nil {
+		t.Fatalf("a peer's failure failed the section: %v", err)
+	}
+	harnesstest.CheckSection(t, sec, "servers")
+	for _, c := range []struct {
+		kase, ref string
+		ratio     float64
+		verdict   harness.Verdict
+	}{
+		{"echo 64B c100 loops=1", "gnet", 1.2, harness.Met},                      // 120k against the best Go peer's 100k
+		{"echo 64B c100 loops=1", "C epoll server", 120.0 / 140, harness.NotMet}, // against C's 140k
+		{"echo 64B c100 loops=1", "nbio", 120.0 / 90, ""},                        // not the best: no target
+		{"echo 64B c100 loops=1 p99", "best Go peer's p99", 800.0 / 900, harness.NotMet},
+		{"http c100 p16 loops=1 wrk", "gnet", 400.0 / 350, harness.Met},
+		{"http c100 p16 loops=1 wrk", "C epoll server", 400.0 / 420, harness.Met},
+		{"http c100 loops=all", "net", 1.25, harness.Met},
+		{"http c100 loops=all p99", "best Go peer's p99", 600.0 / 500, harness.Met}, // gnet's; nbio failed
+		{"idle c2000 loops=1", "gnet", 3, harness.Met},                              // a third of gnet's RSS
+		{"idle c2000 loops=1 Go heap+stack", "bound", 1024.0 / 700, harness.Met},
+		{"idle c2000 loops=all", "gnet", 1.6, harness.NotMet},
+		{"idle c2000 loops=all Go heap+stack", "bound", 1024.0 / 1500, harness.NotMet},
+		{"connrate w32 loops=1", "gnet", 15.0 / 16, ""}, // the default mode, multiqueue; no target
+		{"connrate w32 loops=all sharedqueue vs acceptor", "eventpoll acceptor mode", 21.0 / 15, harness.Met},
+	} {
+		r := rowOf(t, sec, c.kase, c.ref)
+		if math.Abs(r.Ratio-c.ratio) > 1e-9 || verdict(r) != c.verdict {
+			t.Errorf("%q against %q: ratio %v judged %q, want %v judged %q", c.kase, c.ref, r.Ratio, verdict(r), c.ratio, c.verdict)
+		}
+	}
+	// wrk gives no p99 for pipelined runs: no p99 row to judge.
+	if slices.ContainsFunc(sec.Rows, func(r harness.Row) bool { return r.Case == "http c100 p16 loops=1 wrk p99" }) {
+		t.Error("a p99 row where no Go peer has a p99")
+	}
+	// One loop accepting or every loop: compared with two loops only.
+	if slices.ContainsFunc(sec.Rows, func(r harness.Row) bool { return r.Case == "connrate w32 loops=1 sharedqueue vs acceptor" }) {
+		t.Error("shared queue against acceptor judged with one loop")
+	}
+	// The failed peer's rows have no figure of theirs, and say so.
+	for _, c := range []string{"http c100 loops=all", "http c100 p16 loops=1 wrk"} {
+		r := rowOf(t, sec, c, "nbio")
+		if r.Ref != 0 || r.Ratio != 0 || !strings.Contains(r.RefNote, "nbio FAILED") || r.Ours == 0 {
+			t.Errorf("%q against the failed nbio: %+v", c, r)
+		}
+	}
+	notes := strings.Join(sec.Notes, "\n")
+	for _, want := range []string{
+		"FAILED: nbio in http c100 p16 loops=1 wrk, http c100 loops=all: failed the check before timing",
+		"eventpoll runs its default mode, multiqueue",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if strings.Contains(notes, "not in the run") {
+		t.Error("the notes say eventpoll is not in the run")
+	}
+	_, rep := load(t, "peerbench-ours.json")
+	// Ours is "eventpoll" in three charts and its modes in the
+	// connection rate's, where they are what is compared.
+	checkCharts(t, sec, rep)
+}
+
+func TestOurServerFailingFailsTheSectionAndEmptiesItsRows(t *testing.T) {
+	raw, rep := load(t, "peerbench-ours.json")
+	for i := range rep.Rows {
+		if rep.Rows[i].Impl == "eventpoll" && rep.Rows[i].Case == "echo 64B c100" {
+			rep.Rows[i].Error = "echo 64B c100: message 7 of connection 3: byte 12 is 0x41, want 0x42"
+		}
+	}
+	sec, err := buildSection(raw, rep, "go run ./cmd/peerbench -short")
+	if err == nil || !strings.Contains(err.Error(), "eventpoll") || !strings.Contains(err.Error(), "byte 12") {
+		t.Fatalf("err = %v, want our failure named", err)
+	}
+	for _, ref := range []string{"gnet", "C epoll server", "best Go peer's p99"} {
+		r := rowOf(t, sec, "echo 64B c100 loops=1"+map[bool]string{true: " p99"}[ref == "best Go peer's p99"], ref)
+		if r.Ours != 0 || verdict(r) != harness.NotJudged || !strings.Contains(r.RefNote, "eventpoll FAILED") {
+			t.Errorf("our failed row against %q: %+v", ref, r)
+		}
+	}
+}
+
+func TestParseRefusesAnotherLayoutOrAnEmptyRun(t *testing.T) {
+	for _, bad := range []string{
+		``, `not json`, `{"schema": "eventpoll-peerbench/2", "rows": [{"impl": "c"}]}`,
+		`{"schema": "eventpoll-peerbench/1", "rows": []}`, `{"rows": [{"impl": "c"}]}`,
+	} {
+		if _, err := parsePeerReport([]byte(bad)); err == nil {
+			t.Errorf("%q was read as peerbench's JSON", bad)
+		}
+	}
+}
