@@ -21,8 +21,8 @@ func (l *Loop) openPoller() error {
 	if l.cfg.engine == EngineRing {
 		r, err := ring.New(l.cfg.maxRegs, ring.WithEngine(ring.EngineEpollWait))
 		if err == nil {
-			r.Close() // TEMP-MERGE: ring has no BatchAll until the ring branch lands
-			err = errors.ErrUnsupported
+			l.p, l.engine = r, EngineRing
+			return nil
 		}
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return errs.Call(pkg, "New", -1, err)
@@ -43,7 +43,7 @@ func (l *Loop) openPoller() error {
 }
 
 // changesTarget is what the loop's Changes applies batches to.
-func (l *Loop) changesTarget() *epoll.Instance { return l.inst } // TEMP-MERGE: epoll.Poller
+func (l *Loop) changesTarget() epoll.Poller { return l.p }
 
 // configureThread gives the locked thread the loop's timer slack and CPU,
 // and returns the function that restores what it had.

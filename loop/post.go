@@ -4,9 +4,12 @@ import "github.com/eventpoll/eventpoll/internal/errs"
 
 // Post queues f to run on the loop's goroutine, after the events of the
 // current iteration, and wakes the loop if it sleeps. It may be called from
-// any goroutine, and from the loop itself (f then runs in the next
-// iteration). Functions run in the order they were posted: two Posts by
-// one goroutine run in that order.
+// any goroutine, and from the loop itself: posted from a handler, f runs in
+// the same iteration, once every event of its batch has been handed out;
+// posted from a posted function or a timer, in the next one, so a function
+// that posts itself again cannot keep the loop from its events. Functions
+// run in the order they were posted: two Posts by one goroutine run in that
+// order.
 //
 // Wake-ups merge: a Post wakes the loop only when the loop sleeps or is
 // about to, and a thousand Posts before it wakes cost one eventfd write

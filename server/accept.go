@@ -17,12 +17,12 @@ const acceptBatch = 64
 
 // Accepting pauses on EMFILE, ENFILE, ENOBUFS and ENOMEM for a backoff
 // that starts at minBackoff and doubles up to maxBackoff: short enough to
-// resume within a few tens of milliseconds of descriptors being freed
+// resume within 50 ms of descriptors being freed
 // elsewhere, long enough to cost next to nothing while they are not.
 // Closing one of the server's own connections resumes at once.
 var (
 	minBackoff = time.Millisecond
-	maxBackoff = 25 * time.Millisecond
+	maxBackoff = 50 * time.Millisecond
 )
 
 // listener is a loop's listening socket.
@@ -89,7 +89,7 @@ func (w *worker) accept() {
 		}
 	}()
 	for range acceptBatch {
-		fd, err := accept4(lis.fd, &w.rsa.sa, &w.rsa.n)
+		fd, err := w.accept4()
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -149,7 +149,7 @@ func (w *worker) resumeAccept() {
 	if lis.stopped || !lis.paused.Load() {
 		return
 	}
-	fd, err := accept4(lis.fd, &w.rsa.sa, &w.rsa.n)
+	fd, err := w.accept4()
 	switch err {
 	case nil:
 		lis.backoff = 0
@@ -174,11 +174,17 @@ func (w *worker) resumeAccept() {
 
 // refuse accepts and closes one connection with the room the reserve
 // descriptor makes when closed, then takes the reserve again.
+//
+// No other loop of the server accepts meanwhile: the room the reserve makes
+// would go to whichever accept4 came first, and with the reserve not
+// reopened no later connection could be refused.
 func (w *worker) refuse() {
 	s := w.s
+	s.acceptMu.Lock()
+	defer s.acceptMu.Unlock()
 	r := s.reserve.Swap(-1)
 	if r < 0 {
-		return // another loop holds it now, or it could not be reopened
+		return // it could not be reopened after the last refusal
 	}
 	unix.Close(int(r))
 	if fd, err := accept4(w.lis.fd, &w.rsa.sa, &w.rsa.n); err == nil {
@@ -186,6 +192,14 @@ func (w *worker) refuse() {
 		w.st.refused.Add(1)
 	}
 	s.refillReserve()
+}
+
+// accept4 takes one connection from the loop's listener, unless a refusal
+// of another loop is in progress.
+func (w *worker) accept4() (int, error) {
+	w.s.acceptMu.RLock()
+	defer w.s.acceptMu.RUnlock()
+	return accept4(w.lis.fd, &w.rsa.sa, &w.rsa.n)
 }
 
 // stopAccepting closes the loop's listener for good.

@@ -67,10 +67,14 @@ type Server struct {
 	workers []*worker // the serving loops
 	acc     *worker   // the Acceptor mode's accepting loop, or nil
 	reserve atomic.Int32
-	paused  atomic.Int32 // listeners paused by an accept error
-	rr      atomic.Uint32
-	open    atomic.Int64
-	drained chan struct{} // a close brought open to 0 during Shutdown
+	// acceptMu keeps a refusal's three steps (close the reserve, accept,
+	// close) from losing the room it makes to another loop's accept4: every
+	// accept4 holds it shared, a refusal holds it alone.
+	acceptMu sync.RWMutex
+	paused   atomic.Int32 // listeners paused by an accept error
+	rr       atomic.Uint32
+	open     atomic.Int64
+	drained  chan struct{} // a close brought open to 0 during Shutdown
 
 	mu       sync.Mutex
 	state    int
