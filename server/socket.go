@@ -269,41 +269,10 @@ func addrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// putAddrPort encodes ap as a raw socket address of family (AF_INET6
-// sockets take IPv4 peers as mapped addresses) and returns its length.
-func putAddrPort(rsa *unix.RawSockaddrAny, family int, ap netip.AddrPort) uint32 {
-	*rsa = unix.RawSockaddrAny{}
-	a := ap.Addr()
-	if family == unix.AF_INET {
-		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		p.Family = unix.AF_INET
-		p.Port = htons(ap.Port())
-		p.Addr = a.As4()
-		return unix.SizeofSockaddrInet4
-	}
-	p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-	p.Family = unix.AF_INET6
-	p.Port = htons(ap.Port())
-	p.Addr = a.As16()
-	if z := a.Zone(); z != "" {
-		if n, err := strconv.Atoi(z); err == nil {
-			p.Scope_id = uint32(n)
-		}
-	}
-	return unix.SizeofSockaddrInet6
-}
-
 // The kernel keeps ports in network byte order.
 func ntohs(p uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(&p))
 	return uint16(b[0])<<8 | uint16(b[1])
-}
-
-func htons(p uint16) uint16 {
-	var r uint16
-	b := (*[2]byte)(unsafe.Pointer(&r))
-	b[0], b[1] = byte(p>>8), byte(p)
-	return r
 }
 
 // accept4 takes one connection from the listener's queue, non-blocking
