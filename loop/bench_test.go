@@ -67,7 +67,39 @@ func readCounter(fd int) {
 }
 
 func BenchmarkWaitWorkload(b *testing.B) {
-	b.Run("instance", func(b *testing.B) {
+	for _, locked := range []bool{false, true} {
+		name := "instance"
+		if locked {
+			name = "instance-locked"
+		}
+		b.Run(name, func(b *testing.B) {
+			if locked {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
+			benchInstance(b)
+		})
+	}
+	for _, e := range engines {
+		b.Run("loop-"+e.String(), func(b *testing.B) { benchLoop(b, e) })
+	}
+}
+
+// cpuPerOp reports the process's CPU time per operation, which a busy
+// machine disturbs less than the wall clock.
+func cpuPerOp(b *testing.B) func() {
+	var ru0 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	return func() {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		cpu := ru.Utime.Nano() + ru.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+func benchInstance(b *testing.B) {
+	{
 		w := newWorkload(b)
 		defer w.close()
 		ep, err := epoll.New()
@@ -81,6 +113,7 @@ func BenchmarkWaitWorkload(b *testing.B) {
 		evs := make([]epoll.Event, 256)
 		w.startWriter()
 		b.ResetTimer()
+		defer cpuPerOp(b)()
 		for done := 0; done < b.N; {
 			n, err := ep.Wait(evs, -1)
 			if err != nil {
@@ -92,42 +125,43 @@ func BenchmarkWaitWorkload(b *testing.B) {
 			done += n
 		}
 		b.StopTimer()
-	})
-	for _, e := range engines {
-		b.Run("loop-"+e.String(), func(b *testing.B) {
-			w := newWorkload(b)
-			defer w.close()
-			l, err := New(WithEngine(e))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if l.Engine() != e {
-				b.Skipf("engine %v unavailable", e)
-			}
-			done := 0
-			finished := make(chan struct{})
-			h := HandlerFunc(func(l *Loop, t Token, ev epoll.Events) {
-				readCounter(l.Fd(t))
-				done++
-				if done == b.N {
-					close(finished)
-				}
-			})
-			for _, fd := range w.fds {
-				if _, err := l.Register(fd, epoll.In, h); err != nil {
-					b.Fatal(err)
-				}
-			}
-			errc := make(chan error, 1)
-			w.startWriter()
-			b.ResetTimer()
-			go func() { errc <- l.Run(context.Background()) }()
-			<-finished
-			b.StopTimer()
-			l.Close()
-			<-errc
-		})
 	}
+}
+
+func benchLoop(b *testing.B, e Engine) {
+	w := newWorkload(b)
+	defer w.close()
+	l, err := New(WithEngine(e))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if l.Engine() != e {
+		b.Skipf("engine %v unavailable", e)
+	}
+	done := 0
+	finished := make(chan struct{})
+	h := HandlerFunc(func(l *Loop, t Token, ev epoll.Events) {
+		readCounter(l.Fd(t))
+		done++
+		if done == b.N {
+			close(finished)
+		}
+	})
+	for _, fd := range w.fds {
+		if _, err := l.Register(fd, epoll.In, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+	errc := make(chan error, 1)
+	w.startWriter()
+	b.ResetTimer()
+	report := cpuPerOp(b)
+	go func() { errc <- l.Run(context.Background()) }()
+	<-finished
+	b.StopTimer()
+	report()
+	l.Close()
+	<-errc
 }
 
 // BenchmarkTimerAddFire re-arms one timer for now and fires it, with p
@@ -178,29 +212,29 @@ func BenchmarkTimerLateness(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		slack time.Duration
-	}{{"slack=kernel-default", 0}, {"slack=loop-default", DefaultTimerSlack}} {
+		spin  time.Duration
+	}{
+		{"slack=kernel-default", 0, 0},
+		{"slack=loop-default", DefaultTimerSlack, 0},
+		{"slack=loop-default,spin=50us", DefaultTimerSlack, 50 * time.Microsecond},
+	} {
 		b.Run(c.name, func(b *testing.B) {
-			late := timerLateness(b, c.slack, 100*time.Microsecond, b.N)
+			late := timerLateness(b, b.N, WithTimerSlack(c.slack), WithTimerSpin(c.spin))
 			b.ReportMetric(float64(late[len(late)/2])/1e3, "p50-us")
 			b.ReportMetric(float64(late[len(late)*99/100])/1e3, "p99-us")
 		})
 	}
 }
 
-// timerLateness fires n timers of d in a row on a fresh loop with the
-// given slack (0: the thread's own) and returns their lateness, sorted.
-func timerLateness(tb testing.TB, slack, d time.Duration, n int) []time.Duration {
-	l, err := New(WithTimerSlack(slack))
+// timerLateness fires n timers of 100 us in a row on a fresh loop made
+// with opts and returns their lateness, sorted.
+func timerLateness(tb testing.TB, n int, opts ...Option) []time.Duration {
+	const d = 100 * time.Microsecond
+	l, err := New(opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer l.Close()
-	if slack == 0 {
-		// The thread's own slack: make sure it is the kernel's default for
-		// a normal thread, whatever another test left on this thread.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
 	late := make([]time.Duration, 0, n)
 	done := make(chan struct{})
 	var tm *Timer

@@ -248,3 +248,17 @@ func ExampleWithEngine() {
 	fmt.Println("level-triggered registrations:", l.Caps()&epoll.CapLevel != 0)
 	// Output: level-triggered registrations: true
 }
+
+// A loop that spins the last 50 us before each timer instead of sleeping
+// through them: timers land within microseconds, for up to 50 us of CPU
+// each.
+func ExampleWithTimerSpin() {
+	l, _ := loop.New(loop.WithTimerSpin(50 * time.Microsecond))
+	start := time.Now()
+	l.AfterFunc(200*time.Microsecond, func() {
+		fmt.Println("not early:", time.Since(start) >= 200*time.Microsecond)
+		l.Close()
+	})
+	l.Run(context.Background())
+	// Output: not early: true
+}

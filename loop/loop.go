@@ -233,6 +233,14 @@ func (l *Loop) wait() (int, error) {
 		now := l.now()
 		timeout = max(time.Duration(when-now), 0)
 		til = when
+		if spin := l.cfg.spin; spin > 0 {
+			// Sleep until spin before the deadline, then poll to it.
+			if timeout <= spin {
+				timeout = 0
+			} else {
+				timeout -= spin
+			}
+		}
 	}
 	if l.postsQueued() {
 		timeout = 0

@@ -14,7 +14,14 @@ import (
 // came in (deadline, order set) order.
 func TestTimersNeverFireEarlyAndFireInDeadlineOrder(t *testing.T) {
 	forEngines(t, func(t *testing.T, e Engine) {
-		l := newLoop(t, e)
+		t.Run("sleeping", func(t *testing.T) { timersInOrder(t, e) })
+		t.Run("spinning", func(t *testing.T) { timersInOrder(t, e, WithTimerSpin(50*time.Microsecond)) })
+	})
+}
+
+func timersInOrder(t *testing.T, e Engine, opts ...Option) {
+	{
+		l := newLoop(t, e, opts...)
 		const n = 10000
 		type fired struct {
 			i   int
@@ -60,7 +67,7 @@ func TestTimersNeverFireEarlyAndFireInDeadlineOrder(t *testing.T) {
 		if early != 0 {
 			t.Fatalf("%d timers fired early", early)
 		}
-	})
+	}
 }
 
 // TestMillionPendingTimersAddAndStop adds a million timers an hour out and
