@@ -81,9 +81,16 @@ type BatchError struct {
 
 // Error returns "epoll: epoll_ctl_batch: command <Index>: " and the
 // failing command's error.
+// The prefix is the package of the failing command's error (a ring.Ring's
+// batch says "ring: "), which the rest does not repeat.
 func (e *BatchError) Error() string {
-	return "epoll: epoll_ctl_batch: command " + strconv.Itoa(e.Index) + ": " +
-		strings.TrimPrefix(e.Err.Error(), "epoll: ")
+	p, rest := "epoll", e.Err.Error()
+	var ee *Error
+	if errors.As(e.Err, &ee) && ee.Pkg != "" {
+		p = ee.Pkg
+		rest = strings.TrimPrefix(rest, ee.Pkg+": ")
+	}
+	return p + ": epoll_ctl_batch: command " + strconv.Itoa(e.Index) + ": " + rest
 }
 
 // Unwrap returns the failing command's error.

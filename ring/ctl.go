@@ -160,7 +160,7 @@ func (r *Ring) prepare(c *epoll.Cmd) change {
 		if ok {
 			// Registered already: EEXIST if the kernel finds the same file,
 			// else the number was reused and the slot will take the new file.
-			return change{tok: tok, old: true, tag: renewed(tok), sent: true}
+			return change{tok: tok, old: true, tag: token.Renewed(tok), sent: true}
 		}
 		tok, _, ok = r.regs.Alloc()
 		if !ok {
@@ -171,7 +171,7 @@ func (r *Ring) prepare(c *epoll.Cmd) change {
 		if !ok {
 			return change{err: ctlError("Modify", c.Fd, unix.ENOENT)}
 		}
-		return change{tok: tok, tag: renewed(tok), sent: true}
+		return change{tok: tok, tag: token.Renewed(tok), sent: true}
 	default:
 		if !ok {
 			return change{err: ctlError("Delete", c.Fd, unix.ENOENT)}

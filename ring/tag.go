@@ -16,15 +16,3 @@ const (
 	tagRemove    = uint64(token.Internal) | 2 // POLL_REMOVE and ASYNC_CANCEL results: nothing to do
 	tagEpollWait = uint64(token.Internal) | 3 // the EPOLL_WAIT request of EngineEpollWait
 )
-
-// renewed returns the token Table.Renew will give tok's slot. The kernel
-// must hear a registration's new tag before the ring commits to it, so that
-// a change the kernel refuses leaves the slot as it was. It follows the
-// table's rule: the 31-bit generation moves on by one and skips 0.
-func renewed(tok token.Token) token.Token {
-	g := (tok.Gen() + 1) & (1<<31 - 1)
-	if g == 0 {
-		g = 1
-	}
-	return token.Make(tok.Index(), g)
-}

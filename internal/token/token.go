@@ -127,6 +127,12 @@ func (t *Table[T]) Get(tok Token) *T {
 	return &e.v
 }
 
+// Renewed returns the token Renew will give tok's slot, without moving
+// anything: a user that must tell the kernel the new tag before it commits
+// to it (so that a change the kernel refuses leaves the slot as it was)
+// asks first, then renews.
+func Renewed(tok Token) Token { return Make(tok.Index(), nextGen(tok.Gen())) }
+
 // Renew moves the generation of tok's slot on, keeping its value, and
 // returns the new token: events carrying the old one become stale. It
 // returns 0 when tok is stale.

@@ -42,7 +42,11 @@ func TestRenewMakesOldTokenStaleAndKeepsValue(t *testing.T) {
 	tb := New[string](0)
 	a, v, _ := tb.Alloc()
 	*v = "x"
+	want := Renewed(a)
 	b := tb.Renew(a)
+	if b != want {
+		t.Fatalf("Renew = %x, Renewed said %x", b, want)
+	}
 	if b == 0 || b == a {
 		t.Fatalf("Renew = %x", b)
 	}
