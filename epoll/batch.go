@@ -79,10 +79,9 @@ type BatchError struct {
 	Err   error // that command's Result
 }
 
-// Error returns "epoll: epoll_ctl_batch: command <Index>: " and the
-// failing command's error.
-// The prefix is the package of the failing command's error (a ring.Ring's
-// batch says "ring: "), which the rest does not repeat.
+// Error returns "<pkg>: epoll_ctl_batch: command <Index>: " and the
+// failing command's error without its own package prefix; pkg is that
+// error's package ("epoll", or "ring" for a ring.Ring's batch).
 func (e *BatchError) Error() string {
 	p, rest := "epoll", e.Err.Error()
 	var ee *Error
