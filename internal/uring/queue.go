@@ -253,33 +253,3 @@ func (r *Ring) Reap(dst []CQE) (int, error) {
 	}
 	return n, nil
 }
-
-// WaitCQE returns the oldest completion, waiting up to timeout for one (the
-// rules of SubmitAndWaitTimeout; prepared SQEs are submitted first). It
-// returns an error wrapping unix.ETIME when none arrived in time.
-func (r *Ring) WaitCQE(timeout time.Duration) (CQE, error) {
-	var c [1]CQE
-	if r.fd < 0 {
-		return CQE{}, ErrClosed
-	}
-	if r.Ready() == 0 || r.sqeTail != atomic.LoadUint32(r.sqHead) {
-		if _, err := r.SubmitAndWaitTimeout(1, timeout); err != nil {
-			return CQE{}, err
-		}
-	}
-	if _, err := r.Reap(c[:]); err != nil {
-		return CQE{}, err
-	}
-	return c[0], nil
-}
-
-// CQOverflow returns the kernel's count of completions it could not deliver
-// at all (io_cqring_offsets.overflow). With FeatNoDrop a full CQ does not
-// lose completions; this counts only those lost when even the overflow list
-// could not be allocated. It stays 0 in a healthy process.
-func (r *Ring) CQOverflow() uint32 {
-	if r.fd < 0 {
-		return 0
-	}
-	return atomic.LoadUint32(r.cqOverflow)
-}

@@ -50,8 +50,3 @@ func (r *Ring) initScratch(opts *Options) error {
 // the kernel fills at completion (busy until its CQE is reaped). Which slot
 // is in use is the caller's bookkeeping. The slice is nil after Close.
 func (r *Ring) EpollEvents() []unix.EpollEvent { return r.epollEvs }
-
-// Timespecs returns one __kernel_timespec slot per SQ entry, outside the Go
-// heap, for PrepTimeout; the kernel copies the value during Submit. The
-// slice is nil after Close.
-func (r *Ring) Timespecs() []unix.Timespec { return r.timespecs }

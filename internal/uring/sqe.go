@@ -178,19 +178,6 @@ func (s *SQE) PrepPollRemove(target uint64) {
 	s.Addr = target
 }
 
-// PrepPollUpdate makes s change an armed poll request in place (Linux 5.13):
-// flags is a combination of PollUpdateEvents (use events as the new mask),
-// PollUpdateUserData (use newUserData from now on) and PollAddMulti (the
-// updated request is multishot). s completes with 0 or -ENOENT.
-func (s *SQE) PrepPollUpdate(target, newUserData uint64, events, flags uint32) {
-	s.Opcode = uint8(OpPollRemove)
-	s.Fd = -1
-	s.Addr = target
-	s.Off = newUserData
-	s.Len = flags
-	s.OpFlags = poll32Events(events)
-}
-
 // PrepEpollWait makes s an epoll_wait(epfd, evs, len(evs)) (IORING_OP_EPOLL_WAIT,
 // Linux 6.15). If events are ready it completes at once with their count;
 // otherwise the kernel arms an internal poll on the epoll fd and completes
@@ -204,19 +191,6 @@ func (s *SQE) PrepEpollWait(epfd int, evs []unix.EpollEvent) {
 		s.Addr = uint64(uintptr(unsafe.Pointer(&evs[0])))
 	}
 	s.Len = uint32(len(evs))
-}
-
-// PrepTimeout makes s a timer: it completes with -ETIME when ts elapses
-// (relative unless flags has TimeoutAbs), or with 0 once count other
-// requests have completed, if count > 0. The kernel copies *ts while
-// preparing s; the rules for PrepEpollCtl's ev apply (Ring.Timespecs).
-func (s *SQE) PrepTimeout(ts *unix.Timespec, count, flags uint32) {
-	s.Opcode = uint8(OpTimeout)
-	s.Fd = -1
-	s.Addr = uint64(uintptr(unsafe.Pointer(ts)))
-	s.Len = 1
-	s.Off = uint64(count)
-	s.OpFlags = flags
 }
 
 // PrepAsyncCancel makes s cancel the request whose UserData is target (or,
