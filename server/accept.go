@@ -188,6 +188,14 @@ func (w *worker) refuse() {
 	}
 	unix.Close(int(r))
 	if fd, err := accept4(w.lis.fd, &w.rsa.sa, &w.rsa.n); err == nil {
+		// What the client sent already, left unread, would make close(2)
+		// answer with a reset instead of the end of the stream.
+		var b [512]byte
+		for {
+			if n, err := read(fd, b[:]); n <= 0 || err != nil {
+				break
+			}
+		}
 		unix.Close(fd)
 		w.st.refused.Add(1)
 	}
