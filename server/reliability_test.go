@@ -115,4 +115,3 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 func monotonicOf(at time.Time) int64 {
 	return monotonic() - int64(time.Since(at))
 }
-
