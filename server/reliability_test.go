@@ -1,8 +1,13 @@
 package server
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,4 +119,322 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 // monotonicOf converts a time taken in this process to CLOCK_MONOTONIC.
 func monotonicOf(at time.Time) int64 {
 	return monotonic() - int64(time.Since(at))
+}
+
+// A reuse message is 32 bytes: the connection's id, its sequence number,
+// flags and a check of the three, so that a byte lost, doubled, reordered
+// or delivered to another connection shows.
+const (
+	reuseMsgLen = 32
+	reuseClose  = 1 // the server closes the connection after echoing this message
+)
+
+func reuseCheck(id, seq, flags uint64) uint64 {
+	return id*0x9e3779b97f4a7c15 ^ seq*0xc2b2ae3d27d4eb4f ^ flags ^ 0x5bd1e995
+}
+
+func putReuseMsg(b []byte, id, seq, flags uint64) {
+	binary.LittleEndian.PutUint64(b[0:], id)
+	binary.LittleEndian.PutUint64(b[8:], seq)
+	binary.LittleEndian.PutUint64(b[16:], flags)
+	binary.LittleEndian.PutUint64(b[24:], reuseCheck(id, seq, flags))
+}
+
+func parseReuseMsg(b []byte) (id, seq, flags uint64, ok bool) {
+	id = binary.LittleEndian.Uint64(b[0:])
+	seq = binary.LittleEndian.Uint64(b[8:])
+	flags = binary.LittleEndian.Uint64(b[16:])
+	return id, seq, flags, binary.LittleEndian.Uint64(b[24:]) == reuseCheck(id, seq, flags)
+}
+
+// reuseServer echoes reuse messages, checking on the server's side that a
+// connection only ever receives its own id's messages, in sequence, and
+// that no event reaches a connection after its OnClose; it counts the
+// accepted descriptors whose number an earlier connection had.
+type reuseServer struct {
+	seen    []atomic.Bool // by descriptor number: accepted before
+	reuses  atomic.Int64
+	opened  atomic.Int64
+	owners  sync.Map // id -> *reuseConn that received it first
+	errs    atomic.Int64
+	firstMu sync.Mutex
+	first   error
+}
+
+type reuseConn struct {
+	id     uint64
+	seq    uint64
+	bound  bool
+	closed bool
+}
+
+func (h *reuseServer) fail(format string, args ...any) {
+	h.errs.Add(1)
+	h.firstMu.Lock()
+	if h.first == nil {
+		h.first = fmt.Errorf(format, args...)
+	}
+	h.firstMu.Unlock()
+}
+
+func (h *reuseServer) OnOpen(c *Conn) {
+	h.opened.Add(1)
+	if c.fd < len(h.seen) && h.seen[c.fd].Swap(true) {
+		h.reuses.Add(1)
+	}
+	c.SetContext(&reuseConn{})
+}
+
+func (h *reuseServer) OnData(c *Conn) {
+	rc := c.Context().(*reuseConn)
+	if rc.closed {
+		h.fail("OnData on connection %d after its OnClose", rc.id)
+		return
+	}
+	b, _ := c.Peek(-1)
+	k := 0
+	for ; k+reuseMsgLen <= len(b); k += reuseMsgLen {
+		id, seq, flags, ok := parseReuseMsg(b[k:])
+		switch {
+		case !ok:
+			h.fail("connection %d: a message that fails its check (seq %d)", rc.id, rc.seq)
+		case !rc.bound:
+			if other, dup := h.owners.LoadOrStore(id, rc); dup && other != rc {
+				h.fail("connection %d's first message reached a second connection", id)
+			}
+			rc.id, rc.bound = id, true
+		case id != rc.id:
+			h.fail("connection %d received a message of connection %d", rc.id, id)
+		}
+		if seq != rc.seq {
+			h.fail("connection %d: message %d where %d was due", rc.id, seq, rc.seq)
+		}
+		rc.seq = seq + 1
+		if flags&reuseClose != 0 {
+			k += reuseMsgLen
+			c.Write(b[:k])
+			c.Discard(k)
+			c.Close()
+			return
+		}
+	}
+	c.Write(b[:k])
+	c.Discard(k)
+}
+
+func (h *reuseServer) OnClose(c *Conn, err error) {
+	rc := c.Context().(*reuseConn)
+	if rc.closed {
+		h.fail("OnClose twice on connection %d", rc.id)
+	}
+	rc.closed = true
+}
+
+// streamReuse sends numbered messages on one connection, 16 at a time
+// with at most 64 unanswered, and checks every byte of the echo, until stop.
+func streamReuse(c net.Conn, id uint64, stop <-chan struct{}, verified *atomic.Int64) error {
+	credit := make(chan struct{}, 4)
+	rerr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 16*reuseMsgLen)
+		for seq := uint64(0); ; seq += 16 {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				rerr <- fmt.Errorf("stream %d: reading echo of message %d: %v", id, seq, err)
+				return
+			}
+			for i := range uint64(16) {
+				gid, gseq, flags, ok := parseReuseMsg(buf[i*reuseMsgLen:])
+				if !ok || gid != id || gseq != seq+i || flags != 0 {
+					rerr <- fmt.Errorf("stream %d: echo %d is id %d seq %d (check %v)", id, seq+i, gid, gseq, ok)
+					return
+				}
+			}
+			verified.Add(16)
+			<-credit
+		}
+	}()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	out := make([]byte, 16*reuseMsgLen)
+	for seq := uint64(0); ; seq += 16 {
+		select {
+		case <-stop:
+			// Every echo of what was sent comes back before the end.
+			for len(credit) > 0 {
+				select {
+				case err := <-rerr:
+					return err
+				case <-time.After(10 * time.Second):
+					return fmt.Errorf("stream %d: echoes still missing 10s after the last message", id)
+				default:
+					time.Sleep(time.Millisecond)
+				}
+			}
+			return nil
+		case err := <-rerr:
+			return err
+		case credit <- struct{}{}:
+		}
+		for i := range uint64(16) {
+			putReuseMsg(out[i*reuseMsgLen:], id, seq+i, 0)
+		}
+		if _, err := c.Write(out); err != nil {
+			return fmt.Errorf("stream %d: %v", id, err)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// churnOnce opens a connection, sends its one message and closes with a
+// reset (SO_LINGER 0: no TIME_WAIT, so ports last): without waiting
+// (kind 0), after its echo (1), or after its echo and the server's close
+// (2).
+func churnOnce(sa unix.Sockaddr, id uint64, kind int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10})
+	if err := unix.Connect(fd, sa); err != nil {
+		return fmt.Errorf("connect: %v", err)
+	}
+	var msg, got [reuseMsgLen]byte
+	flags := uint64(0)
+	if kind == 2 {
+		flags = reuseClose
+	}
+	putReuseMsg(msg[:], id, 0, flags)
+	if _, err := unix.Write(fd, msg[:]); err != nil {
+		return fmt.Errorf("write: %v", err)
+	}
+	if kind == 0 {
+		return nil
+	}
+	for n := 0; n < len(got); {
+		k, err := unix.Read(fd, got[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || k == 0 {
+			return fmt.Errorf("connection %d: %d bytes of its echo, then %v", id, n, err)
+		}
+		n += k
+	}
+	if got != msg {
+		gid, gseq, _, ok := parseReuseMsg(got[:])
+		return fmt.Errorf("connection %d: echo is id %d seq %d (check %v)", id, gid, gseq, ok)
+	}
+	if kind == 2 {
+		var b [1]byte
+		for {
+			k, err := unix.Read(fd, b[:])
+			if err == unix.EINTR {
+				continue
+			}
+			if k != 0 || err != nil {
+				return fmt.Errorf("connection %d: after the server's close read %d bytes, %v; want the end", id, k, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// TestFdReuseNeverDeliversToTheWrongConnection opens and closes
+// connections as fast as a few clients can, so that the server accepts the
+// same descriptor numbers again and again, while other connections stream
+// numbered messages whose every byte both sides check: no byte and no
+// event may reach a connection that is not its own. The server-side reuses
+// are counted; full size (without -race or -short) is 34,000 per mode and
+// engine, over 200,000 in all, which with the loop's million-reuse storm
+// (TestReusedFdNeverGetsOldRegistrationsEvents) passes a million.
+func TestFdReuseNeverDeliversToTheWrongConnection(t *testing.T) {
+	target := int64(34_000)
+	switch {
+	case testing.Short():
+		target = 1_000
+	case raceEnabled:
+		target = 3_000
+	}
+	const streams, churners = 16, 4
+	var total atomic.Int64
+	begin := time.Now()
+	forModes(t, func(t *testing.T, opts ...Option) {
+		h := &reuseServer{seen: make([]atomic.Bool, 1<<16)}
+		ts := serve(t, "tcp", h, opts...)
+		sa := &unix.SockaddrInet4{Port: ts.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
+
+		stop := make(chan struct{})
+		var verified atomic.Int64
+		var wg sync.WaitGroup
+		errc := make(chan error, streams+churners)
+		for i := range streams {
+			c := ts.dial()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := streamReuse(c, uint64(i+1), stop, &verified); err != nil {
+					errc <- err
+				}
+			}()
+		}
+		var churned atomic.Int64
+		start := time.Now()
+		for g := range churners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := uint64(0); ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					id := 1<<32 | uint64(g)<<28 | n
+					if err := churnOnce(sa, id, int(n%3)); err != nil {
+						errc <- fmt.Errorf("churn: %v", err)
+						return
+					}
+					churned.Add(1)
+				}
+			}()
+		}
+		deadline := time.After(3 * time.Minute)
+		var failure error
+	wait:
+		for h.reuses.Load() < target && h.errs.Load() == 0 {
+			select {
+			case err := <-errc:
+				failure = err
+				break wait
+			case <-deadline:
+				failure = fmt.Errorf("only %d server-side descriptor reuses in 3 minutes; want %d", h.reuses.Load(), target)
+				break wait
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		close(stop)
+		wg.Wait()
+		elapsed := time.Since(start)
+		if failure == nil {
+			select {
+			case failure = <-errc:
+			default:
+			}
+		}
+		eventually(t, "every churned connection closed on the server", func() bool { return int(ts.Stats().Total.Open) == streams })
+		st := ts.Stats().Total
+		total.Add(h.reuses.Load())
+		t.Logf("%d connections opened and closed, %d server-side descriptor reuses in %v (%.0f/s); %d stream messages echoed and checked on %d connections; %d stale events dropped",
+			churned.Load(), h.reuses.Load(), elapsed.Round(time.Millisecond), float64(h.reuses.Load())/elapsed.Seconds(),
+			verified.Load(), streams, st.Loop.Stale)
+		if n := h.errs.Load(); n > 0 {
+			t.Fatalf("%d misdeliveries on the server; the first: %v", n, h.first)
+		}
+		if failure != nil {
+			t.Fatal(failure)
+		}
+	})
+	t.Logf("%d server-side descriptor reuses in all, in %v", total.Load(), time.Since(begin).Round(time.Millisecond))
 }
