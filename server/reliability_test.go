@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -363,7 +366,7 @@ func TestFdReuseNeverDeliversToTheWrongConnection(t *testing.T) {
 	forModes(t, func(t *testing.T, opts ...Option) {
 		h := &reuseServer{seen: make([]atomic.Bool, 1<<16)}
 		ts := serve(t, "tcp", h, opts...)
-		sa := &unix.SockaddrInet4{Port: ts.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
+		port := ts.Addr().(*net.TCPAddr).Port
 
 		stop := make(chan struct{})
 		var verified atomic.Int64
@@ -385,6 +388,8 @@ func TestFdReuseNeverDeliversToTheWrongConnection(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// Each its own: connect(2)'s wrapper writes into it.
+				sa := &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
 				for n := uint64(0); ; n++ {
 					select {
 					case <-stop:
@@ -437,4 +442,234 @@ func TestFdReuseNeverDeliversToTheWrongConnection(t *testing.T) {
 		}
 	})
 	t.Logf("%d server-side descriptor reuses in all, in %v", total.Load(), time.Since(begin).Round(time.Millisecond))
+}
+
+// A load request is 16 bytes: the connection's id, its sequence number,
+// the size of the response body it asks for, and a check. The response is
+// the request's header followed by that many bytes of the pattern, from
+// an offset both sides derive from id and sequence.
+const loadHeader = 16
+
+func loadSize(id, seq uint32) uint32   { return 1 + (id*7919+seq*104729)%(32<<10) }
+func loadOffset(id, seq uint32) uint32 { return (id*131 + seq*1031) % (64 << 10) }
+
+func putLoadHeader(b []byte, id, seq, size uint32) {
+	binary.LittleEndian.PutUint32(b[0:], id)
+	binary.LittleEndian.PutUint32(b[4:], seq)
+	binary.LittleEndian.PutUint32(b[8:], size)
+	binary.LittleEndian.PutUint32(b[12:], id*0x9e3779b9^seq*0x85ebca6b^size)
+}
+
+func parseLoadHeader(b []byte) (id, seq, size uint32, ok bool) {
+	id = binary.LittleEndian.Uint32(b[0:])
+	seq = binary.LittleEndian.Uint32(b[4:])
+	size = binary.LittleEndian.Uint32(b[8:])
+	return id, seq, size, binary.LittleEndian.Uint32(b[12:]) == id*0x9e3779b9^seq*0x85ebca6b^size
+}
+
+// loadServer answers load requests and keeps, per connection, the bytes
+// its handler has queued (written with Write) so far.
+type loadServer struct {
+	conns sync.Map // id -> *loadConn
+	errs  atomic.Int64
+	first atomic.Pointer[error]
+}
+
+type loadConn struct {
+	id       uint32
+	seq      uint32
+	bound    bool
+	written  atomic.Int64 // bytes the handler wrote: sent, or queued to be
+	closeErr error
+	closed   atomic.Bool
+}
+
+func (h *loadServer) fail(err error) {
+	h.errs.Add(1)
+	h.first.CompareAndSwap(nil, &err)
+}
+
+func (h *loadServer) OnOpen(c *Conn) { c.SetContext(&loadConn{}) }
+
+func (h *loadServer) OnData(c *Conn) {
+	lc := c.Context().(*loadConn)
+	for c.Buffered() >= loadHeader {
+		req, _ := c.Next(loadHeader)
+		id, seq, size, ok := parseLoadHeader(req)
+		switch {
+		case !ok || size != loadSize(id, seq):
+			h.fail(fmt.Errorf("connection %d: a bad request (seq %d)", lc.id, lc.seq))
+		case !lc.bound:
+			lc.id, lc.bound = id, true
+			h.conns.Store(id, lc)
+		case id != lc.id || seq != lc.seq:
+			h.fail(fmt.Errorf("connection %d: request %d of connection %d where %d was due", lc.id, seq, id, lc.seq))
+		}
+		lc.seq = seq + 1
+		off := loadOffset(id, seq)
+		n1, _ := c.Write(req)
+		n2, _ := c.Write(pattern[off : off+size])
+		lc.written.Add(int64(n1 + n2))
+	}
+}
+
+func (h *loadServer) OnClose(c *Conn, err error) {
+	lc := c.Context().(*loadConn)
+	lc.closeErr = err
+	lc.closed.Store(true)
+}
+
+// loadClient keeps up to 4 requests outstanding on c and checks every
+// byte of the responses, until the server ends the stream, which must
+// fall between two responses.
+func loadClient(c net.Conn, id uint32, responses *atomic.Int64) (got int64, err error) {
+	done := make(chan struct{})
+	credit := make(chan struct{}, 4)
+	werr := make(chan error, 1)
+	go func() {
+		var req [loadHeader]byte
+		for seq := uint32(0); ; seq++ {
+			select {
+			case credit <- struct{}{}:
+			case <-done:
+				werr <- nil
+				return
+			}
+			putLoadHeader(req[:], id, seq, loadSize(id, seq))
+			if _, err := c.Write(req[:]); err != nil {
+				<-done // the server closed: the reader says how it ended
+				werr <- nil
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(done)
+		<-werr
+	}()
+	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReaderSize(c, 64<<10)
+	var hdr [loadHeader]byte
+	body := make([]byte, 32<<10)
+	for seq := uint32(0); ; seq++ {
+		n, err := io.ReadFull(r, hdr[:])
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, fmt.Errorf("connection %d: response %d header: %d bytes, then %v", id, seq, n, err)
+		}
+		gid, gseq, size, ok := parseLoadHeader(hdr[:])
+		if !ok || gid != id || gseq != seq || size != loadSize(id, seq) {
+			return got, fmt.Errorf("connection %d: response %d has header id %d seq %d size %d (check %v)", id, seq, gid, gseq, size, ok)
+		}
+		if n, err := io.ReadFull(r, body[:size]); err != nil {
+			return got, fmt.Errorf("connection %d: response %d cut after %d of %d bytes: %v", id, seq, n, size, err)
+		}
+		off := loadOffset(id, seq)
+		if !bytes.Equal(body[:size], pattern[off:off+size]) {
+			return got, fmt.Errorf("connection %d: response %d differs from what was asked", id, seq)
+		}
+		got += int64(loadHeader + size)
+		responses.Add(1)
+		<-credit
+	}
+}
+
+// TestShutdownUnderLoadDeliversEveryQueuedResponse begins Shutdown while
+// 200 connections (50 under -race) stream requests whose responses outrun
+// small socket buffers: every response the handlers had written or queued
+// arrives whole and checked, each connection's stream ends between two
+// responses and exactly where its handler stopped writing (at or past what
+// it had written when Shutdown was called), the handlers see
+// ErrServerClosed, and nothing leaks.
+func TestShutdownUnderLoadDeliversEveryQueuedResponse(t *testing.T) {
+	conns := 200
+	if raceEnabled {
+		conns = 50
+	}
+	forModes(t, func(t *testing.T, opts ...Option) {
+		h := &loadServer{}
+		ts := serve(t, "tcp", h, append(opts, WithSocketBuffers(16<<10, 16<<10))...)
+		clients := make([]net.Conn, conns)
+		for i := range clients {
+			clients[i] = ts.dial()
+		}
+		var responses atomic.Int64
+		got := make([]int64, conns)
+		errc := make(chan error, conns)
+		var wg sync.WaitGroup
+		for i, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := loadClient(c, uint32(i+1), &responses)
+				got[i] = n
+				if err != nil {
+					errc <- err
+				}
+			}()
+		}
+		eventually(t, "every connection answered", func() bool {
+			n := 0
+			h.conns.Range(func(any, any) bool { n++; return true })
+			return n == conns && responses.Load() >= int64(4*conns)
+		})
+
+		// What each handler has written, and how much of it waits in the
+		// server's queues, as Shutdown is called.
+		before := make(map[uint32]int64, conns)
+		var queued, queuedConns int64
+		for _, w := range ts.loops() {
+			onLoop(t, w, func() {
+				for _, c := range w.conns {
+					lc := c.Context().(*loadConn)
+					before[lc.id] = lc.written.Load()
+					if n := c.Outbound(); n > 0 {
+						queued += int64(n)
+						queuedConns++
+					}
+				}
+			})
+		}
+		asked := responses.Load()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := ts.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		took := time.Since(start)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Error(err)
+		}
+		var sumBefore, sumFinal, sumGot int64
+		for i := range conns {
+			id := uint32(i + 1)
+			v, _ := h.conns.Load(id)
+			lc := v.(*loadConn)
+			final := lc.written.Load()
+			sumBefore += before[id]
+			sumFinal += final
+			sumGot += got[i]
+			switch {
+			case !lc.closed.Load() || lc.closeErr != ErrServerClosed:
+				t.Errorf("connection %d: closed %v with %v; want ErrServerClosed", id, lc.closed.Load(), lc.closeErr)
+			case got[i] != final:
+				t.Errorf("connection %d: client received %d bytes; its handler wrote %d (%d when Shutdown was called)", id, got[i], final, before[id])
+			case final < before[id]:
+				t.Errorf("connection %d: handler wrote %d bytes in all, %d when Shutdown was called", id, final, before[id])
+			}
+		}
+		t.Logf("%d connections, %d responses checked before Shutdown, %d after; when Shutdown was called handlers had written %d bytes, %d of them queued on %d connections; they wrote %d in all, and clients received %d; Shutdown took %v",
+			conns, asked, responses.Load()-asked, sumBefore, queued, queuedConns, sumFinal, sumGot, took.Round(time.Millisecond))
+		if n := h.errs.Load(); n > 0 {
+			t.Fatalf("%d bad requests on the server; the first: %v", n, *h.first.Load())
+		}
+		if queued == 0 {
+			t.Fatalf("nothing queued in the server when Shutdown was called: the test did not load it")
+		}
+	})
 }
