@@ -27,7 +27,8 @@ import (
 func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T) {
 	forModes(t, func(t *testing.T, opts ...Option) {
 		ev := newEvents()
-		ts := serve(t, "tcp", echoEvents{events: ev}, opts...)
+		h := answeringEcho{echoEvents{events: ev}, make(chan time.Time, 1024)}
+		ts := serve(t, "tcp", h, opts...)
 		asleep(t, ts)
 		fl := startFlood(t)
 		addr := ts.Addr().String()
@@ -39,7 +40,7 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 			t.Fatal(err)
 		}
 		free := exhaustDescriptors(t)
-		fl.do("flood %s 64", addr)
+		fl.do("flood %s 512", addr)
 		eventually(t, "accepting paused", func() bool { return ts.Stats().Total.AcceptPauses > 0 })
 		eventually(t, "clients queued", func() bool {
 			var dialed, pending int
@@ -58,16 +59,25 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 		// allocated are not the server's: both come before the measure.
 		debug.FreeOSMemory()
 		st0 := ts.Stats().Total
+		loops0 := loopsCPU(t, ts)
 		cpu0, wall0 := cpuTime(t), time.Now()
 		time.Sleep(300 * time.Millisecond)
 		cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
+		loops := loopsCPU(t, ts) - loops0
 		st := ts.Stats().Total
 		var dialed, pending int
 		fmt.Sscan(fl.do("pending"), &dialed, &pending)
-		t.Logf("accepting paused %v: CPU %v (%.2f%% of one core), %d loop iterations, %d pauses, %d refused; %d clients dialed, %d waiting",
-			wall.Round(time.Millisecond), cpu, 100*float64(cpu)/float64(wall), st.Loop.Iterations-st0.Loop.Iterations,
-			st.AcceptPauses, st.Refused, dialed, pending)
-		if cpu > wall/20 {
+		t.Logf("accepting paused %v: process CPU %v (%.2f%% of one core), the loops' threads %v (%.2f%%), %d loop iterations, %d pauses, %d refused; %d clients dialed, %d waiting",
+			wall.Round(time.Millisecond), cpu, 100*float64(cpu)/float64(wall), loops, 100*float64(loops)/float64(wall),
+			st.Loop.Iterations-st0.Loop.Iterations, st.AcceptPauses, st.Refused, dialed, pending)
+		if loops > wall/20 {
+			t.Fatalf("the server's loops used %v of CPU in %v with accepting paused: want under 5%% of one core", loops, wall)
+		}
+		// The whole process too, but not under the race detector, whose
+		// runtime works in the background on its own account (6-8% of a
+		// core in some 300 ms windows here, with the loops' threads under
+		// 1%).
+		if cpu > wall/20 && !raceEnabled {
 			t.Fatalf("process used %v of CPU in %v with accepting paused: want under 5%% of one core", cpu, wall)
 		}
 		// And the open connection is answered, every time.
@@ -80,6 +90,9 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 		default:
 		}
 
+		for len(h.answered) > 0 {
+			<-h.answered
+		}
 		freed := monotonic()
 		free()
 		var first int64 = -1
@@ -88,9 +101,18 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 			return first >= 0
 		})
 		opened := ev.waitOpenAt(t)
-		resume := time.Duration(first - freed)
-		t.Logf("descriptors freed: first new connection accepted and answered after %v (opened on the server after %v)",
-			resume.Round(10*time.Microsecond), time.Duration(monotonicOf(opened.at)-freed).Round(10*time.Microsecond))
+		var answered time.Time
+		select {
+		case answered = <-h.answered:
+		default:
+			t.Fatal("a client got its echo, and the server answered no one")
+		}
+		// The server's part ends with its answer written; the client's
+		// process, woken after, is timed too but is not the server's.
+		resume := time.Duration(monotonicOf(answered) - freed)
+		t.Logf("descriptors freed: first new connection accepted after %v, answered by the server after %v, its client had the answer after %v",
+			time.Duration(monotonicOf(opened.at)-freed).Round(10*time.Microsecond), resume.Round(10*time.Microsecond),
+			time.Duration(first-freed).Round(10*time.Microsecond))
 		if resume > 100*time.Millisecond {
 			t.Fatalf("first new connection answered %v after descriptors were freed; want within 100ms", resume)
 		}
@@ -115,6 +137,38 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 		}
 		fl.do("echo after")
 	})
+}
+
+// answeringEcho is an echo handler that records opens and closes, and
+// when it answered.
+type answeringEcho struct {
+	echoEvents
+	answered chan time.Time
+}
+
+func (h answeringEcho) OnData(c *Conn) {
+	// Recorded before the answer is written, so that the client cannot
+	// see it before the test can.
+	select {
+	case h.answered <- time.Now():
+	default:
+	}
+	h.echoEvents.OnData(c)
+}
+
+// loopsCPU is the CPU time the threads of the server's loops have used.
+func loopsCPU(t *testing.T, ts *testServer) time.Duration {
+	var sum time.Duration
+	for _, w := range ts.loops() {
+		onLoop(t, w, func() {
+			var ru unix.Rusage
+			if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+				t.Error(err)
+			}
+			sum += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		})
+	}
+	return sum
 }
 
 // monotonicOf converts a time taken in this process to CLOCK_MONOTONIC.
@@ -281,7 +335,7 @@ func streamReuse(c net.Conn, id uint64, stop <-chan struct{}, verified *atomic.I
 		if _, err := c.Write(out); err != nil {
 			return fmt.Errorf("stream %d: %v", id, err)
 		}
-		time.Sleep(50 * time.Microsecond)
+		time.Sleep(500 * time.Microsecond) // the CPU is for the churn
 	}
 }
 
