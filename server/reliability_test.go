@@ -19,11 +19,13 @@ import (
 
 // TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms runs the
 // server's process out of descriptors while a client process keeps
-// dialing: the open connection goes on being answered, the process stays
-// near idle, and the first new connection is accepted and answered within
-// 100 ms of descriptors being freed (elsewhere in the process: no
-// connection of the server closes to re-arm accepting, so the backoff alone
-// must bring it back, and its cap is 50 ms).
+// dialing: the open connection goes on being answered, the server's loops
+// (and, without the race detector, the whole process) use under 5% of a
+// core, and the first new connection is accepted and answered within 100
+// ms of descriptors being freed (elsewhere in the process: no connection
+// of the server closes to re-arm accepting, so the backoff alone must bring
+// it back, and its cap is 20 ms). Every client is answered in the end, or
+// was refused with an orderly close.
 func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T) {
 	forModes(t, func(t *testing.T, opts ...Option) {
 		ev := newEvents()
@@ -61,7 +63,7 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 		st0 := ts.Stats().Total
 		loops0 := loopsCPU(t, ts)
 		cpu0, wall0 := cpuTime(t), time.Now()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 		cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
 		loops := loopsCPU(t, ts) - loops0
 		st := ts.Stats().Total
@@ -74,9 +76,9 @@ func TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms(t *testing.T)
 			t.Fatalf("the server's loops used %v of CPU in %v with accepting paused: want under 5%% of one core", loops, wall)
 		}
 		// The whole process too, but not under the race detector, whose
-		// runtime works in the background on its own account (6-8% of a
-		// core in some 300 ms windows here, with the loops' threads under
-		// 1%).
+		// runtime works in the background on its own account (up to 10%
+		// of a core in some 300 ms windows here, with the loops' threads
+		// at 1%).
 		if cpu > wall/20 && !raceEnabled {
 			t.Fatalf("process used %v of CPU in %v with accepting paused: want under 5%% of one core", cpu, wall)
 		}
