@@ -17,12 +17,14 @@ const acceptBatch = 64
 
 // Accepting pauses on EMFILE, ENFILE, ENOBUFS and ENOMEM for a backoff
 // that starts at minBackoff and doubles up to maxBackoff: short enough to
-// resume within 50 ms of descriptors being freed
-// elsewhere, long enough to cost next to nothing while they are not.
-// Closing one of the server's own connections resumes at once.
+// resume well within 100 ms of descriptors being freed elsewhere (the
+// kernel says nothing when they are: only a try finds out), even with a
+// loaded machine's late wake-ups on top, and long enough to cost next to
+// nothing while they are not (one accept4 per try). Closing one of the
+// server's own connections resumes at once.
 var (
 	minBackoff = time.Millisecond
-	maxBackoff = 50 * time.Millisecond
+	maxBackoff = 20 * time.Millisecond
 )
 
 // listener is a loop's listening socket.
@@ -188,6 +190,15 @@ func (w *worker) refuse() {
 	}
 	unix.Close(int(r))
 	if fd, err := accept4(w.lis.fd, &w.rsa.sa, &w.rsa.n); err == nil {
+		// What the client sent already, left unread, would make close(2)
+		// answer with a reset instead of the end of the stream: a request
+		// or two is read (a client that sends more is reset).
+		var b [1024]byte
+		for range 4 {
+			if n, err := read(fd, b[:]); n < len(b) || err != nil {
+				break
+			}
+		}
 		unix.Close(fd)
 		w.st.refused.Add(1)
 	}

@@ -130,7 +130,7 @@
 // When accept4 fails with EMFILE or ENFILE (no descriptor left), ENOBUFS or
 // ENOMEM, the loop does not spin on the still-readable listener: it takes
 // the listener out of its interest set and tries again after a backoff
-// (1 ms, doubling to 50 ms; one accept4 per try, nothing more), and at
+// (1 ms, doubling to 20 ms; one accept4 per try, nothing more), and at
 // once when one of the server's own connections closes. On the first
 // EMFILE or ENFILE of a run it refuses the connection at the head of the
 // queue with the reserve-descriptor trick (close a descriptor kept for
