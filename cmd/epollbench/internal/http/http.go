@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,28 +23,31 @@ import (
 // Experiment is `epollbench http` and the http section of the report.
 var Experiment = harness.Experiment{
 	Name:    "http",
-	Summary: "dphttpd-like one-thread HTTP server with idle connections: replies/s for poll and epoll (2002)",
+	Summary: "dphttpd-like one-thread HTTP server with idle connections: replies/s for poll, epoll and package server (2002)",
 	About: "A dphttpd-like one-thread HTTP/1.1 server on loopback holding idle \"dead\" connections\n" +
 		"open, driven by a closed-loop load generator: replies/s per engine and number of dead\n" +
-		"connections (seed 001).",
+		"connections (seed 001). Engines: poll(2) and epoll on raw system calls, and reactor,\n" +
+		"the same server written on package server with one loop.",
 	Flags:  flags,
 	Report: report,
 }
 
 const (
-	seedEpoll   = 13400 // replies/s, at 0 and at 60,000 dead connections
-	seedPollBig = 414   // replies/s at 60,000 dead connections
-	seedDead    = 60000
-	fdMargin    = 64
-	request     = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: epollbench\r\n\r\n"
-	bodySize    = 1024
-	engineEpoll = "epoll"
-	enginePoll  = "poll"
-	dialBatch   = 512 // dead connections dialled before waiting for the server to accept them
-	acceptWait  = 10 * time.Second
+	seedEpoll     = 13400 // replies/s, at 0 and at 60,000 dead connections
+	seedPollBig   = 414   // replies/s at 60,000 dead connections
+	seedDead      = 60000
+	fdMargin      = 64
+	request       = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: epollbench\r\n\r\n"
+	bodySize      = 1024
+	engineEpoll   = "epoll"
+	enginePoll    = "poll"
+	engineReactor = "reactor" // package server on one loop
+	requestBuf    = 1024      // a request header must end within this many bytes
+	dialBatch     = 512       // dead connections dialled before waiting for the server to accept them
+	acceptWait    = 10 * time.Second
 )
 
-var allEngines = []string{enginePoll, engineEpoll}
+var allEngines = []string{enginePoll, engineEpoll, engineReactor}
 
 // response is the one static page every request gets.
 var response = func() []byte {
@@ -156,14 +160,27 @@ func printTable(out io.Writer, res *result, cfg config) {
 	for _, e := range cfg.Engines {
 		fmt.Fprintf(out, " %18s", e+" replies/s")
 	}
-	fmt.Fprintf(out, " %11s\n", "epoll/poll")
+	// A ratio's column is there when both its engines are.
+	type ratio struct{ name, num, den string }
+	var ratios []ratio
+	for _, r := range []ratio{{"epoll/poll", engineEpoll, enginePoll}, {"reactor/epoll", engineReactor, engineEpoll}} {
+		if slices.Contains(cfg.Engines, r.num) && slices.Contains(cfg.Engines, r.den) {
+			ratios = append(ratios, r)
+			fmt.Fprintf(out, " %13s", r.name)
+		}
+	}
+	fmt.Fprintln(out)
 	for _, d := range res.Dead {
 		fmt.Fprintf(out, "%8d", d)
 		for _, e := range cfg.Engines {
 			fmt.Fprintf(out, " %18.0f", res.rate(e, d))
 		}
-		if e, p := res.rate(engineEpoll, d), res.rate(enginePoll, d); e > 0 && p > 0 {
-			fmt.Fprintf(out, " %11.2f", e/p)
+		for _, r := range ratios {
+			if a, b := res.rate(r.num, d), res.rate(r.den, d); a > 0 && b > 0 {
+				fmt.Fprintf(out, " %13.2f", a/b)
+			} else {
+				fmt.Fprintf(out, " %13s", "-")
+			}
 		}
 		fmt.Fprintln(out)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +114,12 @@ func TestServerDropsOversizedRequestHeader(t *testing.T) {
 
 func TestRunPrintsTable(t *testing.T) {
 	harnesstest.Prints(t, Experiment, []string{"-dead", "0,50", "-c", "2", "-d", "50ms", "-warmup", "0"},
-		"poll replies/s", "epoll replies/s", "\n       0 ", "\n      50 ", "2002 (seed 001)")
+		"poll replies/s", "epoll replies/s", "reactor replies/s", "reactor/epoll", "\n       0 ", "\n      50 ", "2002 (seed 001)")
+}
+
+func TestRunTakesOneEngine(t *testing.T) {
+	harnesstest.Prints(t, Experiment, []string{"-engine", "reactor", "-dead", "0,20", "-c", "2", "-d", "50ms", "-warmup", "0"},
+		"reactor replies/s", "\n       0 ", "\n      20 ")
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -128,13 +134,19 @@ func TestRunRejectsBadFlags(t *testing.T) {
 }
 
 func TestDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
+	for _, engine := range allEngines {
+		t.Run(engine, func(t *testing.T) { testDeadClientEnds(t, engine) })
+	}
+}
+
+func testDeadClientEnds(t *testing.T, engine string) {
 	fdtest.Check(t)
 	tt, err := system.NewTableThread()
 	if err != nil {
 		t.Skip("no table of its own:", err)
 	}
 	defer tt.Close()
-	srv, stop := testServer(t, engineEpoll)
+	srv, stop := testServer(t, engine)
 	defer stop()
 	const dead = 100
 	before := fdtest.Open(t)
@@ -153,6 +165,12 @@ func TestDeadClientEndsLiveInATableOfTheirOwn(t *testing.T) {
 	}
 	if sockets != dead {
 		t.Errorf("process table gained %d sockets for %d dead connections, want %d (the server's ends)", sockets, dead, dead)
+	}
+	// The reactor holds them as open connections of its one loop.
+	if srv.rs != nil {
+		if st := srv.rs.Stats(); st.Total.Open != dead || len(st.Loops) != 1 {
+			t.Errorf("reactor: %d connections open on %d loops, want %d on 1", st.Total.Open, len(st.Loops), dead)
+		}
 	}
 }
 
@@ -181,15 +199,19 @@ func TestStopWakesAnIdleServerThatNeverWokeOnItsOwn(t *testing.T) {
 }
 
 func TestStopBeforeServeStillEndsIt(t *testing.T) {
-	fdtest.Check(t)
-	srv, err := newServer(engineEpoll)
-	if err != nil {
-		t.Fatal(err)
+	for _, engine := range allEngines {
+		t.Run(engine, func(t *testing.T) {
+			fdtest.Check(t)
+			srv, err := newServer(engine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.stop()
+			done := make(chan error, 1)
+			go func() { done <- srv.serve() }()
+			served(t, done)
+		})
 	}
-	srv.stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.serve() }()
-	served(t, done)
 }
 
 // served fails t unless serve, whose result done carries, returns without
@@ -203,5 +225,20 @@ func served(t *testing.T, done <-chan error) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve still running 10 s after stop")
+	}
+}
+
+func TestParseConfigAcceptsEveryEngine(t *testing.T) {
+	for _, engines := range []string{"reactor", "poll,epoll,reactor", strings.Join(allEngines, ",")} {
+		cfg, err := parseConfig("0", engines, 1, time.Second, 1, 0)
+		if err != nil {
+			t.Fatalf("-engine %s: %v", engines, err)
+		}
+		if got := strings.Join(cfg.Engines, ","); got != engines {
+			t.Errorf("-engine %s: engines %s", engines, got)
+		}
+	}
+	if !slices.Contains(allEngines, engineReactor) {
+		t.Errorf("default engines %v leave out %s", allEngines, engineReactor)
 	}
 }

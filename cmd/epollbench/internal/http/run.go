@@ -53,7 +53,7 @@ func runAll(cfg config) (*result, error) {
 				return res, fmt.Errorf("http %s dead=%d: %w", engine, dead, err)
 			}
 			res.Points = append(res.Points, pt)
-			cfg.Log.Printf("http: %-5s dead=%-6d %9.0f replies/s best window (mean %.0f: %d replies in %.2fs)",
+			cfg.Log.Printf("http: %-7s dead=%-6d %9.0f replies/s best window (mean %.0f: %d replies in %.2fs)",
 				engine, dead, pt.Rate, pt.Mean, pt.Replies, pt.Seconds)
 		}
 	}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	evserver "github.com/eventpoll/eventpoll/server"
 	"github.com/eventpoll/eventpoll/source"
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +20,9 @@ import (
 // keep-alive. Its engine decides how it waits: poll(2) over every connection
 // or an epoll instance. Either way it waits without a timeout: stop wakes
 // it through a Notifier (an eventfd) it watches beside the listener, so it
-// ends at once, and an idle server is never woken for nothing.
+// ends at once, and an idle server is never woken for nothing. The reactor
+// engine is package server on one loop instead (reactor.go); stop cancels
+// the context it serves with.
 type server struct {
 	engine   string
 	lfd      int
@@ -36,6 +40,10 @@ type server struct {
 	// epoll engine
 	ep  *epoll.Instance
 	evs []epoll.Event
+	// reactor engine
+	rs     *evserver.Server
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // conn is one accepted connection and the request bytes read so far.
@@ -46,6 +54,9 @@ type conn struct {
 }
 
 func newServer(engine string) (_ *server, err error) {
+	if engine == engineReactor {
+		return newReactor(&server{engine: engine, lfd: -1})
+	}
 	if engine != enginePoll && engine != engineEpoll {
 		return nil, fmt.Errorf("unknown engine %q", engine)
 	}
@@ -106,6 +117,9 @@ func listen() (fd int, addr string, err error) {
 // serve runs the server on a locked OS thread until stop, then closes
 // every connection and the listener.
 func (s *server) serve() error {
+	if s.rs != nil {
+		return s.serveReactor()
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer s.shutdown()
@@ -127,7 +141,13 @@ func (s *server) serve() error {
 // stop makes serve return: it wakes the server's wait, which returns the
 // Notifier's event, and serve returns after the events that came with it.
 // It may be called before serve, and from any goroutine.
-func (s *server) stop() { s.wake.Notify() }
+func (s *server) stop() {
+	if s.rs != nil {
+		s.cancel()
+		return
+	}
+	s.wake.Notify()
+}
 
 func (s *server) shutdown() {
 	for fd := range s.conns {
@@ -232,7 +252,7 @@ func (s *server) accept() error {
 		default:
 			return fmt.Errorf("accept4: %w", err)
 		}
-		c := &conn{fd: fd, buf: make([]byte, 1024)}
+		c := &conn{fd: fd, buf: make([]byte, requestBuf)}
 		s.conns[fd] = c
 		if s.engine == enginePoll {
 			s.pfds = append(s.pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
