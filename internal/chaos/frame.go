@@ -57,6 +57,17 @@ func FrameLen(b []byte, max int) (int, error) {
 	return 4 + n, nil
 }
 
+// PanicSeq is the sequence number of a Panic client's last frame: a
+// server under test built for it panics in its handler on such a frame
+// (see FrameHeader), and must then close that connection alone.
+const PanicSeq = 1<<64 - 1
+
+// FrameHeader returns the connection id and sequence number of the whole
+// frame f.
+func FrameHeader(f []byte) (id, seq uint64) {
+	return binary.BigEndian.Uint64(f[4:]), binary.BigEndian.Uint64(f[12:])
+}
+
 // ErrMalformed and ErrOversized are FrameLen's refusals.
 var (
 	ErrMalformed = errors.New("chaos: malformed frame header")
