@@ -576,3 +576,30 @@ func TestChaosShutdownAndCloseMidTraffic(t *testing.T) {
 		}
 	}
 }
+
+// A loop closed under a serving server (found by the chaos suite: Serve
+// waited for the other loops for ever, and the loop's connections and
+// listener stayed open) stops the server, and its connections are closed.
+func TestALoopClosedUnderTheServerStopsItAndClosesItsConnections(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) {
+			ev := newEvents()
+			ts := serve(t, "tcp", echoEvents{events: ev}, WithMode(m), WithLoops(1))
+			c := ts.dial()
+			ev.waitOpen(t)
+			ts.workers[0].l.Close()
+			select {
+			case err := <-ts.served:
+				ts.served <- err
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return within 10s of a loop's Close")
+			}
+			if ce := ev.waitClose(t); !errors.Is(ce.err, ErrServerClosed) {
+				t.Errorf("OnClose got %v; want ErrServerClosed", ce.err)
+			}
+			if b, err := readAll(t, c, 10*time.Second); len(b) != 0 || err != nil {
+				t.Errorf("the client read %q, %v; want the end of the stream", b, err)
+			}
+		})
+	}
+}
