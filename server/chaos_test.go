@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -601,5 +602,35 @@ func TestALoopClosedUnderTheServerStopsItAndClosesItsConnections(t *testing.T) {
 				t.Errorf("the client read %q, %v; want the end of the stream", b, err)
 			}
 		})
+	}
+}
+
+// The read timeout counts from the moment the handler left an incomplete
+// message; one it then consumed does not count. Found by the chaos suite:
+// a client that pipelines, so that every read ends in a message's head,
+// was closed with ErrReadTimeout while every message it sent was answered.
+func TestReadTimeoutRestartsWhenTheHandlerGetsPastWhatItLeft(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	ts := serve(t, "tcp", frameEcho{}, WithReadTimeout(timeout), WithLoops(1))
+	c := ts.dial()
+	var frames []byte
+	for seq := range 40 {
+		frames = chaos.AppendFrame(frames, 7, uint64(seq), 100)
+	}
+	// Each write completes the previous frame and begins the next: the
+	// handler always leaves a head, never for long. 20 writes 40 ms apart
+	// last four read timeouts.
+	step := len(frames)/20 + 7 // never on a frame boundary
+	start := time.Now()
+	for i := 0; i < len(frames); i += step {
+		if _, err := c.Write(frames[i:min(i+step, len(frames))]); err != nil {
+			t.Fatalf("write after %v: %v", time.Since(start), err)
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	got := make([]byte, len(frames))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, frames) {
+		t.Fatalf("after %v: %d of %d bytes echoed, %v (closes: %+v)", time.Since(start), n, len(frames), err, ts.Stats().Total.Closed)
 	}
 }
