@@ -379,6 +379,7 @@ func (f *chaosFigures) add(r *chaos.Result) {
 func checkResult(t *testing.T, res *chaos.Result, cs *chaosServer, shutdown bool) {
 	t.Helper()
 	t.Logf("%v", res)
+	t.Logf("server: %+v", cs.Stats().Total.Closed)
 	if res.Failed() || len(res.Failures) > 0 {
 		t.Errorf("seed %d: misdelivered %d, lost %d, torn %d, unrefused %d; failures: %q",
 			res.Seed, res.Misdelivered, res.Lost, res.Torn, res.Unrefused, res.Failures)
@@ -632,5 +633,39 @@ func TestReadTimeoutRestartsWhenTheHandlerGetsPastWhatItLeft(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, frames) {
 		t.Fatalf("after %v: %d of %d bytes echoed, %v (closes: %+v)", time.Since(start), n, len(frames), err, ts.Stats().Total.Closed)
+	}
+}
+
+// The read timeout does not run while the server itself does not read (a
+// peer that reads its answers slowly put the output queue past the high
+// mark): found by the chaos suite, whose slow readers, which behave, were
+// closed with ErrReadTimeout for the wait the server imposed.
+func TestReadTimeoutDoesNotRunWhileReadingIsPaused(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	ts := serve(t, "tcp", frameEcho{}, WithReadTimeout(timeout), WithLoops(1),
+		WithWriteLimit(32<<10, 8<<10), WithSocketBuffers(64<<10, 64<<10))
+	c := ts.dial()
+	var frames []byte
+	for seq := range 200 {
+		frames = chaos.AppendFrame(frames, 9, uint64(seq), 2000)
+	}
+	// Everything but the last frame's tail goes out while nothing is read:
+	// the server pauses with a frame's head unread.
+	done := make(chan error, 1)
+	go func() { _, err := c.Write(frames[:len(frames)-100]); done <- err }()
+	time.Sleep(4 * timeout)
+	got := make([]byte, len(frames))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.ReadFull(c, got[:len(frames)-2020])
+	if err == nil {
+		if err = <-done; err == nil {
+			_, err = c.Write(frames[len(frames)-100:])
+		}
+	}
+	if err == nil {
+		_, err = io.ReadFull(c, got[n:])
+	}
+	if err != nil || !bytes.Equal(got, frames) {
+		t.Fatalf("%v (closes: %+v)", err, ts.Stats().Total.Closed)
 	}
 }
