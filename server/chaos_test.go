@@ -607,9 +607,10 @@ func TestALoopClosedUnderTheServerStopsItAndClosesItsConnections(t *testing.T) {
 }
 
 // The read timeout counts from the moment the handler left an incomplete
-// message; one it then consumed does not count. Found by the chaos suite:
-// a client that pipelines, so that every read ends in a message's head,
-// was closed with ErrReadTimeout while every message it sent was answered.
+// message; one it then consumed does not count. Found while building the
+// chaos suite, whose pipelining clients end most reads in a frame's head:
+// such a client was closed with ErrReadTimeout while every message it sent
+// was answered.
 func TestReadTimeoutRestartsWhenTheHandlerGetsPastWhatItLeft(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	ts := serve(t, "tcp", frameEcho{}, WithReadTimeout(timeout), WithLoops(1))
@@ -638,8 +639,8 @@ func TestReadTimeoutRestartsWhenTheHandlerGetsPastWhatItLeft(t *testing.T) {
 
 // The read timeout does not run while the server itself does not read (a
 // peer that reads its answers slowly put the output queue past the high
-// mark): found by the chaos suite, whose slow readers, which behave, were
-// closed with ErrReadTimeout for the wait the server imposed.
+// mark). Found while building the chaos suite, whose slow readers behave:
+// they were exposed to ErrReadTimeout for the wait the server imposed.
 func TestReadTimeoutDoesNotRunWhileReadingIsPaused(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	ts := serve(t, "tcp", frameEcho{}, WithReadTimeout(timeout), WithLoops(1),
