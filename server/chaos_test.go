@@ -442,7 +442,7 @@ func TestChaosEveryModeAndEngine(t *testing.T) {
 	t.Logf("seed %d (CHAOS_SEED replays it)", seed)
 	start := time.Now()
 	var f chaosFigures
-	n := chaosConns(600)
+	n := chaosConns(400)
 	for i, m := range modes {
 		for j, e := range engines {
 			t.Run(m.String()+"/"+e.String(), func(t *testing.T) {
@@ -465,7 +465,7 @@ func TestChaosRingThenURingForcedOff(t *testing.T) {
 	t.Logf("seed %d (CHAOS_SEED replays it)", seed)
 	start := time.Now()
 	var f chaosFigures
-	n := chaosConns(400)
+	n := chaosConns(300)
 	t.Run("forced-off-mid-run", func(t *testing.T) {
 		fdtest.Check(t)
 		cs := startChaosServer(t, WithEngine(loop.EngineRing))
@@ -500,24 +500,28 @@ func TestChaosRingThenURingForcedOff(t *testing.T) {
 }
 
 // TestChaosBurstsOfThousands opens bursts of 2,000 connections at once,
-// twice in parallel, each sending one frame.
+// each sending one frame in pieces. No read timeout: 2,000 client
+// goroutines on a loaded machine (under the race detector) may stall
+// between two pieces of a frame for longer than the suite's 1.5 s, which
+// would close their connections by the rule, not by a fault.
 func TestChaosBurstsOfThousands(t *testing.T) {
 	seed := chaosSeed(t)
 	t.Logf("seed %d (CHAOS_SEED replays it)", seed)
 	fdtest.RaiseLimit(t, 10000)
 	var f chaosFigures
-	for _, m := range modes {
+	n := chaosConns(2000)
+	for i, m := range modes {
 		t.Run(m.String(), func(t *testing.T) {
 			fdtest.Check(t)
 			start := time.Now()
-			cs := startChaosServer(t, WithMode(m))
-			cc := chaosConfig(cs.Addr().String(), seed, 4000)
+			cs := startChaosServer(t, WithMode(m), WithReadTimeout(0))
+			cc := chaosConfig(cs.Addr().String(), seed+uint64(i), n)
 			cc.Weights = map[chaos.Behaviour]int{chaos.Burst: 1}
-			cc.BurstSize, cc.Concurrency = 2000, 2
+			cc.BurstSize, cc.Concurrency = 2000, 1
 			res := startChaos(t, cc).wait(t)
 			checkResult(t, res, cs, false)
-			if res.Conns != 4000 || res.BurstMax != 2000 {
-				t.Errorf("%d connections in bursts of at most %d; want 4000 in bursts of 2000", res.Conns, res.BurstMax)
+			if res.Conns != int64(n) || res.BurstMax != 2000 {
+				t.Errorf("%d connections in bursts of at most %d; want %d in bursts of 2000", res.Conns, res.BurstMax, n)
 			}
 			cs.shutdown(true)
 			f.add(res)
@@ -536,7 +540,7 @@ func TestChaosShutdownAndCloseMidTraffic(t *testing.T) {
 	seed := chaosSeed(t)
 	t.Logf("seed %d (CHAOS_SEED replays it)", seed)
 	var f chaosFigures
-	n := chaosConns(400)
+	n := chaosConns(300)
 	for k, how := range []string{"shutdown", "close", "loop-close"} {
 		for _, m := range modes {
 			t.Run(how+"/"+m.String(), func(t *testing.T) {
@@ -612,7 +616,7 @@ func TestALoopClosedUnderTheServerStopsItAndClosesItsConnections(t *testing.T) {
 // such a client was closed with ErrReadTimeout while every message it sent
 // was answered.
 func TestReadTimeoutRestartsWhenTheHandlerGetsPastWhatItLeft(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	const timeout = 600 * time.Millisecond
 	ts := serve(t, "tcp", frameEcho{}, WithReadTimeout(timeout), WithLoops(1))
 	c := ts.dial()
 	var frames []byte
@@ -620,15 +624,15 @@ func TestReadTimeoutRestartsWhenTheHandlerGetsPastWhatItLeft(t *testing.T) {
 		frames = chaos.AppendFrame(frames, 7, uint64(seq), 100)
 	}
 	// Each write completes the previous frame and begins the next: the
-	// handler always leaves a head, never for long. 20 writes 40 ms apart
-	// last four read timeouts.
+	// handler always leaves a head, never for long. 20 writes 60 ms apart
+	// last two read timeouts.
 	step := len(frames)/20 + 7 // never on a frame boundary
 	start := time.Now()
 	for i := 0; i < len(frames); i += step {
 		if _, err := c.Write(frames[i:min(i+step, len(frames))]); err != nil {
 			t.Fatalf("write after %v: %v", time.Since(start), err)
 		}
-		time.Sleep(40 * time.Millisecond)
+		time.Sleep(60 * time.Millisecond)
 	}
 	got := make([]byte, len(frames))
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
