@@ -451,6 +451,11 @@ func TestChaosEveryModeAndEngine(t *testing.T) {
 		}
 	}
 	logFigures(t, &f, 0, 0, start)
+	for b, n := range f.by {
+		if n == 0 {
+			t.Errorf("no %v client in the whole run", chaos.Behaviour(b))
+		}
+	}
 	if f.misdelivered != 0 || f.lost != 0 {
 		t.Fatalf("seed %d: %d misdelivered, %d lost", seed, f.misdelivered, f.lost)
 	}
