@@ -31,7 +31,7 @@ import (
 // a goroutine or a descriptor behind.
 //
 // CHAOS_SEED replays a run (every test logs its seed); CHAOS_CONNS scales
-// the connections per run (the CI form makes about 7,000 in all).
+// the connections per run (the CI form makes about 10,000 in all).
 
 // The server's limits in these tests, small so that the limits, not the
 // test's length, are what the hostile clients meet.
@@ -279,6 +279,8 @@ func (cs *chaosServer) stopSampling() {
 	}
 	close(cs.stop)
 	cs.sampled.Wait()
+	cs.t.Logf("memory: %d samples; peak heap %d KiB (limit %d KiB, baseline %d KiB), peak open %d, peak held buffers %d KiB",
+		cs.samples.Load(), cs.peakHeap.Load()>>10, cs.heapLimit()>>10, cs.baseHeap>>10, cs.peakOpen.Load(), cs.peakHeld.Load()>>10)
 	if v := cs.heldOver.Load(); v != nil {
 		cs.t.Errorf("held buffers beyond the configured limits: %v (limit %d bytes a connection)", v, chaosPerConn)
 	}
