@@ -294,7 +294,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		// A loop that stopped before the server's closeAll ran on it
 		// (closed under the server, or failed) still holds connections
 		// and its listener; its goroutine has returned, so this one
-		// closes them.
+		// closes them (closeMu: a Close of the server elsewhere may be
+		// running the closeAll it posted, on its own goroutine).
+		e.w.l.Close()
 		e.w.closeAll()
 	}
 	if err := ctx.Err(); err != nil {
