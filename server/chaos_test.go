@@ -429,6 +429,7 @@ func chaosOnce(t *testing.T, seed uint64, conns int, f *chaosFigures, opts ...Op
 	fdtest.Check(t)
 	start := time.Now()
 	cs := startChaosServer(t, opts...)
+	t.Logf("loops run %v", cs.workers[0].l.Engine())
 	cc := chaosConfig(cs.Addr().String(), seed, conns)
 	res := startChaos(t, cc).wait(t)
 	checkResult(t, res, cs, false)
