@@ -209,7 +209,11 @@ func startChaosServer(t *testing.T, opts ...Option) *chaosServer {
 		t.Fatalf("Listen: %v", err)
 	}
 	cs.Server = s
-	cs.baseHeap = heapAndStack()
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	cs.baseHeap = m.HeapInuse
 	go func() { cs.served <- s.Serve(context.Background()) }()
 	cs.sampled.Add(1)
 	go cs.sample()
@@ -254,20 +258,21 @@ func atomicMax(a *atomic.Int64, v int64) {
 	}
 }
 
-// heapLimit is the bound the server's heap must stay under: what was in
-// use before Serve, plus three times the configured bound of the live
-// buffers (each loop's read buffer, and chaosPerConn per connection open
-// at the peak, with 2 KiB of Conn, registration and timer): once live,
-// once for the buffers given back to the pools (sync.Pool keeps them
-// until two collections have passed), once for the garbage GOGC=100 lets
-// grow before a collection.
+// heapLimit is the bound the process's heap must stay under: what was in
+// use before Serve, plus 4 MiB for the test's own allocations (the child's
+// output, logs, the sampler), plus three times the configured bound of
+// the server's live buffers (each loop's read buffer, and chaosPerConn
+// per connection open at the peak, with 2 KiB of Conn, registration and
+// timer): once live, once for the buffers given back to the pools
+// (sync.Pool keeps them until two collections have passed), once for the
+// garbage GOGC=100 lets grow before a collection.
 func (cs *chaosServer) heapLimit() uint64 {
 	loops := int64(len(cs.workers))
 	if cs.acc != nil {
 		loops++
 	}
 	live := loops*chaosReadBuffer + cs.peakOpen.Load()*(chaosPerConn+2<<10)
-	return cs.baseHeap + 3*uint64(live)
+	return cs.baseHeap + 4<<20 + 3*uint64(live)
 }
 
 // stopSampling ends the sampler and checks the bounds it watched.
