@@ -7,9 +7,11 @@
 // the rest, an 8-byte connection id, an 8-byte sequence number and a
 // payload that is a pure function of (id, seq), so a client checks every
 // byte it gets back without keeping a copy. The server under test echoes
-// every whole frame back unchanged (FrameEcho describes the rule for a
-// handler to follow) and closes a connection whose frame header is
-// malformed (a length under 16) or oversized (above the server's limit).
+// every whole frame back unchanged (FrameLen says when one is whole) and
+// closes a connection whose frame header is malformed (a length under 16)
+// or oversized (above the server's limit); one built for the Panic
+// behaviour panics in its handler on a frame whose sequence is PanicSeq
+// (FrameHeader reads it).
 package chaos
 
 import (
