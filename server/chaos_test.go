@@ -424,8 +424,12 @@ func logFigures(t *testing.T, f *chaosFigures, peakHeap, limit uint64, start tim
 	for i, n := range f.by {
 		fmt.Fprintf(&by, " %v=%d", chaos.Behaviour(i), n)
 	}
-	t.Logf("figures: %d connections (%s); %d bytes verified; misdelivered %d, lost %d; peak heap %d KiB (limit %d KiB); %v",
-		f.conns, by.String()[1:], f.verified, f.misdelivered, f.lost, peakHeap>>10, limit>>10, time.Since(start).Round(time.Millisecond))
+	heap := ""
+	if limit > 0 {
+		heap = fmt.Sprintf("peak heap %d KiB (limit %d KiB); ", peakHeap>>10, limit>>10)
+	}
+	t.Logf("figures: %d connections (%s); %d bytes verified; misdelivered %d, lost %d; %s%v",
+		f.conns, by.String()[1:], f.verified, f.misdelivered, f.lost, heap, time.Since(start).Round(time.Millisecond))
 }
 
 // chaosOnce runs one mix against a new server with opts and shuts it down.
