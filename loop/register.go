@@ -105,14 +105,22 @@ func (l *Loop) Modify(t Token, ev epoll.Events) error {
 // batch being dispatched. A registration whose Add was still pending costs
 // no system call at all.
 //
-// Errors: ENOENT when t is not a live registration of this loop; ErrClosed.
-// The kernel's own refusal of the removal (EBADF: the descriptor was closed
-// before Unregister, which removed the registration already unless a dup
-// keeps the file open) is returned, but the registration is gone from the
-// loop all the same.
+// Errors: ENOENT when t is not a live registration of this loop; ErrClosed
+// after Close, when the registration is removed all the same and no change
+// queued for it reaches the kernel. The kernel's own refusal of the removal
+// (EBADF: the descriptor was closed before Unregister, which removed the
+// registration already unless a dup keeps the file open) is returned, but
+// the registration is gone from the loop all the same.
 func (l *Loop) Unregister(t Token) error {
 	const call = "Unregister"
 	if err := l.checkUsable(call); err != nil {
+		// Closed, but maybe still running the rest of an iteration or a
+		// posted function on its way out: the registration goes all the
+		// same, so no event reaches h and the caller may close the
+		// descriptor (the loop applies no more changes; see flush).
+		if l.regs != nil && l.regs.Get(token.Token(t)) != nil {
+			l.regs.Free(token.Token(t))
+		}
 		return err
 	}
 	r := l.regs.Get(token.Token(t))
@@ -168,6 +176,12 @@ func (l *Loop) Fd(t Token) int {
 		return r.fd
 	}
 	return -1
+}
+
+func (l *Loop) isClosed() bool {
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	return l.closed
 }
 
 func (l *Loop) checkUsable(call string) error {
@@ -228,6 +242,14 @@ func (l *Loop) applyNow(call string, fd int) error {
 // descriptors handed over with UnregisterClose, and reports the changes
 // the kernel refused.
 func (l *Loop) flush() {
+	if l.changes.Len() > 0 && l.stopReq.Load() && l.isClosed() {
+		// Closed: the poller is about to go, and with it every
+		// registration. A change queued for a descriptor that the caller
+		// has unregistered (or handed over) since Close and closed would
+		// reach the kernel under a number another file may have now.
+		l.flushCloses()
+		return
+	}
 	if l.changes.Len() > 0 {
 		cmds, err := l.changes.Flush()
 		var be *epoll.BatchError

@@ -116,14 +116,23 @@ func (c *Conn) readable(drain bool) {
 
 // received hands new bytes to the handler, after the ones it left unread.
 func (c *Conn) received(data []byte) {
-	if len(c.in) == 0 {
+	held := len(c.in)
+	if held == 0 {
 		c.releaseIn()
 		c.in = data
 		c.flags |= fLoopBuf
 	} else {
 		c.appendHeld(data)
 	}
+	total := len(c.in)
 	c.callData()
+	if c.tm != nil && total-len(c.in) >= held && held > 0 {
+		// The handler got past every byte it had left unread: what it
+		// leaves now is a new incomplete message, whose read timeout
+		// starts now. Without this a connection that pipelines, always
+		// a message's head behind, timed out while served.
+		c.tm.heldSince = 0
+	}
 	c.keepUnread()
 	c.settle()
 }

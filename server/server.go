@@ -268,20 +268,36 @@ func (s *Server) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	all := s.loops()
-	errc := make(chan error, len(all))
+	type ended struct {
+		w   *worker
+		err error
+	}
+	errc := make(chan ended, len(all))
 	for _, w := range all {
-		go func() { errc <- w.l.Run(context.Background()) }()
+		go func() { errc <- ended{w, w.l.Run(context.Background())} }()
 	}
 	var first error
 	for range all {
-		err := <-errc
+		e := <-errc
+		err := e.err
 		if err != nil && isClosed(err) && s.closed() {
 			err = nil // Close came before this loop's Run began
 		}
 		if err != nil && first == nil {
 			first = err
+		}
+		if !s.closed() {
+			// A loop that stops while the server serves (its error, or
+			// its Close) stops the server.
 			s.Close()
 		}
+		// A loop that stopped before the server's closeAll ran on it
+		// (closed under the server, or failed) still holds connections
+		// and its listener; its goroutine has returned, so this one
+		// closes them (closeMu: a Close of the server elsewhere may be
+		// running the closeAll it posted, on its own goroutine).
+		e.w.l.Close()
+		e.w.closeAll()
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -86,7 +86,9 @@ func (c *Conn) deadline() (int64, error) {
 			consider(tm.progress+wt, ErrWriteTimeout)
 		}
 	}
-	if tm.read > 0 && tm.heldSince != 0 && c.flags&fClosing == 0 {
+	// While the server does not read (the output queue passed the high
+	// mark), bytes wait unread by its choice, not the peer's.
+	if tm.read > 0 && tm.heldSince != 0 && c.flags&(fClosing|fPaused) == 0 {
 		consider(tm.heldSince+tm.read, ErrReadTimeout)
 	}
 	if tm.idle > 0 && c.flags&fClosing == 0 {

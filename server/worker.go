@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,8 +27,9 @@ type worker struct {
 	again      []*Conn // connections to read again in the next iteration
 	spare      []*Conn
 	againFn    func()
-	posted     bool // againFn is posted
-	shutting   bool // Shutdown began on this loop: refuse new connections
+	posted     bool       // againFn is posted
+	closeMu    sync.Mutex // closeAll runs once at a time: on the loop, or after Run returned
+	shutting   bool       // Shutdown began on this loop: refuse new connections
 	base       time.Time
 	inflight   atomic.Int64 // connections handed to this loop and not yet adopted
 	st         counters
@@ -174,6 +176,8 @@ func (w *worker) beginShutdown() {
 
 // closeAll closes everything the loop holds, at once.
 func (w *worker) closeAll() {
+	w.closeMu.Lock()
+	defer w.closeMu.Unlock()
 	w.shutting = true
 	w.stopAccepting()
 	for len(w.conns) > 0 {

@@ -182,6 +182,12 @@ func (c *Conn) flush() {
 		// edge then and will raise none now: read it without waiting.
 		c.flags &^= fPaused
 		w.readLater(c)
+		if c.tm != nil && c.tm.heldSince != 0 {
+			// What waited unread while paused waited for the server: its
+			// read timeout starts again now.
+			c.tm.heldSince = w.now()
+			c.arm()
+		}
 	}
 	if c.out.n == 0 {
 		c.settle()

@@ -32,11 +32,14 @@ const (
 	ConnectClose                      // connects and closes without a byte
 	Oversized                         // a header announcing more than the server's limit
 	Malformed                         // a header with a length under MinBody
+	SlowReader                        // behaves: PipelineBytes/4 pushed at once, the echoes read a little at a time
+	Panic                             // a few frames, then one with sequence PanicSeq: the server's handler panics on it
 	numBehaviours
 )
 
 var names = [...]string{"normal", "one-byte-reads", "half-close", "deep-pipeline", "burst", "slowloris",
-	"never-read", "reset-mid-request", "reset-mid-response", "connect-close", "oversized", "malformed"}
+	"never-read", "reset-mid-request", "reset-mid-response", "connect-close", "oversized", "malformed",
+	"slow-reader", "panic"}
 
 // String returns the behaviour's name.
 func (b Behaviour) String() string {
@@ -47,7 +50,20 @@ func (b Behaviour) String() string {
 }
 
 // Behaves reports whether every frame the behaviour sends must come back.
-func (b Behaviour) Behaves() bool { return b <= Burst }
+func (b Behaviour) Behaves() bool { return b <= Burst || b == SlowReader }
+
+// Behaviours is every behaviour, in order.
+func Behaviours() []Behaviour {
+	bs := make([]Behaviour, numBehaviours)
+	for i := range bs {
+		bs[i] = Behaviour(i)
+	}
+	return bs
+}
+
+// NumBehaviours is the number of behaviours, the length of
+// Result.ByBehaviour.
+const NumBehaviours = int(numBehaviours)
 
 // Config is a run.
 type Config struct {
@@ -55,7 +71,7 @@ type Config struct {
 	Seed          uint64
 	Conns         int                              // connections over the run (a Burst counts each of its own)
 	Concurrency   int                              // clients at once
-	Weights       map[Behaviour]int                // the mix; nil: every behaviour alike
+	Weights       map[Behaviour]int                // the mix; nil: every behaviour alike but Panic, which needs a server built for it
 	MaxFrame      int                              // the server's frame limit (Oversized exceeds it); 0: 1 MiB
 	MaxPayload    int                              // largest payload of a behaved frame; 0: 4 KiB
 	SlowInterval  time.Duration                    // Slowloris's pace; 0: 50 ms
@@ -64,6 +80,15 @@ type Config struct {
 	Shutdown      bool                             // the server shuts down during the run: unanswered frames are not lost, torn ones are
 	OnConnect     func(id uint64)                  // optional, for tests
 	Log           func(format string, args ...any) // optional
+
+	// PipelineBytes is how many bytes of frames a DeepPipeline client
+	// writes while it reads (one goroutine writes, another reads, so the
+	// pipeline may be deeper than every buffer between the two); 0: 200 to
+	// 500 frames. A SlowReader client writes a quarter of it (0: 256 KiB).
+	PipelineBytes int
+	// SlowRead is the pause of a SlowReader client after each read of at
+	// most 4 KiB; 0: 1 ms.
+	SlowRead time.Duration
 }
 
 // Result is what a run saw.
@@ -82,6 +107,10 @@ type Result struct {
 	SlowClosed   int64 // slowloris clients the server closed
 	NeverReadMax int64 // most bytes a never-reading client got the server to take
 	DialErrors   int64
+	Panicked     int64    // Panic clients closed by the server after their panic frame, the frames before it echoed
+	PanicEchoed  int64    // Panic clients whose panic frame was echoed (a server that does not panic on it)
+	SlowAlive    int64    // slowloris clients that sent a whole frame, or lasted OpTimeout, without being closed
+	BurstMax     int64    // the largest burst of connections opened at once
 	Failures     []string // the first failures, described
 	mu           sync.Mutex
 }
@@ -106,6 +135,9 @@ func (r *Result) String() string {
 		"refused %d, answered-instead-of-refused %d; slowloris closed %d; never-read clients pushed at most %d bytes; dial errors %d",
 		r.FramesSent, r.FramesBack, r.BytesBack, r.Misdelivered, r.Lost, r.Torn, r.Refused, r.Unrefused,
 		r.SlowClosed, r.NeverReadMax, r.DialErrors)
+	if r.Panicked != 0 || r.PanicEchoed != 0 {
+		fmt.Fprintf(&b, "; panic frames closed %d, echoed %d", r.Panicked, r.PanicEchoed)
+	}
 	return b.String()
 }
 
@@ -139,6 +171,9 @@ func (c *Config) defaults() {
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = 10 * time.Second
 	}
+	if c.SlowRead <= 0 {
+		c.SlowRead = time.Millisecond
+	}
 }
 
 // Run drives cfg.Conns connections against the server, cfg.Concurrency at
@@ -151,6 +186,8 @@ func Run(ctx context.Context, cfg Config) *Result {
 		w := 1
 		if cfg.Weights != nil {
 			w = cfg.Weights[b]
+		} else if b == Panic {
+			w = 0
 		}
 		for range w {
 			weights = append(weights, b)
@@ -215,7 +252,19 @@ func (c *client) run(b Behaviour) {
 	case HalfClose:
 		c.echo(1+c.rng.IntN(32), 1<<30, false, true)
 	case DeepPipeline:
-		c.echo(200+c.rng.IntN(300), 1<<30, false, false)
+		if c.cfg.PipelineBytes > 0 {
+			c.stream(0, c.cfg.PipelineBytes, 0)
+		} else {
+			c.stream(200+c.rng.IntN(300), 0, 0)
+		}
+	case SlowReader:
+		n := c.cfg.PipelineBytes / 4
+		if n <= 0 {
+			n = 256 << 10
+		}
+		c.stream(0, n, c.cfg.SlowRead)
+	case Panic:
+		c.panicFrame()
 	case Burst:
 		c.burst()
 	case Slowloris:
@@ -316,7 +365,149 @@ func (c *client) writePieces(conn net.Conn, b []byte) error {
 	return nil
 }
 
+// stream writes frames from one goroutine (frames of them, or until
+// bytes have been written) while this one reads and verifies the echoes,
+// pausing pace after each read when pace > 0. Nothing waits for an echo
+// before writing on: the pipeline is as deep as the server lets it be, so
+// the server's backpressure (it stops reading past its write limit) is
+// what keeps it bounded, and none of it may lose or reorder a byte.
+func (c *client) stream(frames, bytes int, pace time.Duration) {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{}) // each side sets its own below
+	// The frames' sizes are drawn first, so the reader knows how many
+	// will come.
+	var sizes []int
+	for total := 0; frames > 0 && len(sizes) < frames || bytes > 0 && total < bytes; {
+		n := c.rng.IntN(c.cfg.MaxPayload + 1)
+		sizes = append(sizes, n)
+		total += HeaderLen + n
+	}
+	wrng := rand.New(rand.NewPCG(c.rng.Uint64(), c.rng.Uint64()))
+	var sent atomic.Int64
+	wdone := make(chan error, 1)
+	go func() {
+		var buf []byte
+		for seq, n := range sizes {
+			buf = AppendFrame(buf[:0], c.id, uint64(seq), n)
+			// The writer stops when the reader does (it closes conn) or
+			// when nothing moves for OpTimeout.
+			conn.SetWriteDeadline(time.Now().Add(c.cfg.OpTimeout))
+			for b := buf; len(b) > 0; {
+				k := 1 + wrng.IntN(len(b))
+				if _, err := conn.Write(b[:k]); err != nil {
+					wdone <- err
+					return
+				}
+				b = b[k:]
+			}
+			sent.Add(1)
+			atomic.AddInt64(&c.res.FramesSent, 1)
+		}
+		wdone <- nil
+	}()
+	rd := &frameReader{conn: conn, want: 4 << 10}
+	if pace <= 0 {
+		rd.want = 0
+	}
+	back := 0
+	for back < len(sizes) {
+		conn.SetReadDeadline(time.Now().Add(c.cfg.OpTimeout))
+		f, err := rd.next()
+		if err != nil {
+			if errors.Is(err, errTorn) && !c.cfg.Shutdown {
+				atomic.AddInt64(&c.res.Torn, 1)
+				c.res.fail("connection %d: %v", c.id, err)
+			}
+			conn.Close()
+			if werr := <-wdone; werr != nil {
+				err = fmt.Errorf("%w (writing: %v)", err, werr)
+			}
+			c.unanswered(int(sent.Load()), back, err)
+			return
+		}
+		if err := checkFrame(f, c.id, uint64(back)); err != nil {
+			atomic.AddInt64(&c.res.Misdelivered, 1)
+			c.res.fail("%v", err)
+			conn.Close()
+			<-wdone
+			return
+		}
+		back++
+		atomic.AddInt64(&c.res.FramesBack, 1)
+		atomic.AddInt64(&c.res.BytesBack, int64(len(f)))
+		if pace > 0 {
+			time.Sleep(pace)
+		}
+	}
+	<-wdone
+}
+
+// panicFrame echoes a few frames, then sends one with sequence PanicSeq,
+// on which a server built for it panics: the connection must then end
+// without an echo of it (the frames before it came back whole), and only
+// this connection.
+func (c *client) panicFrame() {
+	conn, err := c.dial()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	frames := c.rng.IntN(4)
+	rd := &frameReader{conn: conn}
+	var buf []byte
+	for seq := 0; seq < frames; seq++ {
+		buf = AppendFrame(buf[:0], c.id, uint64(seq), c.rng.IntN(c.cfg.MaxPayload+1))
+		if err := c.writePieces(conn, buf); err != nil {
+			return
+		}
+		f, err := rd.next()
+		if err != nil {
+			if !c.cfg.Shutdown && c.ctx.Err() == nil {
+				atomic.AddInt64(&c.res.Lost, 1)
+				c.res.fail("connection %d (panic): frame %d unanswered: %v", c.id, seq, err)
+			}
+			return
+		}
+		if err := checkFrame(f, c.id, uint64(seq)); err != nil {
+			atomic.AddInt64(&c.res.Misdelivered, 1)
+			c.res.fail("%v", err)
+			return
+		}
+	}
+	buf = AppendFrame(buf[:0], c.id, PanicSeq, c.rng.IntN(64))
+	if _, err := conn.Write(buf); err != nil {
+		return
+	}
+	f, err := rd.next()
+	switch {
+	case err == nil && checkFrame(f, c.id, PanicSeq) == nil:
+		atomic.AddInt64(&c.res.PanicEchoed, 1)
+	case err == nil:
+		atomic.AddInt64(&c.res.Misdelivered, 1)
+		c.res.fail("connection %d (panic): %v", c.id, checkFrame(f, c.id, PanicSeq))
+	case isTimeout(err):
+		if !c.cfg.Shutdown {
+			c.res.fail("connection %d: panic frame neither echoed nor closed within %v", c.id, c.cfg.OpTimeout)
+		}
+	case errors.Is(err, errTorn):
+		atomic.AddInt64(&c.res.Torn, 1)
+		c.res.fail("connection %d (panic): %v", c.id, err)
+	default:
+		atomic.AddInt64(&c.res.Panicked, 1)
+	}
+}
+
 func (c *client) burst() {
+	for {
+		old := atomic.LoadInt64(&c.res.BurstMax)
+		if int64(c.cfg.BurstSize) <= old || atomic.CompareAndSwapInt64(&c.res.BurstMax, old, int64(c.cfg.BurstSize)) {
+			break
+		}
+	}
 	var wg sync.WaitGroup
 	for k := 0; k < c.cfg.BurstSize; k++ {
 		wg.Add(1)
@@ -337,8 +528,13 @@ func (c *client) slowloris() {
 	defer conn.Close()
 	conn.SetDeadline(time.Time{})
 	f := AppendFrame(nil, c.id, 0, 64)
+	end := time.Now().Add(c.cfg.OpTimeout)
 	for i := range f {
 		if c.ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(end) {
+			atomic.AddInt64(&c.res.SlowAlive, 1)
 			return
 		}
 		if _, err := conn.Write(f[i : i+1]); err != nil {
@@ -353,6 +549,7 @@ func (c *client) slowloris() {
 			return
 		}
 	}
+	atomic.AddInt64(&c.res.SlowAlive, 1)
 }
 
 func (c *client) neverRead() {
@@ -370,6 +567,12 @@ func (c *client) neverRead() {
 		pushed += int64(n)
 		if err != nil {
 			break // blocked: the server stopped reading, as it should
+		}
+		if c.cfg.Shutdown && pushed > 16<<20 {
+			// A server closing its connections reads what arrives and
+			// drops it (closing with input unread would reset the
+			// connection), until its drain times out.
+			break
 		}
 		if pushed > 256<<20 {
 			c.res.fail("connection %d: a client that never reads got the server to take %d bytes", c.id, pushed)
@@ -440,10 +643,12 @@ func isTimeout(err error) bool {
 
 var errTorn = errors.New("echo cut off in the middle of a frame")
 
-// frameReader reads whole frames.
+// frameReader reads whole frames, at most want bytes per read (0: 64
+// KiB; oneByte: 1).
 type frameReader struct {
 	conn    net.Conn
 	oneByte bool
+	want    int
 	buf     []byte
 	off     int
 }
@@ -462,6 +667,9 @@ func (r *frameReader) next() ([]byte, error) {
 			r.off = 0
 		}
 		want := 64 << 10
+		if r.want > 0 {
+			want = r.want
+		}
 		if r.oneByte {
 			want = 1
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,6 +18,7 @@ type refServer struct {
 	ln     net.Listener
 	max    int
 	mangle func(f []byte) []byte
+	echoes atomic.Bool // echo panic frames too, as a server not built for them would
 	wg     sync.WaitGroup
 }
 
@@ -59,6 +61,9 @@ func (s *refServer) serve() {
 						break
 					}
 					f := buf[:l]
+					if _, seq := FrameHeader(f); seq == PanicSeq && !s.echoes.Load() {
+						return // what a server does when its handler panics
+					}
 					if s.mangle != nil {
 						f = s.mangle(append([]byte(nil), f...))
 					}
@@ -89,7 +94,9 @@ func TestAWellBehavedServerPasses(t *testing.T) {
 	s := startRef(t, 64<<10, nil)
 	cfg := quickConfig(s.ln.Addr().String(), 1)
 	cfg.Weights = map[Behaviour]int{Normal: 3, OneByteReads: 1, HalfClose: 1, DeepPipeline: 1, Burst: 1,
-		ResetMidRequest: 1, ResetMidResponse: 1, ConnectClose: 1, Oversized: 1, Malformed: 1}
+		ResetMidRequest: 1, ResetMidResponse: 1, ConnectClose: 1, Oversized: 1, Malformed: 1,
+		SlowReader: 1, Panic: 1, Slowloris: 1}
+	cfg.PipelineBytes = 512 << 10
 	res := Run(context.Background(), cfg)
 	t.Log(res)
 	if res.Failed() {
@@ -97,6 +104,18 @@ func TestAWellBehavedServerPasses(t *testing.T) {
 	}
 	if res.FramesBack == 0 || res.Refused == 0 {
 		t.Fatalf("the run exercised nothing: %v", res)
+	}
+	for _, b := range []Behaviour{SlowReader, Panic, Slowloris, DeepPipeline} {
+		if res.ByBehaviour[b] == 0 {
+			t.Fatalf("no %v client in the run: %v", b, res)
+		}
+	}
+	if res.Panicked != res.ByBehaviour[Panic] || res.PanicEchoed != 0 {
+		t.Fatalf("%d panic clients, %d saw their connection closed, %d their panic frame echoed; want all closed",
+			res.ByBehaviour[Panic], res.Panicked, res.PanicEchoed)
+	}
+	if res.SlowAlive != res.ByBehaviour[Slowloris] {
+		t.Fatalf("%d slowloris clients, %d lasted; the reference server closes none", res.ByBehaviour[Slowloris], res.SlowAlive)
 	}
 	if res.FramesBack != res.FramesSent {
 		t.Fatalf("%d frames sent, %d back", res.FramesSent, res.FramesBack)
@@ -147,6 +166,36 @@ func TestCorruptionAndLossAreCaught(t *testing.T) {
 	res := Run(context.Background(), cfg)
 	if res.Misdelivered == 0 || res.Lost == 0 {
 		t.Fatalf("corruption (%d) or loss (%d) went unnoticed: %v", res.Misdelivered, res.Lost, res)
+	}
+}
+
+// A server that stops reading while it writes (the refServer writes with
+// a blocking write on the reading goroutine) must still serve a pipeline
+// deeper than the socket buffers when the client writes and reads at once.
+func TestDeepPipelineExceedsTheBuffersWithoutDeadlock(t *testing.T) {
+	s := startRef(t, 64<<10, nil)
+	cfg := quickConfig(s.ln.Addr().String(), 5)
+	cfg.Weights = map[Behaviour]int{DeepPipeline: 1, SlowReader: 1}
+	cfg.Conns, cfg.Concurrency = 4, 4
+	cfg.PipelineBytes = 16 << 20 // beyond loopback's socket buffers, both ways
+	start := time.Now()
+	res := Run(context.Background(), cfg)
+	t.Logf("%v in %v", res, time.Since(start))
+	if res.Failed() || res.FramesBack != res.FramesSent || res.BytesBack < int64(cfg.PipelineBytes) {
+		t.Fatalf("deep pipeline: %v %v", res, res.Failures)
+	}
+}
+
+// A server that echoes a frame on which it should have panicked is seen.
+func TestAnEchoedPanicFrameIsCounted(t *testing.T) {
+	s := startRef(t, 64<<10, nil)
+	s.echoes.Store(true)
+	cfg := quickConfig(s.ln.Addr().String(), 6)
+	cfg.Weights = map[Behaviour]int{Panic: 1}
+	cfg.Conns = 20
+	res := Run(context.Background(), cfg)
+	if res.PanicEchoed != 20 || res.Panicked != 0 {
+		t.Fatalf("20 panic frames echoed: counted %d echoed, %d closed: %v", res.PanicEchoed, res.Panicked, res)
 	}
 }
 

@@ -7,9 +7,11 @@
 // the rest, an 8-byte connection id, an 8-byte sequence number and a
 // payload that is a pure function of (id, seq), so a client checks every
 // byte it gets back without keeping a copy. The server under test echoes
-// every whole frame back unchanged (FrameEcho describes the rule for a
-// handler to follow) and closes a connection whose frame header is
-// malformed (a length under 16) or oversized (above the server's limit).
+// every whole frame back unchanged (FrameLen says when one is whole) and
+// closes a connection whose frame header is malformed (a length under 16)
+// or oversized (above the server's limit); one built for the Panic
+// behaviour panics in its handler on a frame whose sequence is PanicSeq
+// (FrameHeader reads it).
 package chaos
 
 import (
@@ -55,6 +57,17 @@ func FrameLen(b []byte, max int) (int, error) {
 		return 0, ErrOversized
 	}
 	return 4 + n, nil
+}
+
+// PanicSeq is the sequence number of a Panic client's last frame: a
+// server under test built for it panics in its handler on such a frame
+// (see FrameHeader), and must then close that connection alone.
+const PanicSeq = 1<<64 - 1
+
+// FrameHeader returns the connection id and sequence number of the whole
+// frame f.
+func FrameHeader(f []byte) (id, seq uint64) {
+	return binary.BigEndian.Uint64(f[4:]), binary.BigEndian.Uint64(f[12:])
 }
 
 // ErrMalformed and ErrOversized are FrameLen's refusals.
