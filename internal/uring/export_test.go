@@ -30,17 +30,6 @@ func (r *Ring) WaitCQE(timeout time.Duration) (CQE, error) {
 	return c[0], nil
 }
 
-// CQOverflow returns the kernel's count of completions it could not deliver
-// at all (io_cqring_offsets.overflow). With FeatNoDrop a full CQ does not
-// lose completions; this counts only those lost when even the overflow list
-// could not be allocated. It stays 0 in a healthy process.
-func (r *Ring) CQOverflow() uint32 {
-	if r.fd < 0 {
-		return 0
-	}
-	return atomic.LoadUint32(r.cqOverflow)
-}
-
 // Timespecs returns one __kernel_timespec slot per SQ entry, outside the Go
 // heap, for PrepTimeout; the kernel copies the value during Submit. The
 // slice is nil after Close.

@@ -253,3 +253,14 @@ func (r *Ring) Reap(dst []CQE) (int, error) {
 	}
 	return n, nil
 }
+
+// CQOverflow returns the kernel's count of completions it could not deliver
+// at all (io_cqring_offsets.overflow). With FeatNoDrop a full CQ does not
+// lose completions; this counts only those lost when even the overflow list
+// could not be allocated. It stays 0 in a healthy process.
+func (r *Ring) CQOverflow() uint32 {
+	if r.fd < 0 {
+		return 0
+	}
+	return atomic.LoadUint32(r.cqOverflow)
+}
