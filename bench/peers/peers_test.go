@@ -133,3 +133,45 @@ func TestGnetReusePortModeServes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEventpollServesInEveryMode(t *testing.T) {
+	im, ok := peers.Lookup("eventpoll")
+	if !ok {
+		t.Fatal("eventpoll not registered")
+	}
+	if !im.Ours {
+		t.Fatal("eventpoll is not marked as the implementation under test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, mode := range im.Modes {
+		for _, app := range im.Apps {
+			t.Run(mode+"/"+string(app), func(t *testing.T) {
+				addr := freeAddr(t)
+				srv := im.New()
+				if err := srv.Start(peers.Config{App: app, Addr: addr, Loops: 2, Mode: mode}); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					if err := srv.Stop(); err != nil {
+						t.Errorf("Stop: %v", err)
+					}
+				}()
+				check := load.CheckEcho
+				if app == peers.HTTP {
+					check = load.CheckHTTP
+				}
+				if err := check(ctx, addr); err != nil {
+					t.Fatal(err)
+				}
+				res, err := load.ConnRate{Addr: addr, App: string(app), Workers: 4, Timing: short}.Run(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Ops == 0 {
+					t.Fatalf("no connection completed its cycle in %v", short.Duration)
+				}
+			})
+		}
+	}
+}
