@@ -47,23 +47,23 @@ type serverConfig struct {
 	FdRoom      int // >0: RLIMIT_NOFILE lowered to this many above the descriptors open once serving
 }
 
-// bound is the most Go heap the server may hold above its baseline with
-// open connections at once, as package server states it: a read buffer
-// per loop; per connection, input up to the read limit plus a read buffer
+// bound is the most Go heap the server may hold above its baseline (the
+// server listening, its loops' read buffers included) with open
+// connections at once, as package server states it: per connection, input up to the read limit plus a read buffer
 // while the handler leaves bytes unread, output up to the high mark plus
 // what one OnData writes (here an echo of what it was handed), and under
 // 1 KiB of bookkeeping.
 func (c serverConfig) bound(open int64) int64 {
 	perConn := int64(2*(c.ReadLimit+c.ReadBuffer) + c.WriteHigh + 1024)
-	return int64((c.Loops+1)*c.ReadBuffer) + open*perConn
+	return open * perConn
 }
 
 // serverReport is what the child says about its server: at a "stats"
 // command, after a restart and when it stops.
 type serverReport struct {
 	Stats        server.LoopStats // totals over the server's lives in this phase
-	Engine       string           // the engine that ran
-	HeapBase     int64            // heap bytes before the first Listen
+	Engine       string           // the engine that ran: "ring", or "epoll" (the ring's fallback included)
+	HeapBase     int64            // heap bytes with the server listening, before any connection
 	HeapPeak     int64            // most heap bytes sampled while serving
 	OpenPeak     int64            // most connections open at once
 	HeldPeak     int64            // most buffer bytes the connections held at once (Stats HeldIn+HeldOut)
@@ -136,36 +136,76 @@ type child struct {
 	openMax atomic.Int64
 	heapMax atomic.Int64
 	heldMax atomic.Int64
+	fillers []int       // descriptors taken to leave the server FdRoom
+	limit   unix.Rlimit // RLIMIT_NOFILE before exhaust
+}
+
+// exhaust lowers RLIMIT_NOFILE to a little above the highest descriptor
+// open and takes every free descriptor below it but room, so that the
+// server can open only room more: the descriptor table as a process that
+// has run out of them sees it.
+func (c *child) exhaust(room int) error {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &c.limit); err != nil {
+		return fmt.Errorf("getrlimit: %v", err)
+	}
+	lim := c.limit
+	lim.Cur = uint64(maxFd() + 1 + room)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("setrlimit: %v", err)
+	}
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == unix.EMFILE {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("open /dev/null: %v", err)
+		}
+		c.fillers = append(c.fillers, fd)
+	}
+	for _, fd := range c.fillers[len(c.fillers)-min(room, len(c.fillers)):] {
+		unix.Close(fd)
+	}
+	c.fillers = c.fillers[:len(c.fillers)-min(room, len(c.fillers))]
+	c.rep.Room = room
+	return nil
+}
+
+// unexhaust gives the descriptors and the limit back.
+func (c *child) unexhaust() {
+	for _, fd := range c.fillers {
+		unix.Close(fd)
+	}
+	if c.fillers != nil {
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &c.limit)
+	}
+	c.fillers = nil
 }
 
 func serveChild(cfg serverConfig) error {
 	c := &child{cfg: cfg}
 	c.rep.Engine = cfg.Engine.String()
 	if cfg.Engine == loop.EngineRing && !uring.OpSupported(uring.OpEpollWait) {
-		c.rep.Engine += " (no IORING_OP_EPOLL_WAIT: epoll ran)"
+		c.rep.Engine = loop.EngineEpoll.String() // the ring engine's fallback
 	}
 	// The runtime opens its poller's descriptors (an epoll instance and an
 	// eventfd) with the first timer: before the baseline, not after.
 	time.Sleep(time.Millisecond)
-	runtime.GC()
-	c.rep.HeapBase = heapBytes()
 	c.rep.FdsBefore = countFds()
 	c.rep.GoBefore = runtime.NumGoroutine()
 	if err := c.start("127.0.0.1:0"); err != nil {
 		return err
 	}
+	// The baseline is the server listening with no connection: its loops'
+	// tables and read buffers, which the bound does not count again.
+	runtime.GC()
+	c.rep.HeapBase = heapBytes()
 	if cfg.FdRoom > 0 {
-		var lim unix.Rlimit
-		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			return err
-		}
 		// Every loop opens its wake-up eventfd on its first blocking wait:
 		// let them sleep once before descriptors run short.
 		time.Sleep(100 * time.Millisecond)
-		c.rep.Room = cfg.FdRoom
-		lim.Cur = uint64(maxFd() + cfg.FdRoom)
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			return fmt.Errorf("setrlimit: %v", err)
+		if err := c.exhaust(cfg.FdRoom); err != nil {
+			return err
 		}
 	}
 	stop := make(chan struct{})
@@ -206,6 +246,8 @@ func serveChild(cfg serverConfig) error {
 		case "restart":
 			c.shutdown()
 			c.rep.Restarts++
+			// The old server is garbage now, not memory the new one holds.
+			runtime.GC()
 			if err := c.start(c.addr); err != nil {
 				return err
 			}
@@ -261,6 +303,7 @@ func (c *child) shutdown() {
 	addStats(&c.done, c.srv.Stats().Total)
 	c.srv = nil
 	c.mu.Unlock()
+	c.unexhaust()
 	// Descriptors close and goroutines end as Shutdown returns; allow the
 	// runtime a moment for the last of them.
 	// The child's one goroutine of its own since then is the sampler.

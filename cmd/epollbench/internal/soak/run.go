@@ -256,6 +256,9 @@ func (p *Phase) check() {
 	if c.Lost+c.Misdelivered+c.Torn+c.Unrefused > 0 {
 		bad("clients: lost %d, misdelivered %d, torn %d, answered-instead-of-refused %d", c.Lost, c.Misdelivered, c.Torn, c.Unrefused)
 	}
+	if p.Fault != faultRestart && p.Fault != faultEMFILE && c.FramesSent != c.FramesBack {
+		bad("%d behaved frames sent, %d answered", c.FramesSent, c.FramesBack)
+	}
 	if c.Unserved > int64(s.Stats.Refused) {
 		bad("%d behaved clients closed unanswered; the server refused only %d", c.Unserved, s.Stats.Refused)
 	}

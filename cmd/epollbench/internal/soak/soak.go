@@ -116,7 +116,7 @@ const (
 	writeLow   = 16 << 10
 	maxFrame   = 32 << 10
 	maxPayload = 1 << 10
-	emfileRoom = 40 // descriptors the server has in a descriptor-exhaustion phase
+	emfileRoom = 16 // descriptors the server has in a descriptor-exhaustion phase
 )
 
 // phasePlan is one phase: which server, which fault.

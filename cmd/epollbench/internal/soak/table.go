@@ -49,7 +49,7 @@ func (s *Summary) Totals() ClientCounts {
 func (s *Summary) Table(w io.Writer) {
 	fmt.Fprintf(w, "soak: seed %d, %.0f s, %d phases\n\n", s.Seed, s.Duration, len(s.Phases))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PHASE\tMODE\tENGINE\tFAULT\tCONNS\tFRAMES\tLOST\tMISDELIV\tOPEN PEAK\tBUFFERS PEAK\tHEAP PEAK\tBOUND\tFDS BEFORE/AFTER\tGOROUTINES BEFORE/AFTER\tPAUSES\tREFUSED\tPANICS\t")
+	fmt.Fprintln(tw, "PHASE\tMODE\tENGINE\tFAULT\tCONNS\tDIAL ERRS\tFRAMES\tLOST\tMISDELIV\tOPEN PEAK\tBUFFERS PEAK\tHEAP PEAK\tBOUND\tFDS BEFORE/AFTER\tGOROUTINES BEFORE/AFTER\tPAUSES\tREFUSED\tPANICS\t")
 	for _, p := range s.Phases {
 		sv := p.Server
 		var fds, gos []string
@@ -61,15 +61,19 @@ func (s *Summary) Table(w io.Writer) {
 		if sv.HeapPeak-sv.HeapBase > p.HeapBound {
 			over = " OVER"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s%s\t%s\t%d/%s\t%d/%s\t%d\t%d\t%d/%d\t\n",
-			p.N, p.Mode, p.Engine, p.Fault, p.Clients.Conns, p.Clients.FramesBack, p.Clients.Lost, p.Clients.Misdelivered,
+		engine := p.Engine
+		if !strings.HasPrefix(engine, sv.Engine) {
+			engine += " (ran " + sv.Engine + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s%s\t%s\t%d/%s\t%d/%s\t%d\t%d\t%d/%d\t\n",
+			p.N, p.Mode, engine, p.Fault, p.Clients.Conns, p.Clients.DialErrors, p.Clients.FramesBack, p.Clients.Lost, p.Clients.Misdelivered,
 			sv.OpenPeak, mib(sv.HeldPeak), mib(sv.HeapPeak-sv.HeapBase), over, mib(p.HeapBound), sv.FdsBefore, strings.Join(fds, ","),
 			sv.GoBefore, strings.Join(gos, ","), sv.Stats.AcceptPauses, sv.Stats.Refused, sv.Stats.Panics, p.PanicsInjected)
 	}
 	tw.Flush()
 
 	t := s.Totals()
-	fmt.Fprintf(w, "\nconnections by behaviour (%d in all; %d dials refused or failed):\n", t.Conns, t.DialErrors)
+	fmt.Fprintf(w, "\nclients by behaviour (%d connections made; %d dials refused or failed, most while a server restarted):\n", t.Conns, t.DialErrors)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for b := chaos.Behaviour(0); ; b++ {
 		name := b.String()
@@ -111,7 +115,8 @@ func (s *Summary) Table(w io.Writer) {
 			slow++
 		}
 	}
-	fmt.Fprintf(w, "\nbehaved frames sent %d, verified back %d (%s)\n", t.FramesSent, t.FramesBack, mib(t.BytesBack))
+	fmt.Fprintf(w, "\nbehaved frames sent %d, verified back %d (%s verified byte for byte)\n", t.FramesSent, t.FramesBack, mib(t.BytesBack))
+	fmt.Fprintf(w, "unanswered %d, all in restart and descriptor-exhaustion phases (Shutdown stops reading; a refused connection is closed unread)\n", t.FramesSent-t.FramesBack)
 	fmt.Fprintf(w, "misdelivered %d (must be 0); lost for behaving clients %d (must be 0); torn %d (must be 0)\n", t.Misdelivered, t.Lost, t.Torn)
 	fmt.Fprintf(w, "malformed or oversized headers refused %d, answered instead %d (must be 0); slowloris cut %d\n", t.Refused, t.Unrefused, t.SlowClosed)
 	fmt.Fprintf(w, "a never-reading client pushed at most %s before its writes blocked (the kernel's socket buffers on both sides hold it;\n"+
