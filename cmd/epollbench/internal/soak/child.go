@@ -64,7 +64,9 @@ type serverReport struct {
 	Stats        server.LoopStats // totals over the server's lives in this phase
 	Engine       string           // the engine that ran: "ring", or "epoll" (the ring's fallback included)
 	HeapBase     int64            // heap bytes with the server listening, before any connection
-	HeapPeak     int64            // most heap bytes sampled while serving
+	HeapPeak     int64            // most heap bytes sampled while serving, garbage included
+	LiveBase     int64            // live heap bytes at the baseline
+	LivePeak     int64            // most live heap bytes (as the last collection found them) sampled while serving
 	OpenPeak     int64            // most connections open at once
 	HeldPeak     int64            // most buffer bytes the connections held at once (Stats HeldIn+HeldOut)
 	Restarts     int
@@ -135,6 +137,7 @@ type child struct {
 	done    server.LoopStats // counters of the servers shut down
 	openMax atomic.Int64
 	heapMax atomic.Int64
+	liveMax atomic.Int64
 	heldMax atomic.Int64
 	fillers []int       // descriptors taken to leave the server FdRoom
 	limit   unix.Rlimit // RLIMIT_NOFILE before exhaust
@@ -199,7 +202,7 @@ func serveChild(cfg serverConfig) error {
 	// The baseline is the server listening with no connection: its loops'
 	// tables and read buffers, which the bound does not count again.
 	runtime.GC()
-	c.rep.HeapBase = heapBytes()
+	c.rep.HeapBase, c.rep.LiveBase = heapBytes()
 	if cfg.FdRoom > 0 {
 		// Every loop opens its wake-up eventfd on its first blocking wait:
 		// let them sleep once before descriptors run short.
@@ -221,7 +224,9 @@ func serveChild(cfg serverConfig) error {
 				return
 			case <-t.C:
 			}
-			raise(&c.heapMax, heapBytes())
+			objects, live := heapBytes()
+			raise(&c.heapMax, objects)
+			raise(&c.liveMax, live)
 			c.mu.Lock()
 			if c.srv != nil {
 				st := c.srv.Stats().Total
@@ -328,6 +333,7 @@ func (c *child) report() serverReport {
 		r.Stats.Open = c.srv.Stats().Total.Open
 	}
 	r.HeapPeak = c.heapMax.Load()
+	r.LivePeak = c.liveMax.Load()
 	r.OpenPeak = c.openMax.Load()
 	r.HeldPeak = c.heldMax.Load()
 	r.Faults = c.faults.Load()
@@ -364,12 +370,13 @@ func raise(a *atomic.Int64, v int64) {
 	}
 }
 
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
 
-// heapBytes is the heap's live and not yet swept objects.
-func heapBytes() int64 {
+// heapBytes returns the heap's objects, garbage not yet swept included,
+// and the heap the last collection found live.
+func heapBytes() (objects, live int64) {
 	metrics.Read(heapSample)
-	return int64(heapSample[0].Value.Uint64())
+	return int64(heapSample[0].Value.Uint64()), int64(heapSample[1].Value.Uint64())
 }
 
 func countFds() int {

@@ -49,7 +49,7 @@ func (s *Summary) Totals() ClientCounts {
 func (s *Summary) Table(w io.Writer) {
 	fmt.Fprintf(w, "soak: seed %d, %.0f s, %d phases\n\n", s.Seed, s.Duration, len(s.Phases))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PHASE\tMODE\tENGINE\tFAULT\tCONNS\tDIAL ERRS\tFRAMES\tLOST\tMISDELIV\tOPEN PEAK\tBUFFERS PEAK\tHEAP PEAK\tBOUND\tFDS BEFORE/AFTER\tGOROUTINES BEFORE/AFTER\tPAUSES\tREFUSED\tPANICS\t")
+	fmt.Fprintln(tw, "PHASE\tMODE\tENGINE\tFAULT\tCONNS\tDIAL ERRS\tFRAMES\tLOST\tMISDELIV\tOPEN PEAK\tBUFFERS PEAK\tHEAP PEAK\tLIVE PEAK\tBOUND\tFDS BEFORE/AFTER\tGOROUTINES BEFORE/AFTER\tPAUSES\tREFUSED\tPANICS\t")
 	for _, p := range s.Phases {
 		sv := p.Server
 		var fds, gos []string
@@ -58,16 +58,16 @@ func (s *Summary) Table(w io.Writer) {
 			gos = append(gos, fmt.Sprint(sv.GoAfter[i]))
 		}
 		over := ""
-		if sv.HeapPeak-sv.HeapBase > p.HeapBound {
+		if sv.LivePeak-sv.LiveBase > p.HeapBound {
 			over = " OVER"
 		}
 		engine := p.Engine
 		if !strings.HasPrefix(engine, sv.Engine) {
 			engine += " (ran " + sv.Engine + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s%s\t%s\t%d/%s\t%d/%s\t%d\t%d\t%d/%d\t\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s%s\t%s\t%d/%s\t%d/%s\t%d\t%d\t%d/%d\t\n",
 			p.N, p.Mode, engine, p.Fault, p.Clients.Conns, p.Clients.DialErrors, p.Clients.FramesBack, p.Clients.Lost, p.Clients.Misdelivered,
-			sv.OpenPeak, mib(sv.HeldPeak), mib(sv.HeapPeak-sv.HeapBase), over, mib(p.HeapBound), sv.FdsBefore, strings.Join(fds, ","),
+			sv.OpenPeak, mib(sv.HeldPeak), mib(sv.HeapPeak-sv.HeapBase), mib(sv.LivePeak-sv.LiveBase), over, mib(p.HeapBound), sv.FdsBefore, strings.Join(fds, ","),
 			sv.GoBefore, strings.Join(gos, ","), sv.Stats.AcceptPauses, sv.Stats.Refused, sv.Stats.Panics, p.PanicsInjected)
 	}
 	tw.Flush()
@@ -105,7 +105,7 @@ func (s *Summary) Table(w io.Writer) {
 				leaks++
 			}
 		}
-		if sv.HeapPeak-sv.HeapBase > p.HeapBound {
+		if sv.LivePeak-sv.LiveBase > p.HeapBound {
 			heapOver++
 		}
 		switch p.Fault {
@@ -121,8 +121,8 @@ func (s *Summary) Table(w io.Writer) {
 	fmt.Fprintf(w, "malformed or oversized headers refused %d, answered instead %d (must be 0); slowloris cut %d\n", t.Refused, t.Unrefused, t.SlowClosed)
 	fmt.Fprintf(w, "a never-reading client pushed at most %s before its writes blocked (the kernel's socket buffers on both sides hold it;\n"+
 		"  the server's own share is BUFFERS PEAK, bounded by its write limit %s and read limit %s per connection)\n", mib(t.NeverReadMax), mib(writeHigh), mib(readLimit))
-	fmt.Fprintf(w, "server heap above its baseline over the bound in %d of %d phases (bound: a read buffer per loop, and per connection\n"+
-		"  at its peak 2x(read limit + read buffer) + write high mark + 1 KiB; the heap includes garbage not yet collected)\n", heapOver, len(s.Phases))
+	fmt.Fprintf(w, "server's live heap above its baseline (the server listening) over the bound in %d of %d phases (bound: per connection\n"+
+		"  open at the peak, 2x(read limit + read buffer) + write high mark + 1 KiB; HEAP PEAK also counts garbage not yet collected)\n", heapOver, len(s.Phases))
 	fmt.Fprintf(w, "shutdowns %d (restarts mid-traffic %d): descriptors or goroutines left behind after %d\n", shutdowns, restarts, leaks)
 	fmt.Fprintf(w, "handler panics injected %d, contained by the server %d, connections closed unanswered %d, answered %d\n", injected, panics, closed, answered)
 	fmt.Fprintf(w, "descriptor exhaustion phases %d (%d descriptors of room): accept pauses %d, connections refused %d, behaved clients refused %d\n", emfile, emfileRoom, pauses, refused, t.Unserved)
