@@ -286,10 +286,12 @@ func (p *Phase) check() {
 func panicClients(ctx context.Context, addr string, seed uint64) (n [3]int64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5041))
 	for id := uint64(panicBit); ctx.Err() == nil; id++ {
-		select {
-		case <-ctx.Done():
-			return n
-		case <-time.After(time.Duration(20+rng.IntN(130)) * time.Millisecond):
+		if id != panicBit {
+			select {
+			case <-ctx.Done():
+				return n
+			case <-time.After(time.Duration(20+rng.IntN(130)) * time.Millisecond):
+			}
 		}
 		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {

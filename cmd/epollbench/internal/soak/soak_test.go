@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 func TestSoakLosesNothingThroughEveryFault(t *testing.T) {
 	fdtest.Check(t)
 	file := filepath.Join(t.TempDir(), "soak.json")
-	out := harnesstest.Prints(t, Experiment, []string{"-d", "2500ms", "-c", "16", "-period", "2s", "-json", file},
+	out := harnesstest.Prints(t, Experiment, []string{"-d", "2500ms", "-c", "24", "-period", "2s", "-json", file},
 		"misdelivered 0 (must be 0); lost for behaving clients 0 (must be 0); torn 0 (must be 0)",
 		"answered instead 0 (must be 0)",
 		"descriptors or goroutines left behind after 0",
