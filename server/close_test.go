@@ -296,3 +296,37 @@ func TestClosingGivesUpOnAPeerThatNeverReads(t *testing.T) {
 		}
 	})
 }
+
+// A closing connection reads what arrives only to drop it: a peer that
+// goes on sending while it reads nothing (the close waits for it to take
+// the queued output) gets no more than the read limit read, not as much as
+// it can send until the close gives up.
+func TestClosingReadsNoMoreThanTheReadLimitFromAPeerThatGoesOnSending(t *testing.T) {
+	shortLinger(t, 500*time.Millisecond)
+	const limit = 64 << 10
+	h := closeAfter{events: newEvents(), size: 256 << 10}
+	ts := serve(t, "tcp", h, WithLoops(1), WithReadLimit(limit), WithSocketBuffers(0, 1<<20))
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
+	}}
+	c, err := d.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.waitOpen(t)
+	sent := 0
+	for start := time.Now(); time.Since(start) < 3*time.Second; {
+		c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := c.Write(pattern[:64<<10])
+		sent += n
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			break // the server closed the connection
+		}
+	}
+	h.waitClose(t)
+	if in := ts.Stats().Total.BytesIn; in > limit+DefaultReadBuffer {
+		t.Fatalf("the closing connection read %d bytes of the %d its peer sent; want at most the read limit %d and a read buffer", in, sent, limit)
+	}
+}

@@ -29,6 +29,7 @@ type Conn struct {
 	peer  netip.AddrPort
 	tm    *connTimer // nil while no timeout applies
 	err   error      // what OnClose gets when a close waits (for the queue, for a handler)
+	drop  int        // bytes read and dropped while closing
 }
 
 // connEvents is Conn seen as the loop.Handler of its registration: the
@@ -52,6 +53,7 @@ const (
 	fAgain                        // on the loop's list of connections to read again
 	fInHandler                    // a handler call for this connection is running
 	fLoopBuf                      // in is a window of the loop's read buffer
+	fDropped                      // closing, and dropped the read limit's worth: not read any more
 )
 
 // OnEvent handles the connection's readiness.
@@ -81,7 +83,7 @@ func (h *connEvents) OnEvent(_ *loop.Loop, _ loop.Token, ev epoll.Events) {
 func (c *Conn) readable(drain bool) {
 	w := c.w
 	budget := w.readBudget
-	for c.flags&(fClosed|fPaused|fEOF|fAbort) == 0 {
+	for c.flags&(fClosed|fPaused|fEOF|fAbort|fDropped) == 0 {
 		n, err := read(c.fd, w.buf)
 		if err != nil {
 			if err != unix.EAGAIN {
@@ -100,7 +102,14 @@ func (c *Conn) readable(drain bool) {
 		if c.flags&fClosing != 0 {
 			// Closing: input is read only so that close(2) finds none
 			// unread, which would make the kernel answer with a reset and
-			// drop what it still has to send.
+			// drop what it still has to send. A peer that goes on sending
+			// while the close waits for it to take the output is read no
+			// further than the read limit, as an open connection past the
+			// high mark is not read: else it could keep the loop reading
+			// at its sending rate until the close gives up.
+			if c.drop += n; c.drop > c.w.s.cfg.readLimit {
+				c.flags |= fDropped
+			}
 		} else {
 			c.received(w.buf[:n])
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/http"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/pipetest"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/servers"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/soak"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/timeout"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/wait"
 )
@@ -39,8 +40,12 @@ var experiments = []harness.Experiment{
 	timeout.Experiment,  // timed-wait precision and the QEMU loop (seed 000)
 	http.Experiment,     // the dphttpd-like server (seed 001)
 	servers.Experiment,  // eventpoll's server beside gnet, nbio, netpoll, net, net/http and C (bench/)
+	soak.Experiment,     // the long reliability run; a subcommand only
 }
 
 func main() {
+	if code, ok := soak.Child(); ok { // the soak's server process
+		os.Exit(code)
+	}
 	os.Exit(harness.Main(os.Args[1:], experiments, os.Stdout, os.Stderr))
 }

@@ -89,6 +89,12 @@ type Config struct {
 	// SlowRead is the pause of a SlowReader client after each read of at
 	// most 4 KiB; 0: 1 ms.
 	SlowRead time.Duration
+	// MayRefuse says the server may close a new connection before answering
+	// anything, as a server out of descriptors refuses the connection at the
+	// head of its queue: a behaved client whose connection ends before its
+	// first echo is counted in Result.Unserved instead of Lost. The caller
+	// compares Unserved with the refusals the server reports.
+	MayRefuse bool
 }
 
 // Result is what a run saw.
@@ -111,6 +117,7 @@ type Result struct {
 	PanicEchoed  int64    // Panic clients whose panic frame was echoed (a server that does not panic on it)
 	SlowAlive    int64    // slowloris clients that sent a whole frame, or lasted OpTimeout, without being closed
 	BurstMax     int64    // the largest burst of connections opened at once
+	Unserved     int64    // behaved clients closed before their first echo, with Config.MayRefuse
 	Failures     []string // the first failures, described
 	mu           sync.Mutex
 }
@@ -346,6 +353,10 @@ func (c *client) unanswered(sent, back int, err error) {
 		return
 	}
 	if c.cfg.Shutdown {
+		return
+	}
+	if c.cfg.MayRefuse && back == 0 && !errors.Is(err, errTorn) && !isTimeout(err) {
+		atomic.AddInt64(&c.res.Unserved, 1)
 		return
 	}
 	atomic.AddInt64(&c.res.Lost, int64(sent-back))

@@ -249,3 +249,53 @@ func FuzzFrameRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// A server out of descriptors refuses connections unanswered: with
+// MayRefuse those clients are counted apart, and without it as lost.
+func TestMayRefuseCountsConnectionsClosedBeforeAnyEcho(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := startRef(t, 64<<10, nil)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() { // every third connection closed at once, the others proxied to the echo
+		defer wg.Done()
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n%3 == 0 {
+				c.Close()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				up, err := net.Dial("tcp", ref.ln.Addr().String())
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	cfg := quickConfig(ln.Addr().String(), 5)
+	cfg.Weights = map[Behaviour]int{Normal: 1}
+	cfg.Conns = 60
+	cfg.MayRefuse = true
+	res := Run(context.Background(), cfg)
+	if res.Failed() || res.Unserved == 0 || res.FramesBack == 0 {
+		t.Fatalf("with MayRefuse: lost %d, unserved %d, echoed %d: %v", res.Lost, res.Unserved, res.FramesBack, res.Failures)
+	}
+	cfg.MayRefuse = false
+	if res := Run(context.Background(), cfg); res.Lost == 0 || res.Unserved != 0 {
+		t.Fatalf("without MayRefuse: lost %d, unserved %d", res.Lost, res.Unserved)
+	}
+}
