@@ -38,6 +38,11 @@ func (l *Loop) openPoller() error {
 			return errs.Call(pkg, "New", -1, err)
 		}
 	}
+	// The batch backend is settled now, while descriptors are to be had:
+	// made lazily, its ring would take its descriptor at the loop's first
+	// batch, which under EMFILE may be the one a closing connection has
+	// just freed for a paused accept.
+	ep.BatchBackend()
 	l.p, l.inst, l.engine = ep, ep, EngineEpoll
 	return nil
 }

@@ -250,7 +250,12 @@ func (l *Loop) wait() (int, error) {
 		// loop that sleeps; announce it before the last look at the queue.
 		l.sleepTil.Store(til)
 		l.sleeping.Store(true)
+		// A timer set earlier from another goroutine after the look at
+		// the heap above saw the loop awake and did not wake it: look
+		// again, now that a later one will.
 		if l.postsQueued() || l.stopReq.Load() {
+			timeout = 0
+		} else if when, ok := l.timers.next(); ok && when < til {
 			timeout = 0
 		} else {
 			l.st.publishIfIdle()

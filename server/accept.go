@@ -91,13 +91,14 @@ func (w *worker) accept() {
 		}
 	}()
 	for range acceptBatch {
+		freed := w.s.freed.Load()
 		fd, err := w.accept4()
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
 				return
 			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-				w.pauseAccept(err)
+				w.pauseAcceptSince(err, freed)
 				return
 			case unix.ECONNABORTED, unix.EPROTO, unix.EPERM, unix.ENETDOWN, unix.ENOPROTOOPT,
 				unix.EHOSTDOWN, unix.ENONET, unix.EHOSTUNREACH, unix.EOPNOTSUPP, unix.ENETUNREACH:
@@ -122,11 +123,21 @@ func (w *worker) accept() {
 // refuses the connection at the head of the queue with the reserve
 // descriptor, so that its client is answered (an orderly close) instead of
 // left waiting without a word.
-func (w *worker) pauseAccept(err error) {
+func (w *worker) pauseAccept(err error) { w.pauseAcceptSince(err, w.s.freed.Load()) }
+
+// pauseAcceptSince is pauseAccept for an accept4 that failed after the
+// server's freed count read freed: if a descriptor was freed since, the
+// pause ends at once.
+func (w *worker) pauseAcceptSince(err error, freed uint64) {
 	lis := w.lis
 	if lis.stopped || lis.paused.Load() {
 		return
 	}
+	// Paused first: a connection closing meanwhile (during the refusal
+	// below) then frees its descriptor at once and moves the freed count,
+	// instead of leaving it to its loop's batch, unseen by this pause.
+	lis.paused.Store(true)
+	w.s.paused.Add(1)
 	if (err == unix.EMFILE || err == unix.ENFILE) && lis.backoff == 0 {
 		w.refuse()
 	}
@@ -135,10 +146,21 @@ func (w *worker) pauseAccept(err error) {
 		lis.tok = 0
 	}
 	lis.backoff = min(max(2*lis.backoff, minBackoff), maxBackoff)
-	lis.paused.Store(true)
-	w.s.paused.Add(1)
 	w.st.acceptPauses.Add(1)
-	lis.timer.Reset(lis.backoff)
+	w.retryAfter(lis.backoff, freed)
+}
+
+// retryAfter sets the listener's timer to d, then to now if the server
+// freed a descriptor since its count read freed. The order matters: a close
+// moves the count, then resets every paused listener's timer to now; the
+// listener is marked paused before this runs, so a close either finds it
+// paused, and its reset to now comes after or is seen here as a moved count,
+// or moved the count before the check here.
+func (w *worker) retryAfter(d time.Duration, freed uint64) {
+	w.lis.timer.Reset(d)
+	if d > 0 && w.s.freed.Load() != freed {
+		w.lis.timer.Reset(0)
+	}
 }
 
 // resumeAccept ends a pause: it tries one accept4 first, so that while
@@ -151,6 +173,7 @@ func (w *worker) resumeAccept() {
 	if lis.stopped || !lis.paused.Load() {
 		return
 	}
+	freed := w.s.freed.Load()
 	fd, err := w.accept4()
 	switch err {
 	case nil:
@@ -158,7 +181,7 @@ func (w *worker) resumeAccept() {
 		w.s.place(w, fd, addrPort(&w.rsa.sa))
 	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 		lis.backoff = min(2*lis.backoff, maxBackoff)
-		lis.timer.Reset(lis.backoff)
+		w.retryAfter(lis.backoff, freed)
 		return
 	}
 	lis.paused.Store(false)
@@ -207,10 +230,19 @@ func (w *worker) refuse() {
 
 // accept4 takes one connection from the loop's listener, unless a refusal
 // of another loop is in progress.
+//
+// While accepting is paused somewhere, EAGAIN resumes it as a close does:
+// accept(2) takes a descriptor before it looks at the queue, so a call that
+// finds its queue empty held a free one for a moment, and another loop's
+// accept4 in that moment got EMFILE with a descriptor to be had.
 func (w *worker) accept4() (int, error) {
 	w.s.acceptMu.RLock()
 	defer w.s.acceptMu.RUnlock()
-	return accept4(w.lis.fd, &w.rsa.sa, &w.rsa.n)
+	fd, err := accept4(w.lis.fd, &w.rsa.sa, &w.rsa.n)
+	if err == unix.EAGAIN && w.s.paused.Load() > 0 {
+		w.s.resumeAccepting()
+	}
+	return fd, err
 }
 
 // stopAccepting closes the loop's listener for good.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +82,12 @@ type floodClients struct {
 	ok       int
 	refused  int // the server closed the connection unanswered (its refusal)
 	bad      int // an echo that differs from what was sent
-	failed   int // dial or read failures other than an orderly close
+	failed   int // dial or read failures other than an orderly close or a reset
+	// reset counts connections that ended with a reset before an answer:
+	// a refusal whose close crossed the client's request on the wire (the
+	// server read what had come and closed; what came after is answered
+	// by the kernel with a reset).
+	reset    int
 	pending  int
 	stop     chan struct{}
 	dialerWg sync.WaitGroup
@@ -202,6 +208,8 @@ func (f *floodClients) ask(c net.Conn, msg string) {
 		f.bad++
 	case err == io.EOF && werr == nil:
 		f.refused++
+	case errors.Is(err, unix.ECONNRESET) || errors.Is(werr, unix.ECONNRESET) || errors.Is(werr, unix.EPIPE):
+		f.reset++
 	default:
 		f.failed++
 	}
@@ -237,6 +245,6 @@ func (f *floodClients) finish(d time.Duration) string {
 	f.stop = nil
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fmt.Sprintf("dialed %d ok %d refused %d bad %d failed %d unresolved %d",
-		f.dialed, f.ok, f.refused, f.bad, f.failed-unresolved, unresolved)
+	return fmt.Sprintf("dialed %d ok %d refused %d reset %d bad %d failed %d unresolved %d",
+		f.dialed, f.ok, f.refused, f.reset, f.bad, f.failed-unresolved, unresolved)
 }

@@ -72,9 +72,15 @@ type Server struct {
 	// accept4 holds it shared, a refusal holds it alone.
 	acceptMu sync.RWMutex
 	paused   atomic.Int32 // listeners paused by an accept error
-	rr       atomic.Uint32
-	open     atomic.Int64
-	drained  chan struct{} // a close brought open to 0 during Shutdown
+	// freed counts the signs, while accepting is paused, that a descriptor
+	// is free: a connection the server closed, an accept4 that found its
+	// queue empty (it held a free descriptor for a moment). A loop reads it
+	// before its accept4: if it moved by the time the loop has paused, the
+	// loop tries again at once instead of sleeping out its backoff.
+	freed   atomic.Uint64
+	rr      atomic.Uint32
+	open    atomic.Int64
+	drained chan struct{} // a close brought open to 0 during Shutdown
 
 	mu       sync.Mutex
 	state    int
@@ -395,8 +401,10 @@ func (s *Server) closed() bool {
 	return s.state == stateClosed
 }
 
-// resumeAccepting resumes paused accepting at once: a descriptor was freed.
+// resumeAccepting resumes paused accepting at once: a descriptor was freed,
+// or an accept4 found one free.
 func (s *Server) resumeAccepting() {
+	s.freed.Add(1)
 	for _, w := range s.loops() {
 		if lis := w.lis; lis != nil && lis.paused.Load() {
 			lis.timer.Reset(0)

@@ -10,7 +10,7 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 )
 
-// The targets of issue 15, as ratios (above 1: ours ahead).
+// The targets of the servers section, as ratios (above 1: ours ahead).
 const (
 	minVsBestGoPeer = 1.1  // echo and HTTP throughput, against the best Go peer's
 	minVsC          = 0.9  // the same against the C server's
@@ -358,7 +358,7 @@ func buildSection(raw []byte, rep *peerReport, command string) (harness.Section,
 		sec.Notes = append(sec.Notes, fmt.Sprintf("%s runs its default mode, %s, in every case but the connection rate, which runs each of its modes (%s)",
 			b.ours.Name, b.ours.Modes[0], strings.Join(b.ours.Modes, ", ")))
 	}
-	sec.Notes = append(sec.Notes, fmt.Sprintf("targets (issue 15): echo and HTTP throughput >= %gx the best Go peer's and >= %gx the C server's; "+
+	sec.Notes = append(sec.Notes, fmt.Sprintf("targets: echo and HTTP throughput >= %gx the best Go peer's and >= %gx the C server's; "+
 		"p99 no higher than the lowest of the Go peers'; RSS per idle connection at most 1/%g of the best Go peer's (lower is better, "+
 		"so the ratio is theirs/ours), Go heap+stack per idle connection <= %d B; shared-queue connection rate >= the acceptor mode's "+
 		"with 2 loops or more", minVsBestGoPeer, minVsC, float64(minVsBestMemory), goMemoryBound))

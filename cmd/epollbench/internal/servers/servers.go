@@ -2,7 +2,7 @@
 // server beside the servers a user would choose instead (gnet, nbio,
 // cloudwego/netpoll, net, net/http) and a C server on raw epoll, in echo
 // and HTTP throughput and latency, memory per idle connection and
-// connection rate, judged against the targets of issue 15.
+// connection rate, judged against the section's targets.
 //
 // The measuring is the bench module's (bench/README.md): its driver,
 // peerbench, runs as a child process with `go run` in bench/, so that the
@@ -34,7 +34,7 @@ var Experiment = harness.Experiment{
 	About: "Runs the bench module's driver (go run ./cmd/peerbench in bench/): the same echo and HTTP servers on\n" +
 		"every implementation, each in a process of its own, checked byte for byte before they are timed,\n" +
 		"best of interleaved rounds, with one loop pinned and with all cores. Prints peerbench's table, then\n" +
-		"our figure against each peer's and the C server's, with the targets of issue 15. The flags are\n" +
+		"our figure against each peer's and the C server's, with the section's targets. The flags are\n" +
 		"peerbench's (bench/README.md); without -short its default plan takes about 3 minutes.",
 	Flags:  flags,
 	Report: report,
@@ -51,7 +51,7 @@ var (
 )
 
 // quickImpls are the implementations a quick run measures, where they
-// are registered: ours (the name issue 15 gives it) and one Go peer. All
+// are registered: ours (eventpoll) and one Go peer. All
 // of them would take several times as long, and a quick run runs no C
 // reference.
 var quickImpls = []string{"eventpoll", "net"}
