@@ -444,6 +444,12 @@ func chaosOnce(t *testing.T, seed uint64, conns int, f *chaosFigures, opts ...Op
 	checkResult(t, res, cs, false)
 	cs.shutdown(true)
 	f.add(res)
+	logRun(t, res, cs, start)
+}
+
+// logRun logs the figures of one run of the mix against cs.
+func logRun(t *testing.T, res *chaos.Result, cs *chaosServer, start time.Time) {
+	t.Helper()
 	var one chaosFigures
 	one.add(res)
 	logFigures(t, &one, cs.peakHeap.Load(), cs.heapLimit(), start)
@@ -508,10 +514,8 @@ func TestChaosRingThenURingForcedOff(t *testing.T) {
 		res := startChaos(t, chaosConfig(cs.Addr().String(), seed+1, n)).wait(t)
 		checkResult(t, res, cs, false)
 		cs.shutdown(true)
-		var one chaosFigures
-		one.add(res)
 		f.add(res)
-		logFigures(t, &one, cs.peakHeap.Load(), cs.heapLimit(), start)
+		logRun(t, res, cs, start)
 	})
 	logFigures(t, &f, 0, 0, start)
 }
@@ -542,9 +546,7 @@ func TestChaosBurstsOfThousands(t *testing.T) {
 			}
 			cs.shutdown(true)
 			f.add(res)
-			var one chaosFigures
-			one.add(res)
-			logFigures(t, &one, cs.peakHeap.Load(), cs.heapLimit(), start)
+			logRun(t, res, cs, start)
 		})
 	}
 }
@@ -592,9 +594,7 @@ func TestChaosShutdownAndCloseMidTraffic(t *testing.T) {
 					t.Errorf("misdelivered %d, torn %d", res.Misdelivered, res.Torn)
 				}
 				f.add(res)
-				var one chaosFigures
-				one.add(res)
-				logFigures(t, &one, cs.peakHeap.Load(), cs.heapLimit(), start)
+				logRun(t, res, cs, start)
 			})
 		}
 	}

@@ -41,6 +41,14 @@ func (p *clientProc) with(t testing.TB) *clientProc {
 
 func startClients(t testing.TB) *clientProc {
 	t.Helper()
+	return startHelper(t, helperEnv)
+}
+
+// startHelper runs this test binary again as the helper that env (set to
+// 1) selects, speaking the clientProc protocol on its standard input and
+// output; it is ended at cleanup.
+func startHelper(t testing.TB, env string) *clientProc {
+	t.Helper()
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +58,7 @@ func startClients(t testing.TB) *clientProc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Env = append(os.Environ(), env+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,35 +32,7 @@ func init() {
 // startFlood starts the flood helper; it is ended at cleanup.
 func startFlood(t testing.TB) *clientProc {
 	t.Helper()
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), floodEnv+"=1")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	inR.Close()
-	outW.Close()
-	t.Cleanup(func() {
-		inW.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		outR.Close()
-	})
-	return &clientProc{t: t, cmd: cmd, in: inW, out: bufio.NewReader(outR), rd: outR}
+	return startHelper(t, floodEnv)
 }
 
 // monotonic is CLOCK_MONOTONIC in nanoseconds: one clock for the test and
