@@ -2,10 +2,13 @@ package soak
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -288,6 +291,32 @@ func (c *child) start(addr string) error {
 	c.mu.Lock()
 	c.srv, c.served, c.addr = srv, served, srv.Addr().String()
 	c.mu.Unlock()
+	// A Shutdown that came before Serve began would close a server that
+	// never served (Serve then returns ErrClosed), and the restart phase
+	// would not have restarted anything: report the address only once a
+	// frame has been echoed.
+	return probe(c.addr)
+}
+
+// probe sends one frame to the server at addr and waits for its echo.
+func probe(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("soak: probe of the new server: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	f := chaos.AppendFrame(nil, 0, 0, 8)
+	if _, err := conn.Write(f); err != nil {
+		return fmt.Errorf("soak: probe of the new server: %w", err)
+	}
+	back := make([]byte, len(f))
+	if _, err := io.ReadFull(conn, back); err != nil {
+		return fmt.Errorf("soak: probe of the new server: no echo: %w", err)
+	}
+	if !bytes.Equal(back, f) {
+		return fmt.Errorf("soak: probe of the new server: echo differs from the frame sent")
+	}
 	return nil
 }
 
