@@ -30,7 +30,9 @@ func TestWaitEverySettingCountsOperationsOnEveryThread(t *testing.T) {
 		"multiqNest":  func(c *config) { c.Multiq, c.Nested = true, 1 },
 		"randomize":   func(c *config) { c.Randomize = true },
 		"noaffinity":  func(c *config) { c.NoAffinity = true },
-		"nonblocking": func(c *config) { c.Nonblocking = true },
+		// Spinning waiters keep both cores busy: a thread the scheduler
+		// starts late still gets time to run within half a second.
+		"nonblocking": func(c *config) { c.Nonblocking, c.Runtime = true, 500*time.Millisecond },
 		"ctx":         func(c *config) { c.Engine = "ctx" },
 		"ring":        func(c *config) { c.Engine = "ring" },
 		"ringOneshot": func(c *config) { c.Engine, c.Oneshot, c.Multiq = "ring", true, true },
