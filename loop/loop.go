@@ -38,9 +38,11 @@ type HandlerFunc func(l *Loop, t Token, ev epoll.Events)
 // OnEvent calls f(l, t, ev).
 func (f HandlerFunc) OnEvent(l *Loop, t Token, ev epoll.Events) { f(l, t, ev) }
 
-// reg is one registration.
+// reg is one registration: 24 bytes, so that with the table's generation
+// an entry is 32 (the fd fits: Register refuses those the kernel cannot
+// have).
 type reg struct {
-	fd int
+	fd int32
 	ev epoll.Events
 	h  Handler
 }

@@ -49,7 +49,7 @@ func (l *Loop) Register(fd int, ev epoll.Events, h Handler) (Token, error) {
 		return 0, err
 	}
 	tok, r, _ := l.regs.Alloc()
-	*r = reg{fd: fd, ev: ev, h: h}
+	*r = reg{fd: int32(fd), ev: ev, h: h}
 	t := Token(tok)
 	if err := l.changes.Add(fd, ev, uint64(t)); err != nil {
 		l.regs.Free(tok)
@@ -84,15 +84,15 @@ func (l *Loop) Modify(t Token, ev epoll.Events) error {
 	if r == nil {
 		return errs.Call(pkg, call, -1, unix.ENOENT)
 	}
-	if err := l.checkEvents(call, r.fd, ev); err != nil {
+	if err := l.checkEvents(call, int(r.fd), ev); err != nil {
 		return err
 	}
-	if err := l.changes.Modify(r.fd, ev, uint64(t)); err != nil {
-		return errs.Call(pkg, call, r.fd, err)
+	if err := l.changes.Modify(int(r.fd), ev, uint64(t)); err != nil {
+		return errs.Call(pkg, call, int(r.fd), err)
 	}
 	r.ev = ev
 	if !l.inLoop {
-		return l.applyNow(call, r.fd)
+		return l.applyNow(call, int(r.fd))
 	}
 	return nil
 }
@@ -127,7 +127,7 @@ func (l *Loop) Unregister(t Token) error {
 	if r == nil {
 		return errs.Call(pkg, call, -1, unix.ENOENT)
 	}
-	fd := r.fd
+	fd := int(r.fd)
 	l.regs.Free(token.Token(t))
 	if err := l.changes.Delete(fd); err != nil {
 		return errs.Call(pkg, call, fd, err)
@@ -153,7 +153,7 @@ func (l *Loop) UnregisterClose(t Token) error {
 	if r == nil {
 		return errs.Call(pkg, call, -1, unix.ENOENT)
 	}
-	fd := r.fd
+	fd := int(r.fd)
 	l.regs.Free(token.Token(t))
 	if err := l.checkUsable(call); err != nil {
 		unix.Close(fd)
@@ -173,7 +173,7 @@ func (l *Loop) Registered(t Token) bool { return l.regs.Get(token.Token(t)) != n
 // Fd returns the descriptor of t's registration, or -1 when t is not live.
 func (l *Loop) Fd(t Token) int {
 	if r := l.regs.Get(token.Token(t)); r != nil {
-		return r.fd
+		return int(r.fd)
 	}
 	return -1
 }

@@ -20,10 +20,20 @@ type chunk struct {
 
 var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 
-// outq is a connection's queue of bytes the socket has not taken yet.
+// outq is a connection's queue of bytes the socket has not taken yet: a
+// ring of chunks reached from its tail, whose next is the head, so that
+// the queue is two words.
 type outq struct {
-	head, tail *chunk
-	n          int
+	tail *chunk
+	n    int
+}
+
+// head returns the first chunk, or nil for an empty queue.
+func (q *outq) head() *chunk {
+	if q.tail == nil {
+		return nil
+	}
+	return q.tail.next
 }
 
 // push copies b to the end of the queue and returns how many chunks it
@@ -33,10 +43,11 @@ func (q *outq) push(b []byte) (added int) {
 		t := q.tail
 		if t == nil || t.w == chunkSize {
 			t = chunkPool.Get().(*chunk)
-			t.next, t.r, t.w = nil, 0, 0
+			t.r, t.w = 0, 0
 			if q.tail == nil {
-				q.head = t
+				t.next = t
 			} else {
+				t.next = q.tail.next
 				q.tail.next = t
 			}
 			q.tail = t
@@ -53,10 +64,15 @@ func (q *outq) push(b []byte) (added int) {
 // iovecs appends the queued bytes to iov, a chunk per entry, up to
 // cap(iov) entries.
 func (q *outq) iovecs(iov []unix.Iovec) []unix.Iovec {
-	for c := q.head; c != nil && len(iov) < cap(iov); c = c.next {
+	c := q.head()
+	for c != nil && len(iov) < cap(iov) {
 		v := unix.Iovec{Base: &c.b[c.r]}
 		v.SetLen(c.w - c.r)
 		iov = append(iov, v)
+		if c == q.tail {
+			break
+		}
+		c = c.next
 	}
 	return iov
 }
@@ -66,14 +82,15 @@ func (q *outq) iovecs(iov []unix.Iovec) []unix.Iovec {
 func (q *outq) consume(n int) (freed int) {
 	q.n -= n
 	for n > 0 {
-		c := q.head
+		c := q.tail.next
 		k := min(n, c.w-c.r)
 		c.r += k
 		n -= k
 		if c.r == c.w {
-			q.head = c.next
-			if q.head == nil {
+			if c == q.tail {
 				q.tail = nil
+			} else {
+				q.tail.next = c.next
 			}
 			c.next = nil
 			chunkPool.Put(c)
@@ -85,12 +102,16 @@ func (q *outq) consume(n int) (freed int) {
 
 // release gives every chunk back and returns how many there were.
 func (q *outq) release() (freed int) {
-	for c := q.head; c != nil; {
-		next := c.next
-		c.next = nil
-		chunkPool.Put(c)
-		freed++
-		c = next
+	if q.tail != nil {
+		c := q.tail.next
+		q.tail.next = nil // the ring becomes a list ending at the tail
+		for c != nil {
+			next := c.next
+			c.next = nil
+			chunkPool.Put(c)
+			freed++
+			c = next
+		}
 	}
 	*q = outq{}
 	return freed

@@ -16,20 +16,27 @@ import (
 // another goroutine, with two exceptions: AsyncWrite and Wake, which may be
 // called from any goroutine. A Conn is not reused: after OnClose its methods
 // return errors matching ErrClosed.
+//
+// A Conn is 128 bytes, the whole of what an idle connection holds in the
+// process besides its loop's registration (TestConnSize): fields are
+// packed (descriptor numbers are C ints; held input is under 2 GiB, the
+// read limit's 1 GiB and a read buffer at most), the unread bytes are two
+// offsets into the storage that holds them, and the peer's address is
+// kept in 24 bytes.
 type Conn struct {
-	w     *worker
-	tok   loop.Token
-	fd    int
-	idx   int32 // position in the loop's list of open connections
-	flags uint32
-	in    []byte // unread bytes: a window of the loop's buffer while OnData runs, or of own
-	own   *inbuf // storage for bytes left unread across OnData calls; nil while there are none
-	out   outq
-	ctx   any
-	peer  netip.AddrPort
-	tm    *connTimer // nil while no timeout applies
-	err   error      // what OnClose gets when a close waits (for the queue, for a handler)
-	drop  int        // bytes read and dropped while closing
+	w      *worker
+	tok    loop.Token
+	fd     int32
+	idx    int32 // position in the loop's list of open connections
+	flags  uint32
+	drop   int32  // bytes read and dropped while closing (saturates at the read limit)
+	own    *inbuf // storage for bytes left unread across OnData calls; nil while there are none
+	lo, hi int32  // the unread bytes: the loop's buffer[lo:hi] while OnData runs (fLoopBuf), else own.b[lo:hi]
+	out    outq
+	ctx    any
+	tm     *connTimer // nil while no timeout applies
+	err    error      // what OnClose gets when a close waits (for the queue, for a handler)
+	peer   peerAddr
 }
 
 // connEvents is Conn seen as the loop.Handler of its registration: the
@@ -84,10 +91,10 @@ func (c *Conn) readable(drain bool) {
 	w := c.w
 	budget := w.readBudget
 	for c.flags&(fClosed|fPaused|fEOF|fAbort|fDropped) == 0 {
-		n, err := read(c.fd, w.buf)
+		n, err := read(int(c.fd), w.buf)
 		if err != nil {
 			if err != unix.EAGAIN {
-				c.abort(sysErr("read", c.fd, err))
+				c.abort(sysErr("read", int(c.fd), err))
 			}
 			return
 		}
@@ -107,7 +114,7 @@ func (c *Conn) readable(drain bool) {
 			// further than the read limit, as an open connection past the
 			// high mark is not read: else it could keep the loop reading
 			// at its sending rate until the close gives up.
-			if c.drop += n; c.drop > c.w.s.cfg.readLimit {
+			if c.drop += int32(n); int(c.drop) > c.w.s.cfg.readLimit {
 				c.flags |= fDropped
 			}
 		} else {
@@ -123,19 +130,34 @@ func (c *Conn) readable(drain bool) {
 	}
 }
 
-// received hands new bytes to the handler, after the ones it left unread.
+// input returns the bytes received and not yet consumed.
+func (c *Conn) input() []byte {
+	switch {
+	case c.flags&fLoopBuf != 0:
+		return c.w.buf[c.lo:c.hi]
+	case c.own != nil:
+		return c.own.b[c.lo:c.hi]
+	}
+	return nil
+}
+
+// held returns the number of bytes received and not yet consumed.
+func (c *Conn) held() int { return int(c.hi - c.lo) }
+
+// received hands new bytes, the start of the loop's buffer, to the
+// handler, after the ones it left unread.
 func (c *Conn) received(data []byte) {
-	held := len(c.in)
+	held := c.held()
 	if held == 0 {
 		c.releaseIn()
-		c.in = data
+		c.lo, c.hi = 0, int32(len(data))
 		c.flags |= fLoopBuf
 	} else {
 		c.appendHeld(data)
 	}
-	total := len(c.in)
+	total := c.held()
 	c.callData()
-	if c.tm != nil && total-len(c.in) >= held && held > 0 {
+	if c.tm != nil && total-c.held() >= held && held > 0 {
 		// The handler got past every byte it had left unread: what it
 		// leaves now is a new incomplete message, whose read timeout
 		// starts now. Without this a connection that pipelines, always
@@ -149,19 +171,18 @@ func (c *Conn) received(data []byte) {
 // appendHeld adds data after the bytes held in own, moving them to the
 // front or to a larger buffer when the tail has no room.
 func (c *Conn) appendHeld(data []byte) {
-	n := len(c.in)
-	if cap(c.in)-n >= len(data) {
-		c.in = append(c.in, data...)
-		return
+	n := c.held()
+	if len(c.own.b)-int(c.hi) < len(data) {
+		if len(c.own.b) < n+len(data) {
+			nb := getIn(n + len(data))
+			copy(nb.b, c.input())
+			c.setOwn(nb)
+		} else {
+			copy(c.own.b, c.input())
+		}
+		c.lo, c.hi = 0, int32(n)
 	}
-	if cap(c.own.b) < n+len(data) {
-		nb := getIn(n + len(data))
-		copy(nb.b, c.in)
-		c.setOwn(nb)
-	} else {
-		copy(c.own.b, c.in)
-	}
-	c.in = append(c.own.b[:n], data...)
+	c.hi += int32(copy(c.own.b[c.hi:], data))
 }
 
 // keepUnread keeps what the handler left unread past its return: copied
@@ -172,9 +193,9 @@ func (c *Conn) keepUnread() {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	n := len(c.in)
+	n := c.held()
 	if n == 0 {
-		c.in = nil
+		c.lo, c.hi = 0, 0
 		c.flags &^= fLoopBuf
 		c.releaseIn()
 		if c.tm != nil {
@@ -188,17 +209,17 @@ func (c *Conn) keepUnread() {
 	}
 	switch {
 	case c.flags&fLoopBuf != 0:
-		c.flags &^= fLoopBuf
 		ib := getIn(n)
-		copy(ib.b, c.in)
+		copy(ib.b, c.input())
+		c.flags &^= fLoopBuf
 		c.setOwn(ib)
-		c.in = ib.b[:n]
-	case cap(c.own.b) > 4<<minInShift && n <= cap(c.own.b)/8:
+		c.lo, c.hi = 0, int32(n)
+	case len(c.own.b) > 4<<minInShift && n <= len(c.own.b)/8:
 		// A large buffer holding a little: move it to a small one.
 		ib := getIn(n)
-		copy(ib.b, c.in)
+		copy(ib.b, c.input())
 		c.setOwn(ib)
-		c.in = ib.b[:n]
+		c.lo, c.hi = 0, int32(n)
 	}
 	if c.tm != nil && c.tm.heldSince == 0 {
 		c.tm.heldSince = c.w.now()
@@ -225,7 +246,7 @@ func (c *Conn) releaseIn() {
 func (c *Conn) ended() {
 	c.flags |= fEOF
 	err := error(io.EOF)
-	if len(c.in) > 0 {
+	if c.held() > 0 {
 		err = io.ErrUnexpectedEOF // the end cut a message the handler was waiting to complete
 	}
 	switch {
@@ -329,8 +350,8 @@ func (c *Conn) shutWrite() {
 		return
 	}
 	c.flags |= fWriteShut
-	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
-		c.abort(sysErr("shutdown", c.fd, err))
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		c.abort(sysErr("shutdown", int(c.fd), err))
 	}
 }
 
@@ -346,15 +367,16 @@ func (c *Conn) finish(err error) {
 		// Accepting waits for a descriptor: free this one now rather
 		// than with the loop's batch, and resume accepting.
 		w.l.Unregister(c.tok)
-		unix.Close(c.fd)
+		unix.Close(int(c.fd))
 		w.s.resumeAccepting()
 	} else if err := w.l.UnregisterClose(c.tok); err != nil && !isClosed(err) {
 		// The loop lost the registration (a refused deferred Register):
 		// the descriptor is still ours.
-		unix.Close(c.fd)
+		unix.Close(int(c.fd))
 	}
 	c.releaseIn()
-	c.in = nil
+	c.lo, c.hi = 0, 0
+	c.flags &^= fLoopBuf
 	if n := c.out.release(); n > 0 {
 		w.st.heldOut.Add(-int64(n * chunkSize))
 	}
@@ -384,7 +406,7 @@ func (c *Conn) Buffered() int {
 	if !c.usable() {
 		return 0
 	}
-	return len(c.in)
+	return c.held()
 }
 
 // Peek returns the next n bytes without consuming them; n < 0 means all
@@ -395,13 +417,14 @@ func (c *Conn) Peek(n int) ([]byte, error) {
 	if !c.usable() {
 		return nil, closedErr("Peek")
 	}
-	if n < 0 || n == len(c.in) {
-		return c.in, nil
+	in := c.input()
+	if n < 0 || n == len(in) {
+		return in, nil
 	}
-	if n > len(c.in) {
-		return c.in, io.ErrShortBuffer
+	if n > len(in) {
+		return in, io.ErrShortBuffer
 	}
-	return c.in[:n], nil
+	return in[:n], nil
 }
 
 // Next returns the next n bytes and consumes them; n < 0 means all that is
@@ -410,7 +433,7 @@ func (c *Conn) Peek(n int) ([]byte, error) {
 // returns, as with Peek.
 func (c *Conn) Next(n int) ([]byte, error) {
 	b, err := c.Peek(n)
-	c.in = c.in[len(b):]
+	c.lo += int32(len(b))
 	return b, err
 }
 
@@ -419,8 +442,8 @@ func (c *Conn) Discard(n int) int {
 	if !c.usable() || n <= 0 {
 		return 0
 	}
-	n = min(n, len(c.in))
-	c.in = c.in[n:]
+	n = min(n, c.held())
+	c.lo += int32(n)
 	return n
 }
 
@@ -447,7 +470,7 @@ func (c *Conn) RemoteAddrPort() netip.AddrPort {
 	if c == nil {
 		return netip.AddrPort{}
 	}
-	return c.peer
+	return c.peer.addrPort()
 }
 
 // RemoteAddr returns the peer's address: a *net.TCPAddr, or a
@@ -458,12 +481,12 @@ func (c *Conn) RemoteAddr() net.Addr {
 		return nil
 	}
 	if c.w.s.ep.network == "unix" {
-		if sa, err := unix.Getpeername(c.fd); err == nil {
+		if sa, err := unix.Getpeername(int(c.fd)); err == nil {
 			return sockaddrToAddr("unix", sa)
 		}
 		return &net.UnixAddr{Net: "unix"}
 	}
-	return netAddr(c.w.s.ep.network, c.peer)
+	return netAddr(c.w.s.ep.network, c.peer.addrPort())
 }
 
 // LocalAddr returns the address the connection was accepted on
@@ -472,7 +495,7 @@ func (c *Conn) LocalAddr() net.Addr {
 	if !c.usable() {
 		return nil
 	}
-	return localAddr(c.w.s.ep.network, c.fd)
+	return localAddr(c.w.s.ep.network, int(c.fd))
 }
 
 // Close closes the connection once what is queued has been written. From

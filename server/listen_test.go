@@ -108,9 +108,9 @@ func TestAcceptedConnectionsInheritSocketOptions(t *testing.T) {
 		c := ev.waitOpen(t)
 		var nodelay, keep, idle int
 		onLoop(t, c.w, func() {
-			nodelay, _ = unix.GetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
-			keep, _ = unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
-			idle, _ = unix.GetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+			nodelay, _ = unix.GetsockoptInt(int(c.fd), unix.IPPROTO_TCP, unix.TCP_NODELAY)
+			keep, _ = unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+			idle, _ = unix.GetsockoptInt(int(c.fd), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
 		})
 		if (nodelay != 0) != on || keep != 1 || idle != 7 {
 			t.Fatalf("WithNoDelay(%v), WithKeepAlive(7s): accepted socket has TCP_NODELAY %d, SO_KEEPALIVE %d, TCP_KEEPIDLE %d", on, nodelay, keep, idle)

@@ -218,7 +218,7 @@ func (h *reuseServer) fail(format string, args ...any) {
 
 func (h *reuseServer) OnOpen(c *Conn) {
 	h.opened.Add(1)
-	if c.fd < len(h.seen) && h.seen[c.fd].Swap(true) {
+	if int(c.fd) < len(h.seen) && h.seen[c.fd].Swap(true) {
 		h.reuses.Add(1)
 	}
 	c.SetContext(&reuseConn{})

@@ -330,3 +330,47 @@ func write(fd int, b []byte) (int, error) {
 		}
 	}
 }
+
+// peerAddr is a connection's peer address in 24 bytes, where a
+// netip.AddrPort takes 32: the address's 16 bytes (an IPv4 one mapped),
+// the IPv6 scope, the port and the family.
+type peerAddr struct {
+	ip    [16]byte
+	scope uint32
+	port  uint16
+	fam   uint8 // 0: none (a Unix socket), 4 or 6
+}
+
+// peerOf packs ap, whose zone, if any, is a scope number (as addrPort
+// makes it).
+func peerOf(ap netip.AddrPort) peerAddr {
+	a := ap.Addr()
+	if !a.IsValid() {
+		return peerAddr{}
+	}
+	p := peerAddr{ip: a.As16(), port: ap.Port(), fam: 6}
+	if a.Is4() {
+		p.fam = 4
+	}
+	if z := a.Zone(); z != "" {
+		if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+			p.scope = uint32(n)
+		}
+	}
+	return p
+}
+
+// addrPort unpacks p; it allocates only for a scoped IPv6 address.
+func (p *peerAddr) addrPort() netip.AddrPort {
+	switch p.fam {
+	case 4:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(p.ip[12:])), p.port)
+	case 6:
+		a := netip.AddrFrom16(p.ip)
+		if p.scope != 0 {
+			a = a.WithZone(strconv.FormatUint(uint64(p.scope), 10))
+		}
+		return netip.AddrPortFrom(a, p.port)
+	}
+	return netip.AddrPort{}
+}

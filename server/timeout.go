@@ -202,7 +202,7 @@ func (c *Conn) lingerPoll() {
 // unacked returns the bytes sent and not yet acknowledged by the peer
 // (ioctl SIOCOUTQ), 0 when the kernel does not say.
 func (c *Conn) unacked() int {
-	n, err := unix.IoctlGetInt(c.fd, unix.SIOCOUTQ)
+	n, err := unix.IoctlGetInt(int(c.fd), unix.SIOCOUTQ)
 	if err != nil {
 		return 0
 	}
@@ -213,7 +213,7 @@ func (c *Conn) unacked() int {
 // nothing unread and ends the connection with a FIN rather than a reset.
 func (c *Conn) dropInput() {
 	for range 4 {
-		n, err := read(c.fd, c.w.buf)
+		n, err := read(int(c.fd), c.w.buf)
 		if err != nil || n < len(c.w.buf) {
 			return
 		}

@@ -101,7 +101,7 @@ func (w *worker) adopt(fd int, peer netip.AddrPort) {
 		unix.Close(fd)
 		return
 	}
-	c := &Conn{w: w, fd: fd, peer: peer}
+	c := &Conn{w: w, fd: int32(fd), peer: peerOf(peer)}
 	tok, err := w.l.Register(fd, connInterest, (*connEvents)(c))
 	if err != nil {
 		unix.Close(fd)

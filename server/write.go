@@ -37,7 +37,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	n := 0
 	if c.out.n == 0 {
 		var err error
-		n, err = write(c.fd, b)
+		n, err = write(int(c.fd), b)
 		if err != nil && err != unix.EAGAIN {
 			return n, c.writeFailed(err)
 		}
@@ -74,7 +74,7 @@ func (c *Conn) Writev(bs [][]byte) (int, error) {
 		if len(iov) == 0 {
 			return total, nil
 		}
-		n, err := writev(c.fd, iov)
+		n, err := writev(int(c.fd), iov)
 		if err != nil && err != unix.EAGAIN {
 			return total, c.writeFailed(err)
 		}
@@ -165,7 +165,7 @@ func (c *Conn) enqueue(b []byte) {
 func (c *Conn) flush() {
 	w := c.w
 	for c.out.n > 0 {
-		n, err := writev(c.fd, c.out.iovecs(w.iov[:0:64]))
+		n, err := writev(int(c.fd), c.out.iovecs(w.iov[:0:64]))
 		if err != nil {
 			if err != unix.EAGAIN {
 				c.writeFailed(err)
@@ -197,7 +197,7 @@ func (c *Conn) flush() {
 // writeFailed closes the connection with the kernel's error, once no
 // handler of it runs, and returns the error.
 func (c *Conn) writeFailed(err error) error {
-	e := sysErr("write", c.fd, err)
+	e := sysErr("write", int(c.fd), err)
 	c.abort(e)
 	return e
 }
