@@ -46,10 +46,13 @@ func (s *refServer) serve() {
 		go func() {
 			defer s.wg.Done()
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
 			var buf []byte
 			tmp := make([]byte, 64<<10)
 			for {
+				// Five seconds without progress end a connection: a
+				// deep pipeline takes longer than that in all on a
+				// loaded machine under the race detector.
+				c.SetDeadline(time.Now().Add(5 * time.Second))
 				n, err := c.Read(tmp)
 				buf = append(buf, tmp[:n]...)
 				for {
