@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eventpoll/eventpoll/internal/errs"
 )
 
 // Changes collects the interest changes an event loop makes during one
@@ -52,10 +54,10 @@ import (
 //
 // A Changes is for one goroutine: it is not safe for concurrent use. Its
 // steady state allocates nothing: the command list and the per-fd table are
-// reused. The table is indexed by fd, so it grows to the largest fd seen,
-// as the kernel's and the Go runtime's fd tables do, up to 1<<20 entries
-// (fs.nr_open's default: the largest table a process has unless root raised
-// it); what Changes knows of larger numbers is kept in a map, which costs an
+// reused. The table is indexed by fd, 16 bytes an entry, so it grows to
+// the largest fd seen, as the kernel's and the Go runtime's fd tables do,
+// up to 1<<20 entries (fs.nr_open's default: the largest table a process
+// has unless root raised it); what Changes knows of larger numbers is kept in a map, which costs an
 // allocation the first time each such fd is seen.
 type Changes struct {
 	p       Poller
@@ -67,15 +69,36 @@ type Changes struct {
 	flushed bool             // cmds holds the last Flush's commands, for the caller to read
 }
 
-// denseFds bounds the table indexed by fd: 24 MiB at most.
+// denseFds bounds the table indexed by fd: 16 MiB at most (16 bytes an entry).
 const denseFds = 1 << 20
 
-// fdState is what Changes knows about one fd.
+// fdState is what Changes knows about one fd, in 16 bytes: an event loop
+// has one per descriptor number up to its highest.
 type fdState struct {
-	pending int32 // 1 + index in cmds of the last live command for this fd, or 0
-	reg     uint8 // regNo, regYes (ev and data known), regUnknown (registered, mask unknown)
-	ev      Events
-	data    uint64
+	data uint64
+	ev   Events
+	// pr holds, in its low 30 bits, 1 + the index in cmds of the last live
+	// command for this fd, or 0; in its top two, regNo, regYes (ev and data
+	// known) or regUnknown (registered, mask unknown).
+	pr uint32
+}
+
+// pendMask is fdState.pr's index part.
+const pendMask = 1<<30 - 1
+
+// maxQueued bounds the commands queued between two Flushes, so that an
+// index fits fdState.pr: a billion commands, 24 GiB of them, before it
+// matters. A variable for the tests.
+var maxQueued = pendMask
+
+func (st *fdState) pending() int32     { return int32(st.pr & pendMask) }
+func (st *fdState) setPending(p int32) { st.pr = st.pr&^pendMask | uint32(p) }
+func (st *fdState) reg() uint8         { return uint8(st.pr >> 30) }
+
+// know sets what is applied for the fd.
+func (st *fdState) know(reg uint8, ev Events, data uint64) {
+	st.pr = st.pr&pendMask | uint32(reg)<<30
+	st.ev, st.data = ev, data
 }
 
 const (
@@ -102,12 +125,12 @@ func (c *Changes) Len() int {
 // Add queues the registration of fd for ev with data (Instance.Add).
 // It returns an argument error at once, queuing nothing: EBADF for a number
 // no descriptor can have (negative, or above the int32 range), EINVAL for
-// bad events.
+// bad events; ENOSPC when a billion commands (1<<30 - 1) are queued since
+// the last Flush, as Modify and Delete do.
 func (c *Changes) Add(fd int, ev Events, data uint64) error {
-	if err := checkCtl(int(OpAdd), fd, ev); err != nil {
+	if err := c.check(int(OpAdd), fd, ev); err != nil {
 		return err
 	}
-	c.begin()
 	c.push(Cmd{Op: OpAdd, Fd: fd, Events: ev, Data: data})
 	return nil
 }
@@ -116,26 +139,25 @@ func (c *Changes) Add(fd int, ev Events, data uint64) error {
 // or dropped as the type's documentation describes. Argument errors are
 // returned at once, as for Add.
 func (c *Changes) Modify(fd int, ev Events, data uint64) error {
-	if err := checkCtl(int(OpModify), fd, ev); err != nil {
+	if err := c.check(int(OpModify), fd, ev); err != nil {
 		return err
 	}
-	c.begin()
 	st := c.state(fd)
-	if st.pending == 0 {
-		if st.reg == regYes && st.ev == ev && st.data == data && ev&(Edge|OneShot) == 0 {
+	if st.pending() == 0 {
+		if st.reg() == regYes && st.ev == ev && st.data == data && ev&(Edge|OneShot) == 0 {
 			return nil
 		}
 		c.push(Cmd{Op: OpModify, Fd: fd, Events: ev, Data: data})
 		return nil
 	}
-	i := st.pending - 1
+	i := st.pending() - 1
 	p := &c.cmds[i]
 	switch {
 	case p.Op == OpAdd && p.Events&Exclusive == 0 && c.addExpectedToSucceed(i):
 		p.Events, p.Data = ev, data
 	case p.Op == OpModify:
 		p.Events, p.Data = ev, data
-		if c.prev[i] == 0 && st.reg == regYes && st.ev == ev && st.data == data && ev&(Edge|OneShot) == 0 {
+		if c.prev[i] == 0 && st.reg() == regYes && st.ev == ev && st.data == data && ev&(Edge|OneShot) == 0 {
 			c.drop(i)
 		}
 	default:
@@ -149,13 +171,12 @@ func (c *Changes) Modify(fd int, ev Events, data uint64) error {
 // registration belongs to the open file and outlives the number. A number
 // no descriptor can have is refused at once with EBADF.
 func (c *Changes) Delete(fd int) error {
-	if err := checkCtl(int(OpDelete), fd, 0); err != nil {
+	if err := c.check(int(OpDelete), fd, 0); err != nil {
 		return err
 	}
-	c.begin()
 	st := c.state(fd)
-	if st.pending != 0 {
-		i := st.pending - 1
+	if st.pending() != 0 {
+		i := st.pending() - 1
 		p := &c.cmds[i]
 		switch {
 		case p.Op == OpAdd && c.addExpectedToSucceed(i):
@@ -181,7 +202,7 @@ func (c *Changes) Delete(fd int) error {
 // ENOENT, and an Add and a Delete would not cancel out.
 func (c *Changes) Forget(fd int) {
 	if st := c.known(fd); st != nil {
-		st.reg, st.ev, st.data = regNo, 0, 0
+		st.know(regNo, 0, 0)
 	}
 }
 
@@ -213,6 +234,20 @@ func (c *Changes) Flush() ([]Cmd, error) {
 }
 
 // begin clears the previous Flush's commands before new ones are queued.
+// check checks a call's arguments, as the Instance's call would, and that
+// there is room for one more command: ENOSPC once maxQueued are queued.
+// It starts a new list after a Flush.
+func (c *Changes) check(op, fd int, ev Events) error {
+	if err := checkCtl(op, fd, ev); err != nil {
+		return err
+	}
+	c.begin()
+	if len(c.cmds) >= maxQueued {
+		return errs.Call(pkg, ctlCalls[op], fd, unix.ENOSPC)
+	}
+	return nil
+}
+
 func (c *Changes) begin() {
 	if c.flushed {
 		c.cmds, c.prev, c.live, c.flushed = c.cmds[:0], c.prev[:0], 0, false
@@ -259,15 +294,15 @@ func (c *Changes) known(fd int) *fdState {
 func (c *Changes) push(cmd Cmd) {
 	st := c.state(cmd.Fd)
 	c.cmds = append(c.cmds, cmd)
-	c.prev = append(c.prev, st.pending)
-	st.pending = int32(len(c.cmds))
+	c.prev = append(c.prev, st.pending())
+	st.setPending(int32(len(c.cmds)))
 	c.live++
 }
 
 // drop removes the last live command for its fd.
 func (c *Changes) drop(i int32) {
 	st := c.state(c.cmds[i].Fd)
-	st.pending = c.prev[i]
+	st.setPending(c.prev[i])
 	c.cmds[i].Op = opDropped
 	c.live--
 }
@@ -279,7 +314,7 @@ func (c *Changes) addExpectedToSucceed(i int32) bool {
 	if p := c.prev[i]; p != 0 {
 		return c.cmds[p-1].Op == OpDelete
 	}
-	return c.state(c.cmds[i].Fd).reg == regNo
+	return c.state(c.cmds[i].Fd).reg() == regNo
 }
 
 // compact removes dropped commands in place.
@@ -300,16 +335,16 @@ func (c *Changes) learn(cmds []Cmd) {
 	for i := range cmds {
 		cmd := &cmds[i]
 		st := c.state(cmd.Fd)
-		st.pending = 0
+		st.setPending(0)
 		switch errno := resultErrno(cmd.Result); {
 		case cmd.Result == nil && cmd.Op != OpDelete:
-			st.reg, st.ev, st.data = regYes, cmd.Events, cmd.Data
+			st.know(regYes, cmd.Events, cmd.Data)
 		case cmd.Result == nil, errno == unix.ENOENT, errno == unix.EBADF:
-			st.reg, st.ev, st.data = regNo, 0, 0
+			st.know(regNo, 0, 0)
 		case errno == unix.EEXIST:
-			st.reg = regUnknown
+			st.know(regUnknown, st.ev, st.data)
 		}
-		if cmd.Fd >= denseFds && st.reg == regNo {
+		if cmd.Fd >= denseFds && st.reg() == regNo {
 			delete(c.far, cmd.Fd) // nothing to know: the map keeps only what is
 		}
 	}
@@ -337,7 +372,7 @@ func isBatchError(err error) bool {
 
 func (c *Changes) forgetPending(cmds []Cmd) {
 	for i := range cmds {
-		c.state(cmds[i].Fd).pending = 0
+		c.state(cmds[i].Fd).setPending(0)
 	}
 	c.cmds, c.prev, c.live, c.flushed = c.cmds[:0], c.prev[:0], 0, false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
@@ -445,5 +446,59 @@ func TestChangesForgetAfterCloseWithoutDelete(t *testing.T) {
 	changesFlush(t, c)
 	if got := changesInterest(t, ep, []int{fresh}); got != "{3:OUT}" {
 		t.Fatalf("interest set %s, want {3:OUT}", got)
+	}
+}
+
+// TestChangesStateIsSixteenBytes keeps the per-descriptor table at 16
+// bytes an entry (an event loop has one per descriptor number), and checks
+// that the packed index and registration state do not overwrite each other.
+func TestChangesStateIsSixteenBytes(t *testing.T) {
+	if n := unsafe.Sizeof(fdState{}); n != 16 {
+		t.Fatalf("fdState is %d bytes; want 16", n)
+	}
+	for _, reg := range []uint8{regNo, regYes, regUnknown} {
+		for _, p := range []int32{0, 1, 12345, pendMask} {
+			var st fdState
+			st.setPending(pendMask)
+			st.know(reg, In|Edge|OneShot, 1<<64-1)
+			st.setPending(p)
+			if st.reg() != reg || st.pending() != p || st.ev != In|Edge|OneShot || st.data != 1<<64-1 {
+				t.Fatalf("reg %d pending %d: read back reg %d pending %d ev %v data %x", reg, p, st.reg(), st.pending(), st.ev, st.data)
+			}
+		}
+	}
+}
+
+// TestChangesRefuseCommandsPastTheQueueBound lowers the bound and checks
+// that Add, Modify and Delete return ENOSPC at it, queue nothing, and take
+// commands again after a Flush.
+func TestChangesRefuseCommandsPastTheQueueBound(t *testing.T) {
+	defer func(n int) { maxQueued = n }(maxQueued)
+	maxQueued = 2
+	ep := newInstance(t)
+	fds := eventfds(t, 3)
+	c := NewChanges(ep)
+	if err := c.Add(fds[0], In, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(fds[1], In, 2); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"Add": c.Add(fds[2], In, 3), "Modify": c.Modify(fds[2], In, 3), "Delete": c.Delete(fds[0]),
+	} {
+		if !errors.Is(err, unix.ENOSPC) {
+			t.Errorf("%s with %d commands queued: %v; want ENOSPC", name, maxQueued, err)
+		}
+	}
+	if cmds := changesFlush(t, c); len(cmds) != 2 {
+		t.Fatalf("Flush applied %d commands; want the 2 queued", len(cmds))
+	}
+	if err := c.Add(fds[2], In, 3); err != nil {
+		t.Fatalf("Add after Flush: %v", err)
+	}
+	changesFlush(t, c)
+	if got, want := changesInterest(t, ep, fds), "{1:IN 2:IN 3:IN}"; got != want {
+		t.Fatalf("interest %s; want %s (the refused commands queued nothing)", got, want)
 	}
 }
