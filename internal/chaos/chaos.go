@@ -294,7 +294,9 @@ func (c *client) run(b Behaviour) {
 }
 
 // echo sends frames frames, at most depth unanswered at a time, in random
-// pieces, and verifies every echo. With closeWrite it shuts its writing
+// pieces, and verifies every echo. OpTimeout bounds each frame's write and
+// each echo's read, not the connection: 64 frames read a byte at a time
+// on a loaded machine may take longer in all than one operation may. With closeWrite it shuts its writing
 // half after the last frame and then expects, after the last echo, EOF.
 func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
 	conn, err := c.dial()
@@ -308,6 +310,7 @@ func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
 	for back < frames {
 		for sent < frames && sent-back < depth {
 			buf = AppendFrame(buf[:0], c.id, uint64(sent), c.rng.IntN(c.cfg.MaxPayload+1))
+			conn.SetWriteDeadline(time.Now().Add(c.cfg.OpTimeout))
 			if err := c.writePieces(conn, buf); err != nil {
 				c.unanswered(sent, back, err)
 				return
@@ -318,6 +321,7 @@ func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
 				conn.(*net.TCPConn).CloseWrite()
 			}
 		}
+		conn.SetReadDeadline(time.Now().Add(c.cfg.OpTimeout))
 		f, err := rd.next()
 		if err != nil {
 			if errors.Is(err, errTorn) && !c.cfg.Shutdown {
@@ -339,6 +343,7 @@ func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
 	if closeWrite {
 		// The server has answered everything and sees our EOF: it must end
 		// the connection, with nothing more.
+		conn.SetReadDeadline(time.Now().Add(c.cfg.OpTimeout))
 		if f, err := rd.next(); err == nil {
 			atomic.AddInt64(&c.res.Misdelivered, 1)
 			c.res.fail("connection %d: an extra frame %x after the last", c.id, f[:min(len(f), 24)])

@@ -302,3 +302,30 @@ func TestMayRefuseCountsConnectionsClosedBeforeAnyEcho(t *testing.T) {
 		t.Fatalf("without MayRefuse: lost %d, unserved %d", res.Lost, res.Unserved)
 	}
 }
+
+// OpTimeout bounds each operation of a behaved client, not its
+// connection: a server that answers every frame well within it, but a
+// connection's frames in all only after several times it, loses nothing.
+// (With one deadline per connection, set at dial, such clients timed out
+// and counted their frames lost: slow one-byte readers on a loaded
+// machine did.)
+func TestOpTimeoutBoundsEachOperationNotTheConnection(t *testing.T) {
+	s := startRef(t, 64<<10, func(f []byte) []byte {
+		time.Sleep(40 * time.Millisecond)
+		return f
+	})
+	cfg := quickConfig(s.ln.Addr().String(), 7)
+	cfg.Weights = map[Behaviour]int{Normal: 1, OneByteReads: 1}
+	cfg.Conns, cfg.Concurrency = 8, 8
+	cfg.OpTimeout = time.Second
+	start := time.Now()
+	res := Run(context.Background(), cfg)
+	took := time.Since(start)
+	t.Logf("%v in %v", res, took)
+	if res.Failed() || res.FramesBack != res.FramesSent {
+		t.Fatalf("frames answered within OpTimeout each were counted lost: %v %v", res, res.Failures)
+	}
+	if took < 2*cfg.OpTimeout {
+		t.Fatalf("the run took %v: no connection outlasted OpTimeout (%v) twice, so the test shows nothing", took, cfg.OpTimeout)
+	}
+}
