@@ -93,8 +93,9 @@ type Loop struct {
 	done    chan struct{} // closed when a running Run has returned
 	tid     atomic.Int32  // the loop thread's id while Run runs; 0 otherwise
 
-	base time.Time // the zero of loop nanoseconds (monotonic)
-	st   statCounters
+	base      time.Time // the zero of loop nanoseconds (monotonic)
+	lastYield int64     // loop nanoseconds of the last yieldIfDue that yielded
+	st        statCounters
 }
 
 // New creates a Loop: an epoll instance (or, with WithEngine(EngineRing),
@@ -220,11 +221,46 @@ func (l *Loop) once() error {
 	l.runPosts()
 	l.fireTimers()
 	l.flush()
+	l.yieldIfDue()
 	l.st.iterations++
 	if l.st.iterations%64 == 0 {
 		l.st.publish()
 	}
 	return nil
+}
+
+// yieldEvery is how often a busy loop passes through the Go scheduler.
+// yieldSlack is how close a due timer keeps it from doing so: a pass costs
+// a hand-off of the P between two threads (the goroutine is locked to its
+// thread), tens of microseconds on a virtual machine.
+const (
+	yieldEvery = 2 * time.Millisecond
+	yieldSlack = 200 * time.Microsecond
+)
+
+// yieldIfDue calls runtime.Gosched once per yieldEvery.
+//
+// The loop goroutine is locked to its thread and, busy, never enters the
+// scheduler on its own, so its P's scheduling tick stands still. Once the
+// tick has not moved for 10 ms, the runtime's monitor takes the P from the
+// thread at every look that finds it in a system call, however short the
+// call (it would preempt a goroutine that computes; one in epoll_wait it
+// cannot), and each time wakes another thread to hold it: with one P, a
+// server's loop lost it on most of its waits, about 5,500 thread switches
+// a second beside it (TestBusyLoopKeepsItsP; BENCHMARKS.md has the
+// throughput). A pass through the scheduler every 2 ms moves the tick, at
+// the price of one hand-off of the P per 2 ms. A timer due within
+// yieldSlack is not delayed for it.
+func (l *Loop) yieldIfDue() {
+	now := l.now()
+	if now-l.lastYield < int64(yieldEvery) {
+		return
+	}
+	if when, ok := l.timers.next(); ok && when-now < int64(yieldSlack) {
+		return
+	}
+	l.lastYield = now
+	runtime.Gosched()
 }
 
 // wait blocks in the engine until an event, a wake-up or the next timer.
