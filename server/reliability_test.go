@@ -19,8 +19,10 @@ import (
 // TestEMFILEPausesAcceptingServesOpenConnsAndResumesWithin100ms runs the
 // server's process out of descriptors while a client process keeps
 // dialing: the open connection goes on being answered, the server's loops
-// (and, without the race detector, the whole process) use under 5% of a
-// core, and the first new connection is accepted and answered within 100
+// do not spin (assertPausedIdle: at most one iteration per millisecond,
+// and the loops, and without the race detector the whole process, under a
+// quarter of a core, a ceiling for a loaded machine; a quiet one measures
+// 1-3%), and the first new connection is accepted and answered within 100
 // ms of descriptors being freed (elsewhere in the process: no connection
 // of the server closes to re-arm accepting, so the backoff alone must bring
 // it back, and its cap is 20 ms). Every client is answered in the end, or
