@@ -188,9 +188,11 @@ func runPhase(ctx context.Context, cfg Config, pl phasePlan, start time.Time, ti
 	began := time.Now()
 	seed := cfg.Seed*1000 + uint64(pl.N)
 	var conns atomic.Int64
+	// A slowloris client sends a byte a second, as the attack does; the
+	// server's read timeout (2 s) is what must cut it.
 	ccfg := chaos.Config{
 		Addr: child.addr, Seed: seed, Conns: 1 << 40, Concurrency: cfg.Concurrency, Weights: weights(pl.Fault),
-		MaxFrame: maxFrame, MaxPayload: maxPayload, SlowInterval: 50 * time.Millisecond, BurstSize: 20,
+		MaxFrame: maxFrame, MaxPayload: maxPayload, SlowInterval: time.Second, BurstSize: 20,
 		OpTimeout: 10 * time.Second, Shutdown: pl.Fault == faultRestart, MayRefuse: pl.Fault == faultEMFILE,
 		OnConnect: func(uint64) { conns.Add(1) },
 	}
