@@ -22,8 +22,9 @@ const (
 	// events are collected from shared memory, one io_uring_enter per batch
 	// instead of one epoll_pwait2 per wait under load. Where the kernel or
 	// the process cannot use it (older kernel, io_uring disabled,
-	// EVENTPOLL_NO_URING set) the loop runs EngineEpoll instead, with the
-	// same behaviour; Loop.Engine says which runs.
+	// EVENTPOLL_NO_URING set), and with WithBusyPoll, the loop runs
+	// EngineEpoll instead, with the same behaviour; Loop.Engine says which
+	// runs.
 	EngineRing
 )
 
@@ -116,8 +117,12 @@ func WithCPU(cpu int) Option { return func(c *config) { c.cpu = cpu } }
 
 // WithBusyPoll sets the epoll instance's busy polling (epoll.SetBusyPoll,
 // Linux 6.9) at New: a wait that finds nothing spins over the NAPI contexts
-// of the instance's sockets for up to p.Usecs before sleeping. New fails
-// with the kernel's refusal (ErrUnsupported before 6.9).
+// of the instance's sockets for up to p.Usecs before sleeping. Only
+// epoll_wait busy polls (IORING_OP_EPOLL_WAIT does not), so a loop given
+// WithBusyPoll runs EngineEpoll even when EngineRing was asked for. New
+// fails with SetBusyPoll's errors: EINVAL for p.Usecs above math.MaxInt32,
+// EPERM for p.Budget above 64 without CAP_NET_ADMIN, ErrUnsupported before
+// Linux 6.9.
 func WithBusyPoll(p epoll.BusyPollParams) Option {
 	return func(c *config) { c.busyPoll = &p }
 }
