@@ -22,7 +22,9 @@ func (l *Loop) openPoller() error {
 	// ring collects events with IORING_OP_EPOLL_WAIT, whose epoll_sendevents
 	// never spins, so the parameters would be set and never used there.
 	if l.cfg.engine == EngineRing && l.cfg.busyPoll == nil {
-		r, err := ring.New(l.cfg.maxRegs, ring.WithEngine(ring.EngineEpollWait))
+		// One slot more than the capacity: the loop's wake-up eventfd
+		// takes one, which is not the caller's to count.
+		r, err := ring.New(l.cfg.maxRegs+1, ring.WithEngine(ring.EngineEpollWait))
 		if err == nil {
 			l.p, l.engine = r, EngineRing
 			return nil

@@ -240,6 +240,33 @@ func TestRegisterBeforeRunReturnsKernelErrors(t *testing.T) {
 	})
 }
 
+// TestRingCapacityCountsTheCallersRegistrations: WithRingCapacity(n)
+// admits n registrations on EngineRing, the loop's own wake-up eventfd
+// aside, and refuses the next with ENOSPC; EngineEpoll has no such bound.
+func TestRingCapacityCountsTheCallersRegistrations(t *testing.T) {
+	forEngines(t, func(t *testing.T, e Engine) {
+		const n = 3
+		l := newLoop(t, e, WithRingCapacity(n))
+		for i := 0; i < n; i++ {
+			if _, err := l.Register(fdtest.Eventfd(t), epoll.In, newRecorder()); err != nil {
+				t.Fatalf("Register %d of a capacity of %d: %v", i+1, n, err)
+			}
+		}
+		_, err := l.Register(fdtest.Eventfd(t), epoll.In, newRecorder())
+		if l.Engine() == EngineRing && !errors.Is(err, unix.ENOSPC) {
+			t.Fatalf("Register past a ring capacity of %d: %v, want ENOSPC", n, err)
+		}
+		if l.Engine() == EngineEpoll && err != nil {
+			t.Fatalf("Register past a ring capacity of %d on epoll: %v, want no bound", n, err)
+		}
+		for _, c := range []int{0, maxRingCapacity + 1} {
+			if _, err := New(WithEngine(e), WithRingCapacity(c)); !errors.Is(err, unix.EINVAL) {
+				t.Errorf("New with a ring capacity of %d: %v, want EINVAL", c, err)
+			}
+		}
+	})
+}
+
 func TestModifyIsAppliedAtIterationEnd(t *testing.T) {
 	forEngines(t, func(t *testing.T, e Engine) {
 		l := newLoop(t, e)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/ring"
 )
 
 // Engine selects what the loop waits with.
@@ -67,8 +68,8 @@ func (c *config) check() error {
 		return errs.Invalid(pkg, "New", -1, "unknown engine "+c.engine.String())
 	case c.events < 1 || c.events > 1<<20:
 		return errs.Invalid(pkg, "New", -1, "event buffer of "+strconv.Itoa(c.events)+" outside [1, 1048576]")
-	case c.maxRegs < 1 || c.maxRegs > 1<<20:
-		return errs.Invalid(pkg, "New", -1, "ring capacity "+strconv.Itoa(c.maxRegs)+" outside [1, 1048576]")
+	case c.maxRegs < 1 || c.maxRegs > maxRingCapacity:
+		return errs.Invalid(pkg, "New", -1, "ring capacity "+strconv.Itoa(c.maxRegs)+" outside [1, "+strconv.Itoa(maxRingCapacity)+"]")
 	case c.slack < 0:
 		return errs.Invalid(pkg, "New", -1, "negative timer slack")
 	case c.spin < 0 || c.spin > time.Millisecond:
@@ -87,9 +88,12 @@ func WithEngine(e Engine) Option { return func(c *config) { c.engine = e } }
 func WithEventBuffer(n int) Option { return func(c *config) { c.events = n } }
 
 // WithRingCapacity sets how many registrations EngineRing holds at most
-// (65,536 by default; 1 to 1,048,576): the ring's slot table is sized once.
+// (65,536 by default; 1 to 1,048,575): the ring's slot table is sized once.
 // A Register past it is refused with ENOSPC. EngineEpoll has no such bound.
 func WithRingCapacity(n int) Option { return func(c *config) { c.maxRegs = n } }
+
+// maxRingCapacity leaves room in the ring for the loop's wake-up eventfd.
+const maxRingCapacity = ring.MaxItems - 1
 
 // WithTimerSlack sets the timer slack of the loop's thread while Run runs
 // (prctl PR_SET_TIMERSLACK): how much later than asked the kernel may end
