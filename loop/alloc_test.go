@@ -33,36 +33,40 @@ func TestDispatchAllocatesNothing(t *testing.T) {
 }
 
 func TestPostAllocatesNothingInSteadyState(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	ran := 0
-	f := func() { ran++ }
-	for i := 0; i < 100; i++ {
-		l.Post(f)
-	}
-	l.runPosts()
-	if a := testing.AllocsPerRun(1000, func() {
-		l.Post(f)
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		ran := 0
+		f := func() { ran++ }
+		for i := 0; i < 100; i++ {
+			l.Post(f)
+		}
 		l.runPosts()
-	}); a != 0 {
-		t.Fatalf("Post and run allocate %v times", a)
-	}
+		if a := testing.AllocsPerRun(1000, func() {
+			l.Post(f)
+			l.runPosts()
+		}); a != 0 {
+			t.Fatalf("Post and run allocate %v times", a)
+		}
+	})
 }
 
 func TestTimerResetFireStopAllocatesNothing(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	fired := 0
-	tm := l.AfterFunc(time.Hour, func() { fired++ })
-	keep := l.AfterFunc(time.Hour, func() {})
-	defer keep.Stop()
-	if a := testing.AllocsPerRun(1000, func() {
-		tm.Reset(0)
-		l.fireTimers()
-		tm.Reset(time.Hour)
-		tm.Stop()
-	}); a != 0 {
-		t.Fatalf("timer Reset+fire+Stop allocates %v times", a)
-	}
-	if fired < 1000 {
-		t.Fatalf("timer fired %d times", fired)
-	}
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		fired := 0
+		tm := l.AfterFunc(time.Hour, func() { fired++ })
+		keep := l.AfterFunc(time.Hour, func() {})
+		defer keep.Stop()
+		if a := testing.AllocsPerRun(1000, func() {
+			tm.Reset(0)
+			l.fireTimers()
+			tm.Reset(time.Hour)
+			tm.Stop()
+		}); a != 0 {
+			t.Fatalf("timer Reset+fire+Stop allocates %v times", a)
+		}
+		if fired < 1000 {
+			t.Fatalf("timer fired %d times", fired)
+		}
+	})
 }

@@ -115,8 +115,8 @@
 // EngineEpoll (the default) waits with epoll.Instance.Wait. EngineRing waits
 // on a ring.Ring with the IORING_OP_EPOLL_WAIT engine (Linux 6.15), which
 // collects a batch of events from shared memory with one io_uring_enter;
-// where io_uring or the opcode is missing, the loop runs EngineEpoll with
-// the same behaviour. Both give epoll's full semantics: level and edge
+// where io_uring or the opcode is missing, or busy polling is asked for
+// (WithBusyPoll), the loop runs EngineEpoll with the same behaviour. Both give epoll's full semantics: level and edge
 // triggering, OneShot, Exclusive (see Caps).
 //
 // # Every kind of event in one queue

@@ -18,8 +18,13 @@ var ErrRunning = errors.New("loop already running")
 // openPoller makes the loop's Poller: a ring when asked for and possible,
 // an epoll instance otherwise.
 func (l *Loop) openPoller() error {
-	if l.cfg.engine == EngineRing {
-		r, err := ring.New(l.cfg.maxRegs, ring.WithEngine(ring.EngineEpollWait))
+	// Busy polling is epoll_wait's (ep_poll spins before it sleeps); the
+	// ring collects events with IORING_OP_EPOLL_WAIT, whose epoll_sendevents
+	// never spins, so the parameters would be set and never used there.
+	if l.cfg.engine == EngineRing && l.cfg.busyPoll == nil {
+		// One slot more than the capacity: the loop's wake-up eventfd
+		// takes one, which is not the caller's to count.
+		r, err := ring.New(l.cfg.maxRegs+1, ring.WithEngine(ring.EngineEpollWait))
 		if err == nil {
 			l.p, l.engine = r, EngineRing
 			return nil

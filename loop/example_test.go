@@ -2,7 +2,10 @@ package loop_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,4 +264,322 @@ func ExampleWithTimerSpin() {
 	})
 	l.Run(context.Background())
 	// Output: not early: true
+}
+
+// A Token names one registration, not a descriptor: the same descriptor
+// registered again after Unregister has a new Token, and the old one names
+// nothing, so an event that still carries it is dropped.
+func ExampleToken() {
+	l, _ := loop.New()
+	defer l.Close()
+	efd, _ := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	defer unix.Close(efd)
+	h := loop.HandlerFunc(func(*loop.Loop, loop.Token, epoll.Events) {})
+	old, _ := l.Register(efd, epoll.In, h)
+	l.Unregister(old)
+	cur, _ := l.Register(efd, epoll.In, h)
+	fmt.Println(old != cur, l.Registered(old), l.Registered(cur))
+	l.Unregister(cur)
+	// Output: true false true
+}
+
+// A counter is a Handler with state of its own: what an eventfd counted.
+type counter struct{ total uint64 }
+
+func (c *counter) OnEvent(l *loop.Loop, t loop.Token, ev epoll.Events) {
+	var buf [8]byte
+	if n, _ := unix.Read(l.Fd(t), buf[:]); n == 8 {
+		c.total += binary.NativeEndian.Uint64(buf[:])
+	}
+	l.UnregisterClose(t)
+	l.Close()
+}
+
+func ExampleHandler() {
+	l, _ := loop.New()
+	efd, _ := unix.Eventfd(5, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC) // readable: counts 5
+	c := &counter{}
+	l.Register(efd, epoll.In, c)
+	l.Run(context.Background())
+	fmt.Println("total:", c.total)
+	// Output: total: 5
+}
+
+func ExampleHandlerFunc() {
+	var h loop.Handler = loop.HandlerFunc(func(l *loop.Loop, t loop.Token, ev epoll.Events) {
+		fmt.Println("event:", ev)
+	})
+	h.OnEvent(nil, 1, epoll.In|epoll.Hup)
+	// Output: event: IN|HUP
+}
+
+func ExampleEngine_String() {
+	fmt.Println(loop.EngineEpoll, loop.EngineRing, loop.Engine(7))
+	// Output: epoll ring Engine(7)
+}
+
+// Run returns ctx.Err() when ctx is done, and the loop may run again; a Run
+// while another runs fails with ErrRunning; after Close, Run returns nil.
+func ExampleLoop_Run() {
+	l, _ := loop.New()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	fmt.Println(l.Run(ctx))
+	l.Post(func() {
+		fmt.Println(errors.Is(l.Run(context.Background()), loop.ErrRunning))
+		l.Close()
+	})
+	fmt.Println(l.Run(context.Background()))
+	// Output:
+	// context deadline exceeded
+	// true
+	// <nil>
+}
+
+// Registered tells a live Token from one whose registration has ended.
+func ExampleLoop_Registered() {
+	l, _ := loop.New()
+	defer l.Close()
+	efd, _ := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	t, _ := l.Register(efd, epoll.In, loop.HandlerFunc(func(*loop.Loop, loop.Token, epoll.Events) {}))
+	fmt.Println(l.Registered(t))
+	l.UnregisterClose(t)
+	fmt.Println(l.Registered(t))
+	// Output:
+	// true
+	// false
+}
+
+// One Handler for many descriptors: Fd says which one an event is for.
+func ExampleLoop_Fd() {
+	l, _ := loop.New()
+	var toks []loop.Token
+	drain := loop.HandlerFunc(func(l *loop.Loop, t loop.Token, ev epoll.Events) {
+		var buf [8]byte
+		unix.Read(l.Fd(t), buf[:])
+		fmt.Println("counted:", binary.NativeEndian.Uint64(buf[:]))
+		l.UnregisterClose(t) // the loop closes the descriptor
+		if l.Len() == 0 {
+			l.Close()
+		}
+	})
+	for _, n := range []uint{1, 2} {
+		efd, _ := unix.Eventfd(n, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		t, _ := l.Register(efd, epoll.In, drain)
+		toks = append(toks, t)
+	}
+	l.Run(context.Background())
+	fmt.Println(l.Fd(toks[0])) // no longer live
+	// Output:
+	// counted: 1
+	// counted: 2
+	// -1
+}
+
+// Caps says what a loop's registrations can be; a program that relies on
+// level triggering or Exclusive checks it. Both engines have them all.
+func ExampleLoop_Caps() {
+	l, _ := loop.New(loop.WithEngine(loop.EngineRing))
+	defer l.Close()
+	fmt.Println(l.Caps())
+	fmt.Println("exclusive wake-ups:", l.Caps()&epoll.CapExclusive != 0)
+	// Output:
+	// LEVEL|EDGE|ONESHOT|EXCLUSIVE
+	// exclusive wake-ups: true
+}
+
+// Engine reports what a loop runs on: the engine asked for, or EngineEpoll
+// where EngineRing cannot run (io_uring off, a kernel before 6.15) or
+// WithBusyPoll is given. A program logs it; this example prints only what
+// holds everywhere.
+func ExampleLoop_Engine() {
+	l, _ := loop.New()
+	fmt.Println("default:", l.Engine())
+	l.Close()
+
+	r, _ := loop.New(loop.WithEngine(loop.EngineRing))
+	defer r.Close()
+	got := r.Engine()
+	fmt.Println("ring asked, ring or epoll runs:", got == loop.EngineRing || got == loop.EngineEpoll)
+	// Output:
+	// default: epoll
+	// ring asked, ring or epoll runs: true
+}
+
+func ExampleLoop_Len() {
+	l, _ := loop.New()
+	defer l.Close()
+	h := loop.HandlerFunc(func(*loop.Loop, loop.Token, epoll.Events) {})
+	var toks []loop.Token
+	for range 2 {
+		efd, _ := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		t, _ := l.Register(efd, epoll.In, h)
+		toks = append(toks, t)
+	}
+	fmt.Println(l.Len())
+	l.UnregisterClose(toks[0])
+	fmt.Println(l.Len())
+	l.UnregisterClose(toks[1])
+	// Output:
+	// 2
+	// 1
+}
+
+func ExampleLoop_PendingTimers() {
+	l, _ := loop.New()
+	defer l.Close()
+	a := l.AfterFunc(time.Hour, func() {})
+	l.AfterFunc(time.Hour, func() {})
+	fmt.Println(l.PendingTimers())
+	a.Stop()
+	fmt.Println(l.PendingTimers())
+	// Output:
+	// 2
+	// 1
+}
+
+// A loop pinned to the first CPU this process may run on: its thread has
+// that one CPU while Run runs, and its old affinity back afterwards.
+func ExampleWithCPU() {
+	var allowed unix.CPUSet
+	unix.SchedGetaffinity(0, &allowed)
+	cpu := 0
+	for cpu < 1023 && !allowed.IsSet(cpu) { // a CPUSet holds 1024
+		cpu++
+	}
+	l, _ := loop.New(loop.WithCPU(cpu))
+	l.Post(func() {
+		var set unix.CPUSet
+		unix.SchedGetaffinity(0, &set) // the calling thread: the loop's
+		fmt.Println("pinned:", set.Count() == 1 && set.IsSet(cpu))
+		l.Close()
+	})
+	l.Run(context.Background())
+	// Output: pinned: true
+}
+
+// The loop's thread has DefaultTimerSlack while Run runs, or the slack
+// WithTimerSlack gives.
+func ExampleWithTimerSlack() {
+	for _, opts := range [][]loop.Option{nil, {loop.WithTimerSlack(20 * time.Microsecond)}} {
+		l, _ := loop.New(opts...)
+		l.Post(func() {
+			ns, _ := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+			fmt.Println("timer slack:", time.Duration(ns))
+			l.Close()
+		})
+		l.Run(context.Background())
+	}
+	// Output:
+	// timer slack: 1µs
+	// timer slack: 20µs
+}
+
+// A loop whose waits spin up to 50 us over its sockets' NAPI contexts
+// before sleeping. Busy polling is epoll_wait's, so the loop runs
+// EngineEpoll even when EngineRing is asked for. New refuses parameters
+// the kernel would not take: usecs above INT_MAX (EINVAL), a budget above
+// 64 without CAP_NET_ADMIN (EPERM); before Linux 6.9, any (ErrUnsupported).
+func ExampleWithBusyPoll() {
+	l, err := loop.New(loop.WithEngine(loop.EngineRing), loop.WithBusyPoll(epoll.BusyPollParams{Usecs: 50, Budget: 8}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	fmt.Println("engine:", l.Engine())
+	_, err = loop.New(loop.WithBusyPoll(epoll.BusyPollParams{Usecs: math.MaxInt32 + 1}))
+	fmt.Println("usecs above INT_MAX refused:", errors.Is(err, unix.EINVAL))
+	// Output:
+	// engine: epoll
+	// usecs above INT_MAX refused: true
+}
+
+// With a buffer of one event each wait collects one: the functions a
+// handler posts, which run once the iteration's events are handed out, run
+// before the next event's handler. With the default buffer the three
+// events would come in one iteration.
+func ExampleWithEventBuffer() {
+	l, _ := loop.New(loop.WithEventBuffer(1))
+	n := 0
+	h := loop.HandlerFunc(func(l *loop.Loop, t loop.Token, ev epoll.Events) {
+		n++
+		fmt.Println("event", n)
+		l.UnregisterClose(t)
+		l.Post(func() { fmt.Println("end of iteration") })
+		if n == 3 {
+			l.Post(func() { l.Close() })
+		}
+	})
+	for range 3 {
+		efd, _ := unix.Eventfd(1, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC) // readable at once
+		l.Register(efd, epoll.In, h)
+	}
+	l.Run(context.Background())
+	// Output:
+	// event 1
+	// end of iteration
+	// event 2
+	// end of iteration
+	// event 3
+	// end of iteration
+}
+
+// A ring sized for two registrations refuses a third with ENOSPC; where the
+// loop runs on epoll (io_uring off) there is no such bound.
+func ExampleWithRingCapacity() {
+	l, _ := loop.New(loop.WithEngine(loop.EngineRing), loop.WithRingCapacity(2))
+	h := loop.HandlerFunc(func(*loop.Loop, loop.Token, epoll.Events) {})
+	var err error
+	var fds []int
+	for range 3 {
+		efd, _ := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		fds = append(fds, efd)
+		_, err = l.Register(efd, epoll.In, h)
+	}
+	fmt.Println("third refused exactly on the ring:", errors.Is(err, unix.ENOSPC) == (l.Engine() == loop.EngineRing))
+	l.Close()
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	// Output: third refused exactly on the ring: true
+}
+
+// A fault handler that counts on the loop going on: the panicking
+// registration is gone, the loop is not.
+func ExampleWithFaultHandler() {
+	var l *loop.Loop
+	l, _ = loop.New(loop.WithFaultHandler(func(t loop.Token, err error) {
+		var pe *loop.PanicError
+		if errors.As(err, &pe) {
+			fmt.Println("recovered:", pe.Value)
+			fmt.Println("registration removed:", !l.Registered(t))
+		}
+		l.Close()
+	}))
+	efd, _ := unix.Eventfd(1, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	defer unix.Close(efd)
+	l.Register(efd, epoll.In, loop.HandlerFunc(func(*loop.Loop, loop.Token, epoll.Events) { panic("bad frame") }))
+	l.Run(context.Background())
+	// Output:
+	// recovered: bad frame
+	// registration removed: true
+}
+
+// A posted function or a timer that panics reaches the fault handler with
+// the zero Token.
+func ExamplePanicError() {
+	var l *loop.Loop
+	l, _ = loop.New(loop.WithFaultHandler(func(t loop.Token, err error) {
+		fmt.Println(err)
+		if pe, ok := err.(*loop.PanicError); ok {
+			fmt.Println("token:", pe.Token, "stack:", len(pe.Stack) > 0)
+		}
+		l.Close()
+	}))
+	l.Post(func() { panic("posted") })
+	l.Run(context.Background())
+	// Output:
+	// loop: handler panicked: posted
+	// token: 0 stack: true
 }

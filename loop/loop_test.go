@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -240,6 +241,33 @@ func TestRegisterBeforeRunReturnsKernelErrors(t *testing.T) {
 	})
 }
 
+// TestRingCapacityCountsTheCallersRegistrations: WithRingCapacity(n)
+// admits n registrations on EngineRing, the loop's own wake-up eventfd
+// aside, and refuses the next with ENOSPC; EngineEpoll has no such bound.
+func TestRingCapacityCountsTheCallersRegistrations(t *testing.T) {
+	forEngines(t, func(t *testing.T, e Engine) {
+		const n = 3
+		l := newLoop(t, e, WithRingCapacity(n))
+		for i := 0; i < n; i++ {
+			if _, err := l.Register(fdtest.Eventfd(t), epoll.In, newRecorder()); err != nil {
+				t.Fatalf("Register %d of a capacity of %d: %v", i+1, n, err)
+			}
+		}
+		_, err := l.Register(fdtest.Eventfd(t), epoll.In, newRecorder())
+		if l.Engine() == EngineRing && !errors.Is(err, unix.ENOSPC) {
+			t.Fatalf("Register past a ring capacity of %d: %v, want ENOSPC", n, err)
+		}
+		if l.Engine() == EngineEpoll && err != nil {
+			t.Fatalf("Register past a ring capacity of %d on epoll: %v, want no bound", n, err)
+		}
+		for _, c := range []int{0, maxRingCapacity + 1} {
+			if _, err := New(WithEngine(e), WithRingCapacity(c)); !errors.Is(err, unix.EINVAL) {
+				t.Errorf("New with a ring capacity of %d: %v, want EINVAL", c, err)
+			}
+		}
+	})
+}
+
 func TestModifyIsAppliedAtIterationEnd(t *testing.T) {
 	forEngines(t, func(t *testing.T, e Engine) {
 		l := newLoop(t, e)
@@ -295,13 +323,15 @@ func TestHandlerPanicIsRecoveredRegistrationRemovedLoopGoesOn(t *testing.T) {
 }
 
 func TestPanicInPostedFunctionOrTimerIsReported(t *testing.T) {
-	var n atomic.Int32
-	l := newLoop(t, EngineEpoll, WithFaultHandler(func(tok Token, err error) { n.Add(1) }))
-	start(t, l)
-	l.Post(func() { panic("post") })
-	l.AfterFunc(0, func() { panic("timer") })
-	eventually(t, "two faults", func() bool { return n.Load() == 2 })
-	onLoop(t, l, func() {}) // the loop goes on
+	forEngines(t, func(t *testing.T, e Engine) {
+		var n atomic.Int32
+		l := newLoop(t, e, WithFaultHandler(func(tok Token, err error) { n.Add(1) }))
+		start(t, l)
+		l.Post(func() { panic("post") })
+		l.AfterFunc(0, func() { panic("timer") })
+		eventually(t, "two faults", func() bool { return n.Load() == 2 })
+		onLoop(t, l, func() {}) // the loop goes on
+	})
 }
 
 func TestCloseFromInsideHandler(t *testing.T) {
@@ -336,75 +366,82 @@ func TestCloseFromInsideHandler(t *testing.T) {
 }
 
 func TestCloseFromAnotherGoroutineWaitsForRun(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	var inHandler, after atomic.Bool
-	efd := fdtest.Eventfd(t)
-	l.Register(efd, epoll.In, HandlerFunc(func(*Loop, Token, epoll.Events) {
-		inHandler.Store(true)
-		time.Sleep(50 * time.Millisecond)
-		fdtest.Drain(efd)
-		after.Store(true)
-	}))
-	errc := make(chan error, 1)
-	go func() { errc <- l.Run(context.Background()) }()
-	fdtest.Signal(t, efd)
-	eventually(t, "handler entered", inHandler.Load)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if !after.Load() {
-		t.Fatal("Close returned while a handler was still running")
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		var inHandler, after atomic.Bool
+		efd := fdtest.Eventfd(t)
+		l.Register(efd, epoll.In, HandlerFunc(func(*Loop, Token, epoll.Events) {
+			inHandler.Store(true)
+			time.Sleep(50 * time.Millisecond)
+			fdtest.Drain(efd)
+			after.Store(true)
+		}))
+		errc := make(chan error, 1)
+		go func() { errc <- l.Run(context.Background()) }()
+		fdtest.Signal(t, efd)
+		eventually(t, "handler entered", inHandler.Load)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !after.Load() {
+			t.Fatal("Close returned while a handler was still running")
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	})
 }
 
 func TestRunReturnsWhenContextDoneAndCanRunAgain(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- l.Run(ctx) }()
-	time.Sleep(10 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Run: %v, want context.Canceled", err)
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- l.Run(ctx) }()
+		time.Sleep(10 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Run: %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after cancel")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	ran := make(chan struct{})
-	l.Post(func() { close(ran) })
-	stop := start(t, l)
-	select {
-	case <-ran:
-	case <-time.After(10 * time.Second):
-		t.Fatal("second Run did not run the posted function")
-	}
-	if err := stop(); err != nil {
-		t.Fatalf("second Run: %v", err)
-	}
+		ran := make(chan struct{})
+		l.Post(func() { close(ran) })
+		stop := start(t, l)
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("second Run did not run the posted function")
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("second Run: %v", err)
+		}
+	})
 }
 
 func TestSecondConcurrentRunAndRunAfterCloseFail(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	start(t, l)
-	onLoop(t, l, func() {})
-	if err := l.Run(context.Background()); !errors.Is(err, ErrRunning) {
-		t.Fatalf("concurrent Run: %v, want ErrRunning", err)
-	}
-	l.Close()
-	if err := l.Run(context.Background()); !errors.Is(err, epoll.ErrClosed) {
-		t.Fatalf("Run after Close: %v, want ErrClosed", err)
-	}
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		start(t, l)
+		onLoop(t, l, func() {})
+		if err := l.Run(context.Background()); !errors.Is(err, ErrRunning) {
+			t.Fatalf("concurrent Run: %v, want ErrRunning", err)
+		}
+		l.Close()
+		if err := l.Run(context.Background()); !errors.Is(err, epoll.ErrClosed) {
+			t.Fatalf("Run after Close: %v, want ErrClosed", err)
+		}
+	})
 }
 
 func TestZeroLoopReturnsErrorsAndNeverPanics(t *testing.T) {
+	// Engine-independent: a zero Loop has no engine, and every call returns before it would use one.
 	var l Loop
 	if _, err := l.Register(0, epoll.In, newRecorder()); !errors.Is(err, epoll.ErrClosed) {
 		t.Errorf("Register: %v", err)
@@ -430,19 +467,53 @@ func TestZeroLoopReturnsErrorsAndNeverPanics(t *testing.T) {
 }
 
 // TestRunSetsTimerSlackAndRestoresIt asks the loop's thread for its timer
-// slack while Run runs.
+// slack while Run runs, and, for a Run on a thread the test has locked,
+// after Run has returned.
 func TestRunSetsTimerSlackAndRestoresIt(t *testing.T) {
-	for _, want := range []time.Duration{DefaultTimerSlack, 20 * time.Microsecond} {
-		l := newLoop(t, EngineEpoll, WithTimerSlack(want))
-		start(t, l)
-		var got int
-		var err error
-		onLoop(t, l, func() { got, err = unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0) })
+	forEngines(t, func(t *testing.T, e Engine) {
+		for _, want := range []time.Duration{DefaultTimerSlack, 20 * time.Microsecond} {
+			l := newLoop(t, e, WithTimerSlack(want))
+			start(t, l)
+			var got int
+			var err error
+			onLoop(t, l, func() { got, err = unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0) })
+			if err != nil {
+				t.Fatalf("PR_GET_TIMERSLACK: %v", err)
+			}
+			if time.Duration(got) != want {
+				t.Fatalf("loop thread's timer slack %v, want %v", time.Duration(got), want)
+			}
+		}
+
+		runtime.LockOSThread() // Run locks again and unlocks once: the thread stays ours
+		defer runtime.UnlockOSThread()
+		old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 		if err != nil {
 			t.Fatalf("PR_GET_TIMERSLACK: %v", err)
 		}
-		if time.Duration(got) != want {
-			t.Fatalf("loop thread's timer slack %v, want %v", time.Duration(got), want)
+		const mine, loops = 37 * time.Microsecond, 20 * time.Microsecond
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(mine), 0, 0, 0); err != nil {
+			t.Fatalf("PR_SET_TIMERSLACK: %v", err)
 		}
-	}
+		defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+		l := newLoop(t, e, WithTimerSlack(loops))
+		during := 0
+		l.Post(func() {
+			during, _ = unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+			l.Close()
+		})
+		if err := l.Run(context.Background()); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if time.Duration(during) != loops {
+			t.Fatalf("timer slack %v during Run on the test's thread, want %v", time.Duration(during), loops)
+		}
+		after, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err != nil {
+			t.Fatalf("PR_GET_TIMERSLACK: %v", err)
+		}
+		if time.Duration(after) != mine {
+			t.Fatalf("timer slack %v after Run, want the thread's own %v restored", time.Duration(after), mine)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/internal/errs"
+	"github.com/eventpoll/eventpoll/ring"
 )
 
 // Engine selects what the loop waits with.
@@ -22,8 +23,9 @@ const (
 	// events are collected from shared memory, one io_uring_enter per batch
 	// instead of one epoll_pwait2 per wait under load. Where the kernel or
 	// the process cannot use it (older kernel, io_uring disabled,
-	// EVENTPOLL_NO_URING set) the loop runs EngineEpoll instead, with the
-	// same behaviour; Loop.Engine says which runs.
+	// EVENTPOLL_NO_URING set), and with WithBusyPoll, the loop runs
+	// EngineEpoll instead, with the same behaviour; Loop.Engine says which
+	// runs.
 	EngineRing
 )
 
@@ -66,8 +68,8 @@ func (c *config) check() error {
 		return errs.Invalid(pkg, "New", -1, "unknown engine "+c.engine.String())
 	case c.events < 1 || c.events > 1<<20:
 		return errs.Invalid(pkg, "New", -1, "event buffer of "+strconv.Itoa(c.events)+" outside [1, 1048576]")
-	case c.maxRegs < 1 || c.maxRegs > 1<<20:
-		return errs.Invalid(pkg, "New", -1, "ring capacity "+strconv.Itoa(c.maxRegs)+" outside [1, 1048576]")
+	case c.maxRegs < 1 || c.maxRegs > maxRingCapacity:
+		return errs.Invalid(pkg, "New", -1, "ring capacity "+strconv.Itoa(c.maxRegs)+" outside [1, "+strconv.Itoa(maxRingCapacity)+"]")
 	case c.slack < 0:
 		return errs.Invalid(pkg, "New", -1, "negative timer slack")
 	case c.spin < 0 || c.spin > time.Millisecond:
@@ -86,9 +88,12 @@ func WithEngine(e Engine) Option { return func(c *config) { c.engine = e } }
 func WithEventBuffer(n int) Option { return func(c *config) { c.events = n } }
 
 // WithRingCapacity sets how many registrations EngineRing holds at most
-// (65,536 by default; 1 to 1,048,576): the ring's slot table is sized once.
+// (65,536 by default; 1 to 1,048,575): the ring's slot table is sized once.
 // A Register past it is refused with ENOSPC. EngineEpoll has no such bound.
 func WithRingCapacity(n int) Option { return func(c *config) { c.maxRegs = n } }
+
+// maxRingCapacity leaves room in the ring for the loop's wake-up eventfd.
+const maxRingCapacity = ring.MaxItems - 1
 
 // WithTimerSlack sets the timer slack of the loop's thread while Run runs
 // (prctl PR_SET_TIMERSLACK): how much later than asked the kernel may end
@@ -116,8 +121,12 @@ func WithCPU(cpu int) Option { return func(c *config) { c.cpu = cpu } }
 
 // WithBusyPoll sets the epoll instance's busy polling (epoll.SetBusyPoll,
 // Linux 6.9) at New: a wait that finds nothing spins over the NAPI contexts
-// of the instance's sockets for up to p.Usecs before sleeping. New fails
-// with the kernel's refusal (ErrUnsupported before 6.9).
+// of the instance's sockets for up to p.Usecs before sleeping. Only
+// epoll_wait busy polls (IORING_OP_EPOLL_WAIT does not), so a loop given
+// WithBusyPoll runs EngineEpoll even when EngineRing was asked for. New
+// fails with SetBusyPoll's errors: EINVAL for p.Usecs above math.MaxInt32,
+// EPERM for p.Budget above 64 without CAP_NET_ADMIN, ErrUnsupported before
+// Linux 6.9.
 func WithBusyPoll(p epoll.BusyPollParams) Option {
 	return func(c *config) { c.busyPoll = &p }
 }

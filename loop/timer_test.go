@@ -74,28 +74,30 @@ func timersInOrder(t *testing.T, e Engine, opts ...Option) {
 // stops them all, in a time that shows O(log n) operations (a linear
 // structure would take minutes).
 func TestMillionPendingTimersAddAndStop(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	const n = 1_000_000
-	ts := make([]*Timer, n)
-	rng := rand.New(rand.NewPCG(3, 4))
-	begin := time.Now()
-	for i := range ts {
-		ts[i] = l.AfterFunc(time.Hour+time.Duration(rng.Int64N(int64(time.Hour))), func() {})
-	}
-	if l.PendingTimers() != n {
-		t.Fatalf("%d pending, want %d", l.PendingTimers(), n)
-	}
-	rng.Shuffle(n, func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
-	for i, tm := range ts {
-		if !tm.Stop() {
-			t.Fatalf("Stop of timer %d reported it was not pending", i)
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		const n = 1_000_000
+		ts := make([]*Timer, n)
+		rng := rand.New(rand.NewPCG(3, 4))
+		begin := time.Now()
+		for i := range ts {
+			ts[i] = l.AfterFunc(time.Hour+time.Duration(rng.Int64N(int64(time.Hour))), func() {})
 		}
-	}
-	took := time.Since(begin)
-	if l.PendingTimers() != 0 {
-		t.Fatalf("%d timers left", l.PendingTimers())
-	}
-	t.Logf("1,000,000 timers added and stopped in %v (%.0f ns per add+stop)", took, float64(took)/n)
+		if l.PendingTimers() != n {
+			t.Fatalf("%d pending, want %d", l.PendingTimers(), n)
+		}
+		rng.Shuffle(n, func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
+		for i, tm := range ts {
+			if !tm.Stop() {
+				t.Fatalf("Stop of timer %d reported it was not pending", i)
+			}
+		}
+		took := time.Since(begin)
+		if l.PendingTimers() != 0 {
+			t.Fatalf("%d timers left", l.PendingTimers())
+		}
+		t.Logf("1,000,000 timers added and stopped in %v (%.0f ns per add+stop)", took, float64(took)/n)
+	})
 }
 
 func TestEveryKeepsPhaseAndStopsFromItsOwnFunction(t *testing.T) {
@@ -167,20 +169,22 @@ func TestTimerResetFromAnotherGoroutineWakesTheLoop(t *testing.T) {
 }
 
 func TestStopAndResetReportWhetherPending(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	var ran atomic.Int32
-	tm := l.AfterFunc(time.Hour, func() { ran.Add(1) })
-	if !tm.Stop() || tm.Stop() {
-		t.Fatal("Stop did not report pending, then not pending")
-	}
-	if tm.Reset(time.Millisecond) {
-		t.Fatal("Reset of a stopped timer reported pending")
-	}
-	start(t, l)
-	eventually(t, "reset timer fired", func() bool { return ran.Load() == 1 })
-	if tm.Stop() {
-		t.Fatal("Stop after firing reported pending")
-	}
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		var ran atomic.Int32
+		tm := l.AfterFunc(time.Hour, func() { ran.Add(1) })
+		if !tm.Stop() || tm.Stop() {
+			t.Fatal("Stop did not report pending, then not pending")
+		}
+		if tm.Reset(time.Millisecond) {
+			t.Fatal("Reset of a stopped timer reported pending")
+		}
+		start(t, l)
+		eventually(t, "reset timer fired", func() bool { return ran.Load() == 1 })
+		if tm.Stop() {
+			t.Fatal("Stop after firing reported pending")
+		}
+	})
 }
 
 // TestPostFromManyGoroutinesRunsEachOnceInOrder: 16 goroutines post 100,000
@@ -233,21 +237,23 @@ func TestPostFromManyGoroutinesRunsEachOnceInOrder(t *testing.T) {
 // goroutines at once while the loop fires it: under the race detector a
 // Reset that read the timer's period outside the heap's lock is reported.
 func TestTimerResetFromTwoGoroutinesIsSafe(t *testing.T) {
-	l := newLoop(t, EngineEpoll)
-	start(t, l)
-	var fired atomic.Int64
-	tm := l.AfterFunc(time.Hour, func() { fired.Add(1) })
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 1000 {
-				tm.Reset(time.Duration(i%3) * time.Microsecond)
-			}
-		}()
-	}
-	wg.Wait()
-	tm.Reset(0)
-	eventually(t, "the timer fired", func() bool { return fired.Load() > 0 })
+	forEngines(t, func(t *testing.T, e Engine) {
+		l := newLoop(t, e)
+		start(t, l)
+		var fired atomic.Int64
+		tm := l.AfterFunc(time.Hour, func() { fired.Add(1) })
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 1000 {
+					tm.Reset(time.Duration(i%3) * time.Microsecond)
+				}
+			}()
+		}
+		wg.Wait()
+		tm.Reset(0)
+		eventually(t, "the timer fired", func() bool { return fired.Load() > 0 })
+	})
 }
