@@ -57,8 +57,13 @@ func (l *Loop) changesTarget() epoll.Poller { return l.p }
 
 // configureThread gives the locked thread the loop's timer slack and CPU,
 // and returns the function that restores what it had.
-func (l *Loop) configureThread() (restore func()) {
+func (l *Loop) configureThread() (restore func(), err error) {
 	var undo []func()
+	restore = func() {
+		for _, f := range undo {
+			f()
+		}
+	}
 	if l.cfg.slack > 0 {
 		old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 		if err == nil && unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(l.cfg.slack/time.Nanosecond), 0, 0, 0) == nil {
@@ -67,18 +72,16 @@ func (l *Loop) configureThread() (restore func()) {
 	}
 	if l.cfg.cpu >= 0 {
 		var old, set unix.CPUSet
-		if unix.SchedGetaffinity(0, &old) == nil {
-			set.Set(l.cfg.cpu)
-			if unix.SchedSetaffinity(0, &set) == nil {
-				undo = append(undo, func() { unix.SchedSetaffinity(0, &old) })
-			}
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return restore, err
 		}
-	}
-	return func() {
-		for _, f := range undo {
-			f()
+		set.Set(l.cfg.cpu) // a CPU past the set's size leaves it empty: EINVAL below
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return restore, err
 		}
+		undo = append(undo, func() { unix.SchedSetaffinity(0, &old) })
 	}
+	return restore, nil
 }
 
 func runtimeStack(buf []byte) int { return runtime.Stack(buf, false) }

@@ -172,14 +172,19 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	restore := l.configureThread()
+	restore, err := l.configureThread()
+	if err != nil {
+		restore()
+		l.leave()
+		return &errs.Error{Pkg: pkg, Call: "Run", Fd: -1, Err: err}
+	}
 	l.tid.Store(int32(unix.Gettid()))
 	if done := ctx.Done(); done != nil {
 		stop := context.AfterFunc(ctx, func() { l.stopReq.Store(true); l.wakeUp() })
 		defer stop()
 	}
 	l.inLoop = true
-	err := l.iterate(ctx)
+	err = l.iterate(ctx)
 	l.inLoop = false
 	l.st.publish()
 	l.tid.Store(0)

@@ -115,8 +115,10 @@ func WithTimerSpin(d time.Duration) Option { return func(c *config) { c.spin = d
 
 // WithCPU pins the loop's thread to one CPU while Run runs
 // (sched_setaffinity); the old affinity is restored when Run returns. A
-// negative cpu (the default) leaves the affinity alone. An invalid CPU
-// makes Run fail with EINVAL.
+// negative cpu (the default) leaves the affinity alone. A CPU the thread
+// may not run on (absent, offline, outside the process's cpuset, or past
+// the kernel's CPU set size) makes Run return at once with an error
+// matching EINVAL, the loop left as it was.
 func WithCPU(cpu int) Option { return func(c *config) { c.cpu = cpu } }
 
 // WithBusyPoll sets the epoll instance's busy polling (epoll.SetBusyPoll,
