@@ -258,3 +258,23 @@ func TestLoopsArePinnedToTheirCPUs(t *testing.T) {
 		}
 	}
 }
+
+// TestServeFailsOnACPUItCannotRunOn: WithCPUs naming a CPU the machine does
+// not have ends Serve with the loop's EINVAL, closes the server and leaks
+// nothing; it does not serve unpinned.
+func TestServeFailsOnACPUItCannotRunOn(t *testing.T) {
+	fdtest.Check(t)
+	s, err := Listen("tcp", "127.0.0.1:0", echo{}, WithLoops(2), WithCPUs(0, 4095))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Serve(ctx); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("Serve with CPU 4095: %v; want EINVAL", err)
+	}
+	if _, err := net.Dial("tcp", s.Addr().String()); err == nil {
+		t.Fatal("the server accepts after Serve failed")
+	}
+}

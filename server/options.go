@@ -247,6 +247,8 @@ func WithBacklog(n int) Option { return func(c *config) { c.backlog = n } }
 
 // WithCPUs pins loop i to cpus[i % len(cpus)] (loop.WithCPU) while it runs
 // (default: no pinning). The Acceptor mode's accepting loop is not pinned.
+// A CPU a loop's thread cannot run on makes Serve fail with an error
+// matching EINVAL, the server closed.
 func WithCPUs(cpus ...int) Option {
 	return func(c *config) { c.cpus = append([]int(nil), cpus...) }
 }
