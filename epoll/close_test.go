@@ -213,3 +213,101 @@ func TestClosingNestedInstanceDoesNotWakeParent(t *testing.T) {
 		t.Fatalf("the parent reported the closed child in %d of %d runs, want 0", seen, runs)
 	}
 }
+
+// TestClosingNestedInstanceWithABlockedWaiterDoesNotWakeParent: the same,
+// with a goroutine blocked in the child's own Wait when it is closed.
+// Close must end that wait (it returns ErrClosed) without making anything
+// ready in the child, so the parent, blocked at the same time, reports
+// nothing for it. (With the wake eventfd the parent reported the child in
+// most runs.)
+func TestClosingNestedInstanceWithABlockedWaiterDoesNotWakeParent(t *testing.T) {
+	fdtest.Check(t)
+	const runs = 100
+	seen := 0
+	for range runs {
+		parent := newInstance(t)
+		child, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := fdtest.Eventfd(t)
+		if parent.Add(child.Fd(), In, 1) != nil || parent.Add(stop, In, 2) != nil {
+			t.Fatal("Add failed")
+		}
+		got := make(chan []Event, 1)
+		go func() {
+			evs := make([]Event, 2)
+			n, err := parent.Wait(evs, -1)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- evs[:n]
+		}()
+		ended := make(chan error, 1)
+		go func() {
+			_, err := child.Wait(make([]Event, 1), -1)
+			ended <- err
+		}()
+		for parent.blocked.Load() == 0 || child.blocked.Load() == 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+		time.Sleep(200 * time.Microsecond) // from counted to inside the kernel
+		if err := child.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-ended:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("the child's blocked Wait returned %v; want ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the child's blocked Wait did not end within 10 s of Close")
+		}
+		time.Sleep(time.Millisecond) // a wake-up the close caused has come by now
+		fdtest.Signal(t, stop)
+		for _, ev := range <-got {
+			if ev.Data() == 1 {
+				seen++
+			}
+		}
+		parent.Close()
+	}
+	if seen != 0 {
+		t.Fatalf("the parent reported the closed child in %d of %d runs, want 0", seen, runs)
+	}
+}
+
+// TestCloseEndsAPWaitWhoseMaskBlocksSIGURG: a wait that keeps Close's
+// signal out is ended by the wake eventfd instead, at once.
+func TestCloseEndsAPWaitWhoseMaskBlocksSIGURG(t *testing.T) {
+	fdtest.Check(t)
+	ep, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mask unix.Sigset_t
+	bit := uint(unix.SIGURG) - 1
+	mask.Val[bit/64] |= 1 << (bit % 64)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := ep.PWait(make([]Event, 1), -1, &mask)
+		ended <- err
+	}()
+	for ep.blocked.Load() == 0 {
+		time.Sleep(50 * time.Microsecond)
+	}
+	time.Sleep(200 * time.Microsecond)
+	start := time.Now()
+	if err := ep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("PWait returned %v; want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("PWait with SIGURG blocked did not end within 10 s of Close")
+	}
+	t.Logf("Close took %v", time.Since(start))
+}

@@ -96,7 +96,8 @@
 // # Descriptors
 //
 // An Instance holds two descriptors from New on: the epoll instance and
-// the eventfd Close wakes blocked waits with. Waits need nothing more, so a
+// the eventfd Close wakes blocked waits with where it cannot interrupt them
+// with a signal (see Close). Waits need nothing more, so a
 // full descriptor table (EMFILE) never makes a Wait fail. WaitContext hands
 // the instance's own descriptor to the runtime poller and needs a third
 // only after the runtime refused it once (see WaitContext); each concurrent

@@ -29,13 +29,15 @@ type Instance struct {
 	// reference is given back, so no call ever reaches a reused number.
 	fd fdlife.FD
 
-	// wakeFd is the eventfd Close writes to end blocked waits. It is
-	// level-triggered and written only by Close, and only when blocked > 0,
-	// so before Close it is never ready: it never shows in any Wait's
-	// results, and never makes the instance readable to a parent instance
-	// or to the runtime poller watching it.
+	// wakeFd is the eventfd Close writes to end blocked waits when it
+	// cannot interrupt them with a signal (interrupt.go). It is
+	// level-triggered and written only by Close, and only then, so before
+	// Close it is never ready: it never shows in any Wait's results, and
+	// never makes the instance readable to a parent instance or to the
+	// runtime poller watching it.
 	wakeFd  int
-	blocked atomic.Int32 // goroutines in a kernel wait that only wakeFd can end
+	blocked atomic.Int32 // goroutines in a kernel wait that Close must end
+	masked  atomic.Int32 // of which waits whose signal mask keeps SIGURG out
 
 	msWait bool // forced millisecond fallback (WithMillisecondWait)
 
@@ -142,17 +144,21 @@ func (ep *Instance) enterBlocking() bool {
 
 func (ep *Instance) leaveBlocking() { ep.blocked.Add(-1) }
 
-// wake is Close's wake-up for calls that hold references: it makes the
-// wake registration ready, which ends every blocked wait on this instance
-// (and the Realtime helpers' waits, which watch it). It writes only when a
-// goroutine is blocked: a write with nobody to wake would make the
-// instance readable to whatever watches it (a parent instance, the runtime
-// poller) for no event of the program's own.
+// wake is Close's wake-up for calls that hold references: it ends every
+// blocked wait on this instance (and the Realtime helpers' waits, which
+// watch it). It interrupts their threads (interruptBlocked), which makes
+// nothing ready in the instance; only where that cannot work does it make
+// the wake registration ready, which a parent instance or the runtime
+// poller watching the instance would see.
 func (ep *Instance) wake() {
-	if ep.blocked.Load() > 0 {
-		one := [8]byte{1}
-		unix.Write(ep.wakeFd, one[:])
+	if ep.blocked.Load() == 0 {
+		return
 	}
+	if ep.masked.Load() == 0 && ep.interruptBlocked() {
+		return
+	}
+	one := [8]byte{1}
+	unix.Write(ep.wakeFd, one[:])
 }
 
 // Close closes the instance. It is idempotent: later calls return nil. On
@@ -170,18 +176,22 @@ func (ep *Instance) wake() {
 // Registrations die with the instance. Closing the instance does not close
 // the watched files.
 //
-// What a watcher of Fd sees: Close wakes blocked waits by making the
-// instance's own eventfd readable, and does so only when a goroutine is
-// blocked in one of this instance's kernel waits at that moment (Wait or
-// PWait with a timeout other than zero, WaitDeadline with a deadline ahead;
-// not WaitContext, which the runtime poller wakes). Otherwise the instance
-// just goes, as a raw epoll descriptor does: a parent instance watching Fd
-// loses the registration and reports nothing. If a wait is blocked, the
-// instance is readable from that write until the blocked waits have left
-// and its descriptor is closed, a moment later, and a parent instance (or
-// another program polling Fd) whose wait falls in that window reports it
-// readable. Hiding that would take signalling the blocked threads instead,
-// which would cost every wait a lookup of its thread's id.
+// What a watcher of Fd sees: nothing. Close ends blocked waits (Wait or
+// PWait with a timeout other than zero, WaitDeadline with a deadline
+// ahead) by interrupting their threads with SIGURG, the signal the Go
+// runtime preempts goroutines with, and makes nothing ready in the
+// instance, so a parent instance watching Fd loses the registration and
+// reports nothing, as with a raw epoll descriptor. The signal goes to every
+// thread of the process (the waiters' threads are not known without a
+// system call in every wait), so another thread sleeping in a system call
+// that is never restarted after a signal (epoll_wait, poll, nanosleep, ...)
+// may see EINTR, as it may from the runtime's own preemption. Where a
+// signal cannot end the waits, Close makes the instance's own eventfd
+// readable instead, and a parent instance whose wait falls in the moment
+// before the descriptor is closed reports the instance readable: when a
+// PWait's mask blocks SIGURG, when the thread list in /proc/self/task cannot
+// be read (a full descriptor table, no /proc), or when a wait is still
+// there after 20 ms of signals.
 func (ep *Instance) Close() error {
 	if !ep.fd.Opened() {
 		return errs.NotCreated(pkg, "close")

@@ -31,7 +31,8 @@ var noPwait2 atomic.Bool
 // and by scheduling delay.
 //
 // A signal interrupting the wait (EINTR; the Go runtime itself sends
-// SIGURG to preempt goroutines) restarts it with the time that remains.
+// SIGURG to preempt goroutines) restarts it with the time that remains,
+// unless the instance is closing: Close ends blocked waits with SIGURG.
 //
 // A blocking Wait holds an OS thread for its duration, as any blocking
 // system call does; a program with many waiting instances should use
@@ -103,6 +104,12 @@ func (ep *Instance) wait(call string, evs []Event, timeout time.Duration, sigmas
 // waitBlocking waits on the instance with a reference held, counted among
 // the waits Close must wake.
 func (ep *Instance) waitBlocking(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
+	if blocksURG(sigmask) {
+		// Counted before the wait is, so that a Close that sees the wait
+		// sees this too, and wakes it with the eventfd.
+		ep.masked.Add(1)
+		defer ep.masked.Add(-1)
+	}
 	if !ep.enterBlocking() {
 		return 0, ErrClosed
 	}
@@ -154,6 +161,9 @@ func (ep *Instance) waitFd(epfd int, evs []Event, timeout time.Duration, sigmask
 		}
 		if errno != unix.EINTR {
 			return 0, callError(call, -1, errno)
+		}
+		if ep.fd.Closing() {
+			return 0, ErrClosed // Close interrupted the wait (interrupt.go)
 		}
 		if timeout > 0 {
 			if remain = timeout - time.Since(start); remain <= 0 {
