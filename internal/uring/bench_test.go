@@ -55,7 +55,7 @@ const batch = 64
 func batchFixture(b *testing.B) (epfd int, fds []int) {
 	epfd = newEpoll(b)
 	for range batch {
-		fd := newEventfd(b)
+		fd := fdtest.Eventfd(b)
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN}); err != nil {
 			b.Fatal(err)
 		}

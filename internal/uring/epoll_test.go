@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,12 +36,12 @@ func reapAll(t testing.TB, r *Ring, n int) map[uint64]CQE {
 
 func TestEpollCtlAddsEventfdToRealEpoll(t *testing.T) {
 	r := newTestRing(t, 4, Options{})
-	epfd, efd := newEpoll(t), newEventfd(t)
+	epfd, efd := newEpoll(t), fdtest.Eventfd(t)
 	epollCtl(t, r, 0, epfd, unix.EPOLL_CTL_ADD, efd, unix.EPOLLIN, 0)
 	if c := waitOne(t, r); c.Res != 0 {
 		t.Fatalf("EPOLL_CTL_ADD via io_uring: %v", c.Err())
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	evs := make([]unix.EpollEvent, 4)
 	n, err := unix.EpollWait(epfd, evs, 1000)
 	if err != nil || n != 1 || evs[0].Fd != int32(efd) || evs[0].Events&unix.EPOLLIN == 0 {
@@ -54,7 +55,7 @@ func TestEpollCtlAddsEventfdToRealEpoll(t *testing.T) {
 
 func TestLinkedBatchStopsAtFirstFailure(t *testing.T) {
 	r := newTestRing(t, 4, Options{})
-	epfd, a, b := newEpoll(t), newEventfd(t), newEventfd(t)
+	epfd, a, b := newEpoll(t), fdtest.Eventfd(t), fdtest.Eventfd(t)
 	epollCtl(t, r, 0, epfd, unix.EPOLL_CTL_ADD, a, unix.EPOLLIN, FlagLink)
 	epollCtl(t, r, 1, epfd, unix.EPOLL_CTL_ADD, a, unix.EPOLLIN, FlagLink) // EEXIST
 	epollCtl(t, r, 2, epfd, unix.EPOLL_CTL_ADD, b, unix.EPOLLIN, 0)        // never runs
@@ -75,7 +76,7 @@ func TestLinkedBatchStopsAtFirstFailure(t *testing.T) {
 
 func TestUnlinkedBatchContinuesAfterFailure(t *testing.T) {
 	r := newTestRing(t, 4, Options{})
-	epfd, a, b := newEpoll(t), newEventfd(t), newEventfd(t)
+	epfd, a, b := newEpoll(t), fdtest.Eventfd(t), fdtest.Eventfd(t)
 	epollCtl(t, r, 0, epfd, unix.EPOLL_CTL_ADD, a, unix.EPOLLIN, 0)
 	epollCtl(t, r, 1, epfd, unix.EPOLL_CTL_ADD, a, unix.EPOLLIN, 0)
 	epollCtl(t, r, 2, epfd, unix.EPOLL_CTL_ADD, b, unix.EPOLLIN, 0)
@@ -87,7 +88,7 @@ func TestUnlinkedBatchContinuesAfterFailure(t *testing.T) {
 
 func TestMultishotPollPostsACQEPerWakeupUntilRemoved(t *testing.T) {
 	r := newTestRing(t, 4, Options{})
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	const poll, remove = 1, 2
 	s := mustSQE(t, r)
 	s.PrepPollMultishot(efd, unix.POLLIN)
@@ -96,7 +97,7 @@ func TestMultishotPollPostsACQEPerWakeupUntilRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		signal(t, efd)
+		fdtest.Signal(t, efd)
 		c := waitOne(t, r)
 		if c.UserData != poll || c.Res&unix.POLLIN == 0 || !c.More() {
 			t.Fatalf("wake-up %d: CQE %+v, want POLLIN with IORING_CQE_F_MORE", i, c)
@@ -112,7 +113,7 @@ func TestMultishotPollPostsACQEPerWakeupUntilRemoved(t *testing.T) {
 	if last := got[poll]; !errors.Is(last.Err(), unix.ECANCELED) || last.More() {
 		t.Errorf("final poll CQE %+v, want -ECANCELED without F_MORE", last)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	if c, err := r.WaitCQE(20 * time.Millisecond); !errors.Is(err, unix.ETIME) {
 		t.Errorf("CQE %+v after POLL_REMOVE; the poll should be gone", c)
 	}
@@ -120,7 +121,7 @@ func TestMultishotPollPostsACQEPerWakeupUntilRemoved(t *testing.T) {
 
 func TestPollUpdateReplacesUserData(t *testing.T) {
 	r := newTestRing(t, 4, Options{})
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	s := mustSQE(t, r)
 	s.PrepPollMultishot(efd, unix.POLLIN)
 	s.UserData = 1
@@ -130,7 +131,7 @@ func TestPollUpdateReplacesUserData(t *testing.T) {
 	if c := waitOne(t, r); c.UserData != 2 || c.Res != 0 {
 		t.Fatalf("poll update CQE %+v, want user_data 2 res 0", c)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	if c := waitOne(t, r); c.UserData != 5 || c.Res&unix.POLLIN == 0 {
 		t.Fatalf("CQE after update %+v, want the new user_data 5", c)
 	}
@@ -141,7 +142,7 @@ func TestEpollWaitOpCompletesWhenEventsArrive(t *testing.T) {
 	if !r.OpSupported(OpEpollWait) {
 		t.Skip("kernel lacks IORING_OP_EPOLL_WAIT (Linux 6.15)")
 	}
-	epfd, efd := newEpoll(t), newEventfd(t)
+	epfd, efd := newEpoll(t), fdtest.Eventfd(t)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd,
 		&unix.EpollEvent{Events: unix.EPOLLIN, Fd: 77}); err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func TestEpollWaitOpCompletesWhenEventsArrive(t *testing.T) {
 	if c, err := r.WaitCQE(20 * time.Millisecond); !errors.Is(err, unix.ETIME) {
 		t.Fatalf("EPOLL_WAIT completed with nothing ready: %+v, %v", c, err)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	c := waitOne(t, r)
 	if c.UserData != 3 || c.Res != 1 {
 		t.Fatalf("EPOLL_WAIT CQE %+v, want one event", c)

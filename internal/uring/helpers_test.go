@@ -30,16 +30,6 @@ func newTestRing(t testing.TB, entries int, opts Options) *Ring {
 	return r
 }
 
-func newEventfd(t testing.TB) int {
-	t.Helper()
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		t.Fatalf("eventfd: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	return fd
-}
-
 func newEpoll(t testing.TB) int {
 	t.Helper()
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -48,13 +38,6 @@ func newEpoll(t testing.TB) int {
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
-}
-
-func signal(t testing.TB, efd int) {
-	t.Helper()
-	if _, err := unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
-		t.Fatalf("write eventfd: %v", err)
-	}
 }
 
 // waitOne waits up to a generous bound for one CQE.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -188,7 +189,7 @@ func TestTimeoutOpCompletesWithETime(t *testing.T) {
 
 func TestAsyncCancelEndsAPendingRequest(t *testing.T) {
 	r := newTestRing(t, 4, Options{})
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	s := mustSQE(t, r)
 	s.PrepPollAdd(efd, unix.POLLIN)
 	s.UserData = 1
@@ -214,14 +215,14 @@ func TestDeferTaskrunPostsCompletionsOnlyOnEnter(t *testing.T) {
 	if r.Flags()&SetupDeferTaskrun == 0 {
 		t.Skipf("kernel did not accept DEFER_TASKRUN (flags %#x)", r.Flags())
 	}
-	efd := newEventfd(t)
+	efd := fdtest.Eventfd(t)
 	s := mustSQE(t, r)
 	s.PrepPollAdd(efd, unix.POLLIN)
 	s.UserData = 9
 	if _, err := r.Submit(); err != nil {
 		t.Fatal(err)
 	}
-	signal(t, efd)
+	fdtest.Signal(t, efd)
 	time.Sleep(5 * time.Millisecond)
 	if n := r.Ready(); n != 0 {
 		t.Fatalf("Ready = %d before any io_uring_enter; DEFER_TASKRUN should hold the CQE back", n)
