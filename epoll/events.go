@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/eventpoll/eventpoll/internal/bitnames"
 	"github.com/eventpoll/eventpoll/internal/errs"
 )
 
@@ -51,43 +52,18 @@ const (
 )
 
 // flagNames lists every named bit in the order String prints them.
-var flagNames = [...]struct {
-	bit  Events
-	name string
-}{
-	{In, "IN"}, {Pri, "PRI"}, {Out, "OUT"}, {Err, "ERR"}, {Hup, "HUP"},
-	{RDNorm, "RDNORM"}, {RDBand, "RDBAND"}, {WRNorm, "WRNORM"}, {WRBand, "WRBAND"},
-	{Msg, "MSG"}, {RDHup, "RDHUP"}, {Exclusive, "EXCLUSIVE"}, {Wakeup, "WAKEUP"},
-	{OneShot, "ONESHOT"}, {Edge, "ET"},
+var flagNames = [...]bitnames.Name[Events]{
+	{Bit: In, Name: "IN"}, {Bit: Pri, Name: "PRI"}, {Bit: Out, Name: "OUT"}, {Bit: Err, Name: "ERR"}, {Bit: Hup, Name: "HUP"},
+	{Bit: RDNorm, Name: "RDNORM"}, {Bit: RDBand, Name: "RDBAND"}, {Bit: WRNorm, Name: "WRNORM"}, {Bit: WRBand, Name: "WRBAND"},
+	{Bit: Msg, Name: "MSG"}, {Bit: RDHup, Name: "RDHUP"}, {Bit: Exclusive, Name: "EXCLUSIVE"}, {Bit: Wakeup, Name: "WAKEUP"},
+	{Bit: OneShot, Name: "ONESHOT"}, {Bit: Edge, Name: "ET"},
 }
 
 // String returns the set as kernel flag names without the EPOLL prefix,
 // joined by "|": (In|Out|Edge).String() is "IN|OUT|ET". Bits without a name
 // are printed as one hexadecimal number at the end; the empty set is "0".
 func (e Events) String() string {
-	if e == 0 {
-		return "0"
-	}
-	var b strings.Builder
-	rest := e
-	for _, f := range flagNames {
-		if e&f.bit == 0 {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('|')
-		}
-		b.WriteString(f.name)
-		rest &^= f.bit
-	}
-	if rest != 0 {
-		if b.Len() > 0 {
-			b.WriteByte('|')
-		}
-		b.WriteString("0x")
-		b.WriteString(strconv.FormatUint(uint64(rest), 16))
-	}
-	return b.String()
+	return bitnames.Format(e, flagNames[:])
 }
 
 // parseEvents is the inverse of String: it accepts names joined by "|",
@@ -109,8 +85,8 @@ func parseEvents(s string) (Events, error) {
 		}
 		found := false
 		for _, f := range flagNames {
-			if f.name == w {
-				e |= f.bit
+			if f.Name == w {
+				e |= f.Bit
 				found = true
 				break
 			}

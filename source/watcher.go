@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/eventpoll/eventpoll/internal/bitnames"
 	"github.com/eventpoll/eventpoll/internal/fdlife"
 	"golang.org/x/sys/unix"
 )
@@ -58,44 +59,20 @@ const (
 	WatchOneShot    WatchOp = unix.IN_ONESHOT     // remove the watch after its first event
 )
 
-var opNames = [...]struct {
-	bit  WatchOp
-	name string
-}{
-	{WatchAccess, "ACCESS"}, {WatchModify, "MODIFY"}, {WatchAttrib, "ATTRIB"}, {WatchCloseWrite, "CLOSE_WRITE"},
-	{WatchCloseNoWrite, "CLOSE_NOWRITE"}, {WatchOpen, "OPEN"}, {WatchMovedFrom, "MOVED_FROM"}, {WatchMovedTo, "MOVED_TO"},
-	{WatchCreate, "CREATE"}, {WatchDelete, "DELETE"}, {WatchDeleteSelf, "DELETE_SELF"}, {WatchMoveSelf, "MOVE_SELF"},
-	{WatchUnmount, "UNMOUNT"}, {WatchOverflow, "Q_OVERFLOW"}, {WatchIgnored, "IGNORED"},
-	{WatchOnlyDir, "ONLYDIR"}, {WatchDontFollow, "DONT_FOLLOW"}, {WatchExclUnlink, "EXCL_UNLINK"},
-	{WatchMaskCreate, "MASK_CREATE"}, {WatchMaskAdd, "MASK_ADD"}, {WatchIsDir, "ISDIR"}, {WatchOneShot, "ONESHOT"},
+var opNames = [...]bitnames.Name[WatchOp]{
+	{Bit: WatchAccess, Name: "ACCESS"}, {Bit: WatchModify, Name: "MODIFY"}, {Bit: WatchAttrib, Name: "ATTRIB"}, {Bit: WatchCloseWrite, Name: "CLOSE_WRITE"},
+	{Bit: WatchCloseNoWrite, Name: "CLOSE_NOWRITE"}, {Bit: WatchOpen, Name: "OPEN"}, {Bit: WatchMovedFrom, Name: "MOVED_FROM"}, {Bit: WatchMovedTo, Name: "MOVED_TO"},
+	{Bit: WatchCreate, Name: "CREATE"}, {Bit: WatchDelete, Name: "DELETE"}, {Bit: WatchDeleteSelf, Name: "DELETE_SELF"}, {Bit: WatchMoveSelf, Name: "MOVE_SELF"},
+	{Bit: WatchUnmount, Name: "UNMOUNT"}, {Bit: WatchOverflow, Name: "Q_OVERFLOW"}, {Bit: WatchIgnored, Name: "IGNORED"},
+	{Bit: WatchOnlyDir, Name: "ONLYDIR"}, {Bit: WatchDontFollow, Name: "DONT_FOLLOW"}, {Bit: WatchExclUnlink, Name: "EXCL_UNLINK"},
+	{Bit: WatchMaskCreate, Name: "MASK_CREATE"}, {Bit: WatchMaskAdd, Name: "MASK_ADD"}, {Bit: WatchIsDir, Name: "ISDIR"}, {Bit: WatchOneShot, Name: "ONESHOT"},
 }
 
 // String returns the set as kernel names without the IN_ prefix, joined by
 // "|": (WatchCreate|WatchIsDir).String() is "CREATE|ISDIR". Unnamed bits
 // are printed as one hexadecimal number at the end; the empty set is "0".
 func (o WatchOp) String() string {
-	if o == 0 {
-		return "0"
-	}
-	var b strings.Builder
-	rest := o
-	for _, f := range opNames {
-		if o&f.bit == 0 {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('|')
-		}
-		b.WriteString(f.name)
-		rest &^= f.bit
-	}
-	if rest != 0 {
-		if b.Len() > 0 {
-			b.WriteByte('|')
-		}
-		b.WriteString("0x" + strconv.FormatUint(uint64(rest), 16))
-	}
-	return b.String()
+	return bitnames.Format(o, opNames[:])
 }
 
 // ErrOverflow is the Err of the WatchEvent that reports IN_Q_OVERFLOW: the
