@@ -26,6 +26,18 @@ func changesFlush(t testing.TB, c *Changes) []Cmd {
 	return cmds
 }
 
+// changesOnOne returns a Changes on a new instance in which one eventfd is
+// already registered, and flushed, with ev and data 1.
+func changesOnOne(t testing.TB, ev Events) (*Instance, int, *Changes) {
+	t.Helper()
+	ep := newInstance(t)
+	fd := eventfds(t, 1)[0]
+	c := NewChanges(ep)
+	c.Add(fd, ev, 1)
+	changesFlush(t, c)
+	return ep, fd, c
+}
+
 func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
 	ep := newInstance(t)
 	fds := eventfds(t, 2)
@@ -87,40 +99,32 @@ func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
 }
 
 func TestChangesRepeatedModifyKeepsLast(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 1)
-	c := NewChanges(ep)
-	c.Add(fds[0], In, 1)
-	changesFlush(t, c)
-	c.Modify(fds[0], Out, 2)
-	c.Modify(fds[0], In|Out, 3)
-	c.Modify(fds[0], Out, 4)
+	ep, fd, c := changesOnOne(t, In)
+	c.Modify(fd, Out, 2)
+	c.Modify(fd, In|Out, 3)
+	c.Modify(fd, Out, 4)
 	cmds := changesFlush(t, c)
 	if len(cmds) != 1 || cmds[0].Op != OpModify || cmds[0].Data != 4 {
 		t.Fatalf("Flush sent %+v, want one MOD with data 4", cmds)
 	}
-	if got := changesInterest(t, ep, fds); got != "{4:OUT}" {
+	if got := changesInterest(t, ep, []int{fd}); got != "{4:OUT}" {
 		t.Fatalf("interest set %s", got)
 	}
 	// Back and forth to the registered state: nothing to send.
-	c.Modify(fds[0], In, 5)
-	c.Modify(fds[0], Out, 4)
+	c.Modify(fd, In, 5)
+	c.Modify(fd, Out, 4)
 	if c.Len() != 0 {
 		t.Fatalf("Len = %d after Modifies that end where they began; want 0", c.Len())
 	}
 }
 
 func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 1)
-	c := NewChanges(ep)
-	c.Add(fds[0], In, 1)
-	changesFlush(t, c)
-	c.Modify(fds[0], In, 1)
+	_, fd, c := changesOnOne(t, In)
+	c.Modify(fd, In, 1)
 	if c.Len() != 0 {
 		t.Fatalf("Len = %d: a Modify to the registered level-triggered mask was queued", c.Len())
 	}
-	c.Modify(fds[0], In, 2) // the data differs: not a no-op
+	c.Modify(fd, In, 2) // the data differs: not a no-op
 	if c.Len() != 1 {
 		t.Fatalf("Len = %d: a Modify of the data was dropped", c.Len())
 	}
@@ -130,13 +134,9 @@ func TestChangesUnchangedLevelModifyIsDropped(t *testing.T) {
 // OneShot is re-armed and how an edge is asked for again, so it is sent.
 func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 	for _, ev := range []Events{In | OneShot, In | Edge} {
-		ep := newInstance(t)
-		fds := eventfds(t, 1)
-		c := NewChanges(ep)
-		c.Add(fds[0], ev, 1)
-		changesFlush(t, c)
+		ep, fd, c := changesOnOne(t, ev)
 		one := [8]byte{1}
-		unix.Write(fds[0], one[:])
+		unix.Write(fd, one[:])
 		evs := make([]Event, 2)
 		if n, _ := ep.Wait(evs, 0); n != 1 {
 			t.Fatalf("%v: first Wait = %d, want 1", ev, n)
@@ -144,7 +144,7 @@ func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 		if n, _ := ep.Wait(evs, 0); n != 0 {
 			t.Fatalf("%v: second Wait = %d, want 0 (fired once)", ev, n)
 		}
-		c.Modify(fds[0], ev, 1)
+		c.Modify(fd, ev, 1)
 		if c.Len() != 1 {
 			t.Fatalf("%v: a re-arming Modify was dropped", ev)
 		}
@@ -156,13 +156,9 @@ func TestChangesModifyRearmsOneShotAndEdge(t *testing.T) {
 }
 
 func TestChangesModifyThenDeleteBecomesDelete(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 1)
-	c := NewChanges(ep)
-	c.Add(fds[0], In, 1)
-	changesFlush(t, c)
-	c.Modify(fds[0], Out, 2)
-	c.Delete(fds[0])
+	_, fd, c := changesOnOne(t, In)
+	c.Modify(fd, Out, 2)
+	c.Delete(fd)
 	cmds := changesFlush(t, c)
 	if len(cmds) != 1 || cmds[0].Op != OpDelete {
 		t.Fatalf("Flush sent %+v, want one DEL", cmds)
