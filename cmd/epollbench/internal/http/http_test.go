@@ -35,16 +35,29 @@ func TestReportQuickServesRepliesWithDeadConnections(t *testing.T) {
 	}
 }
 
-// testServer starts a server of the engine and returns it with a stop
-// function that fails the test if serve failed.
-func testServer(t *testing.T, engine string) (*server, func()) {
+// mustServer returns a new server of the engine, not yet serving.
+func mustServer(t *testing.T, engine string) *server {
 	t.Helper()
 	srv, err := newServer(engine)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// serving runs srv.serve in a goroutine; the channel carries its result.
+func serving(srv *server) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- srv.serve() }()
+	return done
+}
+
+// testServer starts a server of the engine and returns it with a stop
+// function that fails the test if serve failed.
+func testServer(t *testing.T, engine string) (*server, func()) {
+	t.Helper()
+	srv := mustServer(t, engine)
+	done := serving(srv)
 	return srv, func() {
 		srv.stop()
 		if err := <-done; err != nil {
@@ -181,12 +194,8 @@ func TestStopWakesAnIdleServerThatNeverWokeOnItsOwn(t *testing.T) {
 	for _, engine := range allEngines {
 		t.Run(engine, func(t *testing.T) {
 			fdtest.Check(t)
-			srv, err := newServer(engine)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- srv.serve() }()
+			srv := mustServer(t, engine)
+			done := serving(srv)
 			time.Sleep(300 * time.Millisecond)
 			srv.stop()
 			served(t, done)
@@ -202,14 +211,9 @@ func TestStopBeforeServeStillEndsIt(t *testing.T) {
 	for _, engine := range allEngines {
 		t.Run(engine, func(t *testing.T) {
 			fdtest.Check(t)
-			srv, err := newServer(engine)
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv := mustServer(t, engine)
 			srv.stop()
-			done := make(chan error, 1)
-			go func() { done <- srv.serve() }()
-			served(t, done)
+			served(t, serving(srv))
 		})
 	}
 }
