@@ -44,20 +44,15 @@ func TestNotifyFromAnotherGoroutineWakesEpoll(t *testing.T) {
 	expectNoEvent(t, ep)
 }
 
-// TestNotifiesBeforeReadMergeIntoOneEvent: a million Notifies from 8
-// goroutines while the reader is away reach the kernel as one write: one
-// event, one Read that returns 1, and nothing after it.
-func TestNotifiesBeforeReadMergeIntoOneEvent(t *testing.T) {
-	ep := newInstance(t)
-	n := newNotifierT(t)
-	watch(t, ep, n, 1)
-	const goroutines, each = 8, 125_000
+// notifyFrom calls n.Notify each times from each of goroutines goroutines
+// at once and returns when all are done; a Notify that fails fails t.
+func notifyFrom(t *testing.T, n *Notifier, goroutines, each int) {
 	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
+	for range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < each; i++ {
+			for range each {
 				if err := n.Notify(); err != nil {
 					t.Error(err)
 					return
@@ -66,6 +61,17 @@ func TestNotifiesBeforeReadMergeIntoOneEvent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestNotifiesBeforeReadMergeIntoOneEvent: a million Notifies from 8
+// goroutines while the reader is away reach the kernel as one write: one
+// event, one Read that returns 1, and nothing after it.
+func TestNotifiesBeforeReadMergeIntoOneEvent(t *testing.T) {
+	ep := newInstance(t)
+	n := newNotifierT(t)
+	watch(t, ep, n, 1)
+	const goroutines, each = 8, 125_000
+	notifyFrom(t, n, goroutines, each)
 	evs := make([]epoll.Event, 4)
 	k, err := ep.Wait(evs, time.Second)
 	if err != nil || k != 1 {
@@ -120,17 +126,7 @@ func TestConcurrentNotifiesKeepAtMostOneWritePending(t *testing.T) {
 		}
 		readerDone <- nil
 	}()
-	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				n.Notify()
-			}
-		}()
-	}
-	wg.Wait()
+	notifyFrom(t, n, goroutines, each)
 	stop.Store(true)
 	if err := <-readerDone; err != nil {
 		t.Fatal(err)
