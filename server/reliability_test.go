@@ -657,13 +657,23 @@ func TestShutdownUnderLoadDeliversEveryQueuedResponse(t *testing.T) {
 		// What each handler has written (sent, or queued to be) as
 		// Shutdown is called, read at once for every connection, and how
 		// much of the server's output storage holds bytes not yet sent.
-		before := make(map[uint32]int64, conns)
-		h.conns.Range(func(k, v any) bool {
-			before[k.(uint32)] = v.(*loadConn).written.Load()
-			return true
-		})
-		asked := responses.Load()
-		queued := ts.Stats().Total.HeldOut
+		// The clients keep the server loaded, but its queues drain and
+		// fill from moment to moment: Shutdown is called at a moment
+		// when they hold something (within 10 s).
+		var before map[uint32]int64
+		var asked, queued int64
+		for give := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+			before = make(map[uint32]int64, conns)
+			h.conns.Range(func(k, v any) bool {
+				before[k.(uint32)] = v.(*loadConn).written.Load()
+				return true
+			})
+			asked = responses.Load()
+			queued = ts.Stats().Total.HeldOut
+			if queued > 0 || time.Now().After(give) {
+				break
+			}
+		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
