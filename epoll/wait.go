@@ -66,7 +66,10 @@ func (ep *Instance) Wait(evs []Event, timeout time.Duration) (int, error) {
 // runtime's preemption signal, so a long wait is not interrupted and
 // restarted many times a second. Unblocking a signal that the runtime keeps
 // blocked has no effect on delivery to the program. The mask cannot block
-// SIGKILL or SIGSTOP; the kernel ignores them in it.
+// SIGKILL or SIGSTOP; the kernel ignores them in it. A mask that blocks
+// SIGURG also keeps out the signal Close ends blocked waits with: Close
+// then ends this wait through the instance's own eventfd, which a parent
+// instance watching Fd sees as readiness for a moment (see Close).
 //
 // Errors are those of Wait.
 func (ep *Instance) PWait(evs []Event, timeout time.Duration, sigmask *unix.Sigset_t) (int, error) {
