@@ -159,16 +159,7 @@ func (l *Loop) fireTimers() {
 		t := h.items[0]
 		h.remove(t)
 		if t.period > 0 {
-			next := t.when + t.period
-			if next <= now {
-				// Behind by whole periods: skip to the next one after now,
-				// keeping the phase.
-				next += (now - next) / t.period * t.period
-				if next <= now {
-					next += t.period
-				}
-			}
-			t.when = next
+			t.when = nextPeriod(t.when, t.period, now)
 			h.seq++
 			t.seq = h.seq
 			h.push(t)
@@ -298,4 +289,18 @@ func (h *timerHeap) down(i int) {
 	}
 	h.items[i] = t
 	t.i = i
+}
+
+// nextPeriod returns a periodic timer's next deadline after one due at
+// when has fired at now: one period on, or, when the loop is behind by
+// whole periods, the first deadline after now in the same phase.
+func nextPeriod(when, period, now int64) int64 {
+	next := when + period
+	if next <= now {
+		next += (now - next) / period * period
+		if next <= now {
+			next += period
+		}
+	}
+	return next
 }

@@ -366,14 +366,7 @@ func (q *wheelLoop) fireTimers() {
 			return
 		}
 		if t.period > 0 {
-			next := t.when + t.period
-			if next <= now {
-				next += (now - next) / t.period * t.period
-				if next <= now {
-					next += t.period
-				}
-			}
-			t.when = next
+			t.when = nextPeriod(t.when, t.period, now)
 			q.seq++
 			t.seq = q.seq
 			q.w.add(t)
