@@ -37,6 +37,21 @@ func (o Op) String() string {
 
 func (o Op) valid() bool { return o == OpAdd || o == OpModify || o == OpDelete }
 
+// Check returns the error the command's arguments alone would get from Add,
+// Modify or Delete (as Op says), without a system call: EBADF for an Fd no
+// descriptor can have (negative, or beyond the int32 range); EINVAL for an
+// unknown Op, unknown event bits, Exclusive with OneShot, or Exclusive in a
+// Modify. It returns nil when the kernel is the one left to judge. A
+// program that queues commands for a later Batch (an event loop deferring
+// its changes to the end of an iteration) calls it to refuse a bad call at
+// once instead of learning of it from a Result.
+func (c *Cmd) Check() error {
+	if !c.Op.valid() {
+		return invalid(batchCall, c.Fd, "unknown op "+c.Op.String())
+	}
+	return checkCtl(int(c.Op), c.Fd, c.Events)
+}
+
 // Cmd is one command of a batch: the struct epoll_ctl_cmd of the 2015
 // epoll_ctl_batch proposal. Op, Fd, Events and Data are the arguments of
 // the epoll_ctl(2) it stands for (Events and Data are ignored for

@@ -297,3 +297,35 @@ func TestBatchRefusesMoreThanTheProposalsBound(t *testing.T) {
 		}
 	})
 }
+
+// TestCmdCheckRefusesWhatTheCallRefusesBeforeTheKernel: Check gives the
+// argument errors Add, Modify and Delete give, and nil where only the
+// kernel can judge (a descriptor that is not open).
+func TestCmdCheckRefusesWhatTheCallRefusesBeforeTheKernel(t *testing.T) {
+	cases := []struct {
+		cmd  Cmd
+		want error
+	}{
+		{Cmd{Op: OpAdd, Fd: -1, Events: In}, unix.EBADF},
+		{Cmd{Op: OpDelete, Fd: 1 << 40}, unix.EBADF},
+		{Cmd{Op: OpAdd, Fd: 3, Events: In | 1<<27}, unix.EINVAL},
+		{Cmd{Op: OpAdd, Fd: 3, Events: In | Exclusive | OneShot}, unix.EINVAL},
+		{Cmd{Op: OpModify, Fd: 3, Events: In | Exclusive}, unix.EINVAL},
+		{Cmd{Op: 0, Fd: 3, Events: In}, unix.EINVAL},
+		{Cmd{Op: OpAdd, Fd: 1 << 20, Events: In | Exclusive}, nil},
+		{Cmd{Op: OpModify, Fd: 1 << 20, Events: In | Edge | OneShot}, nil},
+		{Cmd{Op: OpDelete, Fd: 1 << 20, Events: 1 << 27}, nil},
+	}
+	for _, c := range cases {
+		err := c.cmd.Check()
+		if c.want == nil {
+			if err != nil {
+				t.Errorf("%v fd %d events %v: %v, want nil", c.cmd.Op, c.cmd.Fd, c.cmd.Events, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.want) {
+			t.Errorf("%v fd %d events %v: %v, want %v", c.cmd.Op, c.cmd.Fd, c.cmd.Events, err, c.want)
+		}
+	}
+}

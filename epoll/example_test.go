@@ -216,3 +216,15 @@ func ExampleClock_String() {
 	fmt.Println(epoll.Monotonic, epoll.Realtime)
 	// Output: Monotonic Realtime
 }
+
+// A loop that defers its changes to the end of an iteration refuses a bad
+// one when it is made, with the error the call itself would give.
+func ExampleCmd_Check() {
+	cmd := epoll.Cmd{Op: epoll.OpModify, Fd: 7, Events: epoll.In | epoll.Exclusive}
+	fmt.Println(cmd.Check())
+	cmd = epoll.Cmd{Op: epoll.OpAdd, Fd: 7, Events: epoll.In | epoll.Edge}
+	fmt.Println(cmd.Check())
+	// Output:
+	// epoll: epoll_ctl(MOD) fd 7: Exclusive is allowed only in Add (EINVAL)
+	// <nil>
+}

@@ -72,6 +72,12 @@ func FuzzCtlArgs(f *testing.F) {
 		case 2:
 			err = ep.Delete(target)
 		}
+		// Cmd.Check refuses exactly what the call refuses before the
+		// system call, with the same error.
+		cmd := Cmd{Op: [...]Op{OpAdd, OpModify, OpDelete}[op%3], Fd: target, Events: Events(ev)}
+		if chk := cmd.Check(); chk != nil && (err == nil || err.Error() != chk.Error()) {
+			t.Fatalf("op %d fd %#x events %v: Check says %v, the call %v", op%3, target, Events(ev), chk, err)
+		}
 		if !errs.ValidFd(target) {
 			if !errors.Is(err, unix.EBADF) {
 				t.Fatalf("op %d fd %#x: %v, want EBADF before any system call", op%3, target, err)

@@ -44,8 +44,12 @@
 //   - Register and Modify are deferred: they join the iteration's batch of
 //     changes, applied before the loop waits again (one BatchAll: on
 //     io_uring a single io_uring_enter for the whole batch). Changes to one
-//     descriptor merge (two Modifies make one; a Modify that changes nothing
-//     on a level-triggered registration is dropped). Readiness the file
+//     registration merge (a Register and Modifies make one Add; two
+//     Modifies make one; a Modify that changes nothing on a level-triggered
+//     registration is dropped; a registration removed in the iteration that
+//     made it never reaches the kernel). The loop keeps what it registers
+//     per registration, so its memory follows the registrations, not the
+//     process's highest descriptor number. Readiness the file
 //     already has is reported when the change is applied, so none is lost.
 //     A change the kernel refuses reaches the handler as one event
 //     epoll.Err|epoll.Hup and the fault handler, and the registration is

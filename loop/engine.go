@@ -52,9 +52,6 @@ func (l *Loop) openPoller() error {
 	return nil
 }
 
-// changesTarget is what the loop's Changes applies batches to.
-func (l *Loop) changesTarget() epoll.Poller { return l.p }
-
 // configureThread gives the locked thread the loop's timer slack and CPU,
 // and returns the function that restores what it had.
 func (l *Loop) configureThread() (restore func(), err error) {

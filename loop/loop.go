@@ -68,12 +68,12 @@ type Loop struct {
 	engine Engine
 	cfg    config
 
-	regs    *token.Table[reg]
-	changes *epoll.Changes
-	closeq  []int   // descriptors UnregisterClose hands to the loop, closed after the next flush
-	faults  []fault // deferred changes the kernel refused, reported after the flush
-	evs     []epoll.Event
-	inLoop  bool // Run is on the loop goroutine: changes are deferred to the iteration's end
+	regs   *token.Table[reg]
+	cmds   []epoll.Cmd // the iteration's interest changes (changes.go)
+	closeq []int       // descriptors UnregisterClose hands to the loop, closed after the next flush
+	faults []fault     // deferred changes the kernel refused, reported after the flush
+	evs    []epoll.Event
+	inLoop bool // Run is on the loop goroutine: changes are deferred to the iteration's end
 
 	wake     *source.Notifier
 	sleeping atomic.Bool  // the loop is (about to be) in Wait with a timeout other than 0
@@ -136,7 +136,6 @@ func New(opts ...Option) (*Loop, error) {
 		l.p.Close()
 		return nil, errs.Call(pkg, "New", -1, err)
 	}
-	l.changes = epoll.NewChanges(l.changesTarget())
 	return l, nil
 }
 

@@ -45,16 +45,13 @@ func (l *Loop) Register(fd int, ev epoll.Events, h Handler) (Token, error) {
 	if h == nil {
 		return 0, errs.Invalid(pkg, call, fd, "nil handler")
 	}
-	if err := l.checkEvents(call, fd, ev); err != nil {
+	if err := l.checkCmd(call, epoll.OpAdd, fd, ev); err != nil {
 		return 0, err
 	}
 	tok, r, _ := l.regs.Alloc()
 	*r = reg{fd: int32(fd), ev: ev, h: h}
 	t := Token(tok)
-	if err := l.changes.Add(fd, ev, uint64(t)); err != nil {
-		l.regs.Free(tok)
-		return 0, errs.Call(pkg, call, fd, err)
-	}
+	l.queueAdd(t, r)
 	if !l.inLoop {
 		if err := l.applyNow(call, fd); err != nil {
 			l.regs.Free(tok)
@@ -67,14 +64,16 @@ func (l *Loop) Register(fd int, ev epoll.Events, h Handler) (Token, error) {
 // Modify changes the events t's registration watches for (the data stays
 // t). It re-arms a OneShot registration. On the loop's goroutine while Run
 // runs the change is deferred to the end of the iteration and merged with
-// the iteration's other changes for the same descriptor (two Modifies make
-// one; a Modify that changes nothing on a level-triggered registration is
-// dropped); a refusal by the kernel is reported as for Register. Otherwise
-// it is applied at once.
+// the iteration's other changes to the same registration (a Register and a
+// Modify make one Add of the last events; two Modifies make one; a Modify
+// that changes nothing on a level-triggered registration is dropped); a
+// refusal by the kernel is reported as for Register. Otherwise it is
+// applied at once.
 //
 // Errors: ENOENT when t is not a live registration of this loop; EINVAL for
-// bad events (Exclusive cannot be modified); ErrClosed; when applied at
-// once, every error of epoll.Instance.Modify.
+// bad events, and for any Modify of a registration made with Exclusive,
+// which the kernel would refuse; ErrClosed; when applied at once, every
+// error of epoll.Instance.Modify.
 func (l *Loop) Modify(t Token, ev epoll.Events) error {
 	const call = "Modify"
 	if err := l.checkUsable(call); err != nil {
@@ -84,13 +83,13 @@ func (l *Loop) Modify(t Token, ev epoll.Events) error {
 	if r == nil {
 		return errs.Call(pkg, call, -1, unix.ENOENT)
 	}
-	if err := l.checkEvents(call, int(r.fd), ev); err != nil {
+	if err := l.checkCmd(call, epoll.OpModify, int(r.fd), ev); err != nil {
 		return err
 	}
-	if err := l.changes.Modify(int(r.fd), ev, uint64(t)); err != nil {
-		return errs.Call(pkg, call, int(r.fd), err)
+	if r.ev&epoll.Exclusive != 0 {
+		return errs.Invalid(pkg, call, int(r.fd), "an Exclusive registration cannot be modified")
 	}
-	r.ev = ev
+	l.queueModify(t, r, ev)
 	if !l.inLoop {
 		return l.applyNow(call, int(r.fd))
 	}
@@ -128,10 +127,8 @@ func (l *Loop) Unregister(t Token) error {
 		return errs.Call(pkg, call, -1, unix.ENOENT)
 	}
 	fd := int(r.fd)
+	l.queueDelete(r)
 	l.regs.Free(token.Token(t))
-	if err := l.changes.Delete(fd); err != nil {
-		return errs.Call(pkg, call, fd, err)
-	}
 	return l.applyNow(call, fd)
 }
 
@@ -154,12 +151,13 @@ func (l *Loop) UnregisterClose(t Token) error {
 		return errs.Call(pkg, call, -1, unix.ENOENT)
 	}
 	fd := int(r.fd)
-	l.regs.Free(token.Token(t))
 	if err := l.checkUsable(call); err != nil {
+		l.regs.Free(token.Token(t))
 		unix.Close(fd)
 		return err
 	}
-	l.changes.Delete(fd)
+	l.queueDelete(r)
+	l.regs.Free(token.Token(t))
 	l.closeq = append(l.closeq, fd)
 	if !l.inLoop {
 		l.flush()
@@ -212,11 +210,13 @@ func (l *Loop) checkEvents(call string, fd int, ev epoll.Events) error {
 // applyNow flushes the pending changes at once and returns the kernel's
 // answer to the last command for fd.
 func (l *Loop) applyNow(call string, fd int) error {
-	cmds, err := l.changes.Flush()
+	cmds, err := l.applyChanges()
 	var be *epoll.BatchError
 	if err != nil && !errors.As(err, &be) {
+		l.flushCloses()
 		return errs.Call(pkg, call, fd, err)
 	}
+	l.countBatch(len(cmds))
 	var result error
 	for i := range cmds {
 		c := &cmds[i]
@@ -242,7 +242,7 @@ func (l *Loop) applyNow(call string, fd int) error {
 // descriptors handed over with UnregisterClose, and reports the changes
 // the kernel refused.
 func (l *Loop) flush() {
-	if l.changes.Len() > 0 && l.stopReq.Load() && l.isClosed() {
+	if len(l.cmds) > 0 && l.stopReq.Load() && l.isClosed() {
 		// Closed: the poller is about to go, and with it every
 		// registration. A change queued for a descriptor that the caller
 		// has unregistered (or handed over) since Close and closed would
@@ -250,16 +250,15 @@ func (l *Loop) flush() {
 		l.flushCloses()
 		return
 	}
-	if l.changes.Len() > 0 {
-		cmds, err := l.changes.Flush()
+	if len(l.cmds) > 0 {
+		cmds, err := l.applyChanges()
 		var be *epoll.BatchError
 		if err != nil && !errors.As(err, &be) {
 			// ErrClosed: the poller is gone, and with it every registration.
 			l.flushCloses()
 			return
 		}
-		l.st.changes += uint64(len(cmds))
-		l.st.batches++
+		l.countBatch(len(cmds))
 		if err != nil {
 			for i := range cmds {
 				if cmds[i].Result != nil {
@@ -270,6 +269,14 @@ func (l *Loop) flush() {
 	}
 	l.flushCloses()
 	l.reportFaults()
+}
+
+// countBatch counts a batch of n commands applied (none: no batch).
+func (l *Loop) countBatch(n int) {
+	if n > 0 {
+		l.st.changes += uint64(n)
+		l.st.batches++
+	}
 }
 
 // noteFailure records a refused Add or Modify of a live registration; a
