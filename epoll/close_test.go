@@ -19,15 +19,7 @@ func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	efd := fdtest.Eventfd(t)
-	if err := ep.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := ep.Close(); err != nil {
-		t.Fatalf("second Close = %v, want nil", err)
-	}
-	if ep.Fd() != -1 {
-		t.Errorf("Fd after Close = %d, want -1", ep.Fd())
-	}
+	fdtest.CloseTwice(t, ep)
 	evs := make([]Event, 1)
 	for name, err := range map[string]error{
 		"Add":         ep.Add(efd, In, 0),

@@ -408,12 +408,7 @@ func TestCallsAfterCloseReturnErrClosed(t *testing.T) {
 		if err := r.Add(fd, epoll.In, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Close(); err != nil {
-			t.Fatalf("second Close = %v, want nil", err)
-		}
+		fdtest.CloseTwice(t, r)
 		evs := make([]epoll.Event, 4)
 		for name, err := range map[string]error{
 			"Add":    r.Add(fdtest.Eventfd(t), epoll.In, 0),
