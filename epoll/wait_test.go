@@ -26,13 +26,8 @@ func TestEmptyEventSliceIsAnErrorNotAHang(t *testing.T) {
 	} {
 		done := make(chan error, 1)
 		go func() { _, err := f(); done <- err }()
-		select {
-		case err := <-done:
-			if !errors.Is(err, unix.EINVAL) {
-				t.Errorf("%s(empty) = %v, want EINVAL", name, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s(empty) hung", name)
+		if err := fdtest.Within(t, done, 5*time.Second, name+"(empty)"); !errors.Is(err, unix.EINVAL) {
+			t.Errorf("%s(empty) = %v, want EINVAL", name, err)
 		}
 	}
 }

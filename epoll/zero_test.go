@@ -90,14 +90,10 @@ func TestZeroInstanceNeverTouchesFdZero(t *testing.T) {
 	for name, call := range calls {
 		done := make(chan error, 1)
 		go func() { done <- call() }()
-		select {
-		case err := <-done:
-			var e *Error
-			if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrNotCreated) || !errors.As(err, &e) || e.Pkg != "epoll" {
-				t.Errorf("%s on the zero Instance = %v; want an *Error matching ErrClosed and ErrNotCreated", name, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s on the zero Instance blocked", name)
+		err := fdtest.Within(t, done, 5*time.Second, name+" on the zero Instance")
+		var e *Error
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrNotCreated) || !errors.As(err, &e) || e.Pkg != "epoll" {
+			t.Errorf("%s on the zero Instance = %v; want an *Error matching ErrClosed and ErrNotCreated", name, err)
 		}
 	}
 	if fd := ep.Fd(); fd != -1 {

@@ -111,6 +111,19 @@ func SignalAfter(t testing.TB, efd int, d time.Duration) {
 	}()
 }
 
+// Within returns the error done delivers, and fails t at once if none
+// comes within d: what, the call awaited, never returned.
+func Within(t testing.TB, done <-chan error, d time.Duration, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s still running after %v", what, d)
+		return nil
+	}
+}
+
 // Drain reads an eventfd's counter to zero and reports whether there was
 // anything to read.
 func Drain(efd int) bool {

@@ -2,6 +2,8 @@ package fdtest
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +71,31 @@ func TestSignalAfterMakesTheEventfdReadableNoSooner(t *testing.T) {
 	}
 	if el := time.Since(start); el < 20*time.Millisecond {
 		t.Errorf("readable after %v, want no sooner than 20ms", el)
+	}
+}
+
+// fatalRecorder is a TB whose Fatalf records the failure instead.
+type fatalRecorder struct {
+	testing.TB
+	failure string
+}
+
+func (r *fatalRecorder) Helper() {}
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.failure = fmt.Sprintf(format, args...)
+}
+
+func TestWithinReturnsTheResultOrFailsNamingWhatHung(t *testing.T) {
+	done := make(chan error, 1)
+	broke := errors.New("broke")
+	done <- broke
+	if err := Within(t, done, time.Second, "the call"); err != broke {
+		t.Errorf("Within = %v, want the delivered error", err)
+	}
+	r := &fatalRecorder{}
+	start := time.Now()
+	Within(r, make(chan error), 20*time.Millisecond, "the stuck call")
+	if !strings.Contains(r.failure, "the stuck call") || time.Since(start) < 20*time.Millisecond {
+		t.Errorf("failure %q after %v; want it to name the stuck call, after the 20ms", r.failure, time.Since(start))
 	}
 }
