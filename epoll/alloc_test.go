@@ -66,11 +66,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 
 // Parking in the runtime poller and being woken allocates nothing either.
 func TestWaitContextParkedAllocatesNothing(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In|Edge, 1); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In|Edge, 1)
 	evs := make([]Event, 1)
 	ready := make(chan struct{})
 	one := make([]byte, 8) // made once: the writer's buffer must not count

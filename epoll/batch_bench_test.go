@@ -47,59 +47,80 @@ func batchReportCtl(b *testing.B, start batchCtlClock, perIter int) {
 	b.ReportMetric(ops/cpu.Seconds(), "ctl/cpu-s")
 }
 
-// BenchmarkCtlPerOp is the baseline: one epoll_ctl per change.
-func BenchmarkCtlPerOp(b *testing.B) {
-	ep, fds := batchBenchSetup(b)
+// batchTimed runs iter b.N times and reports the time per interest
+// change, perIter being the changes one iteration makes.
+func batchTimed(b *testing.B, perIter int, iter func()) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := batchStartCtl()
 	for range b.N {
-		for i, fd := range fds {
-			if err := ep.Add(fd, In, uint64(i)); err != nil {
-				b.Fatal(err)
-			}
+		iter()
+	}
+	batchReportCtl(b, start, perIter)
+}
+
+// batchPhases are perf's three phases over fds as commands: ADD of every
+// fd (data its index), MOD of every fd to Out, DEL of every fd.
+func batchPhases(fds []int) (add, mod, del []Cmd) {
+	for i, fd := range fds {
+		add = append(add, Cmd{Op: OpAdd, Fd: fd, Events: In, Data: uint64(i)})
+		mod = append(mod, Cmd{Op: OpModify, Fd: fd, Events: Out, Data: uint64(i)})
+		del = append(del, Cmd{Op: OpDelete, Fd: fd})
+	}
+	return add, mod, del
+}
+
+// ctlEach makes each command with one Add, Modify or Delete, in order, and
+// stops at the first that fails.
+func ctlEach(ep *Instance, cmds []Cmd) error {
+	for _, c := range cmds {
+		var err error
+		switch c.Op {
+		case OpAdd:
+			err = ep.Add(c.Fd, c.Events, c.Data)
+		case OpModify:
+			err = ep.Modify(c.Fd, c.Events, c.Data)
+		case OpDelete:
+			err = ep.Delete(c.Fd)
 		}
-		for i, fd := range fds {
-			if err := ep.Modify(fd, Out, uint64(i)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		for _, fd := range fds {
-			if err := ep.Delete(fd); err != nil {
-				b.Fatal(err)
-			}
+		if err != nil {
+			return err
 		}
 	}
-	batchReportCtl(b, start, 3*batchBenchFds)
+	return nil
 }
+
+// ctlEachRaw is ctlEach with raw epoll_ctl calls on ep's descriptor.
+func ctlEachRaw(ep *Instance, cmds []Cmd) error {
+	ops := [...]int{OpAdd: unix.EPOLL_CTL_ADD, OpModify: unix.EPOLL_CTL_MOD, OpDelete: unix.EPOLL_CTL_DEL}
+	for _, c := range cmds {
+		if errno := ctlRaw(ep.fd.Sysfd(), ops[c.Op], c.Fd, c.Events, c.Data); errno != 0 {
+			return errno
+		}
+	}
+	return nil
+}
+
+// batchPerOp times ctl's phases applied by apply, one call per command.
+func batchPerOp(b *testing.B, apply func(*Instance, []Cmd) error) {
+	ep, fds := batchBenchSetup(b)
+	add, mod, del := batchPhases(fds)
+	batchTimed(b, 3*len(fds), func() {
+		for _, ph := range [][]Cmd{add, mod, del} {
+			if err := apply(ep, ph); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCtlPerOp is the baseline: one epoll_ctl per change.
+func BenchmarkCtlPerOp(b *testing.B) { batchPerOp(b, ctlEach) }
 
 // BenchmarkCtlRaw is BenchmarkCtlPerOp without the Instance around the
 // system call (no argument check, no reference on the descriptor): the
 // difference between the two is what the safe-Close model costs per call.
-func BenchmarkCtlRaw(b *testing.B) {
-	ep, fds := batchBenchSetup(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := batchStartCtl()
-	for range b.N {
-		for i, fd := range fds {
-			if errno := ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_ADD, fd, In, uint64(i)); errno != 0 {
-				b.Fatal(errno)
-			}
-		}
-		for i, fd := range fds {
-			if errno := ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_MOD, fd, Out, uint64(i)); errno != 0 {
-				b.Fatal(errno)
-			}
-		}
-		for _, fd := range fds {
-			if errno := ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_DEL, fd, 0, 0); errno != 0 {
-				b.Fatal(errno)
-			}
-		}
-	}
-	batchReportCtl(b, start, 3*batchBenchFds)
-}
+func BenchmarkCtlRaw(b *testing.B) { batchPerOp(b, ctlEachRaw) }
 
 // BenchmarkCtlModes times single cycles (ADD, MOD, DEL over the 64 fds) of
 // every way to apply them, round-robin in one process, and reports each
@@ -116,37 +137,20 @@ func BenchmarkCtlModes(b *testing.B) {
 		ns   []float64
 	}
 	fds := eventfds(b, batchBenchFds)
-	perOp := func(ep *Instance, add, mod, del []Cmd) {
-		for _, c := range add {
-			ep.Add(c.Fd, c.Events, c.Data)
-		}
-		for _, c := range mod {
-			ep.Modify(c.Fd, c.Events, c.Data)
-		}
-		for _, c := range del {
-			ep.Delete(c.Fd)
+	each := func(apply func(*Instance, []Cmd) error) func(ep *Instance, add, mod, del []Cmd) {
+		return func(ep *Instance, add, mod, del []Cmd) {
+			apply(ep, add)
+			apply(ep, mod)
+			apply(ep, del)
 		}
 	}
+	perOp, raw := each(ctlEach), each(ctlEachRaw)
 	batch := func(strict bool) func(ep *Instance, add, mod, del []Cmd) {
 		return func(ep *Instance, add, mod, del []Cmd) {
-			f := ep.BatchAll
-			if strict {
-				f = ep.Batch
-			}
+			f := batchOf(ep, strict)
 			f(add)
 			f(mod)
 			f(del)
-		}
-	}
-	raw := func(ep *Instance, add, mod, del []Cmd) {
-		for _, c := range add {
-			ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_ADD, c.Fd, c.Events, c.Data)
-		}
-		for _, c := range mod {
-			ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_MOD, c.Fd, c.Events, c.Data)
-		}
-		for _, c := range del {
-			ctlRaw(ep.fd.Sysfd(), unix.EPOLL_CTL_DEL, c.Fd, 0, 0)
 		}
 	}
 	modes := []*mode{
@@ -172,12 +176,7 @@ func BenchmarkCtlModes(b *testing.B) {
 		}
 		m.ep = newInstance(b, opts...)
 	}
-	add, mod, del := make([]Cmd, len(fds)), make([]Cmd, len(fds)), make([]Cmd, len(fds))
-	for i, fd := range fds {
-		add[i] = Cmd{Op: OpAdd, Fd: fd, Events: In, Data: uint64(i)}
-		mod[i] = Cmd{Op: OpModify, Fd: fd, Events: Out, Data: uint64(i)}
-		del[i] = Cmd{Op: OpDelete, Fd: fd}
-	}
+	add, mod, del := batchPhases(fds)
 	b.ResetTimer()
 	for range b.N {
 		for _, m := range modes {
@@ -222,12 +221,8 @@ func BenchmarkBatchCrossover(b *testing.B) {
 			modes = append(modes, &mode{name: be.String() + "-" + strconv.Itoa(k), ep: ep, k: k})
 		}
 	}
-	phases := make([][]Cmd, 3)
-	for i, fd := range fds {
-		phases[0] = append(phases[0], Cmd{Op: OpAdd, Fd: fd, Events: In, Data: uint64(i)})
-		phases[1] = append(phases[1], Cmd{Op: OpModify, Fd: fd, Events: Out, Data: uint64(i)})
-		phases[2] = append(phases[2], Cmd{Op: OpDelete, Fd: fd})
-	}
+	add, mod, del := batchPhases(fds)
+	phases := [][]Cmd{add, mod, del}
 	b.ResetTimer()
 	for range b.N {
 		for _, m := range modes {
@@ -251,23 +246,31 @@ func BenchmarkBatchCrossover(b *testing.B) {
 // ctl's worker: for each fd, ADD, MOD, DEL (without its nanosleep).
 func BenchmarkCtlPerOpInterleaved(b *testing.B) {
 	ep, fds := batchBenchSetup(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := batchStartCtl()
-	for range b.N {
-		for i, fd := range fds {
-			if err := ep.Add(fd, In, uint64(i)); err != nil {
-				b.Fatal(err)
-			}
-			if err := ep.Modify(fd, Out, uint64(i)); err != nil {
-				b.Fatal(err)
-			}
-			if err := ep.Delete(fd); err != nil {
-				b.Fatal(err)
-			}
+	cmds := batchInterleaved(fds)
+	batchTimed(b, len(cmds), func() {
+		if err := ctlEach(ep, cmds); err != nil {
+			b.Fatal(err)
 		}
+	})
+}
+
+// batchInterleaved is perf's order over fds as commands: ADD, MOD, DEL of
+// each fd in turn.
+func batchInterleaved(fds []int) []Cmd {
+	add, mod, del := batchPhases(fds)
+	var cmds []Cmd
+	for i := range fds {
+		cmds = append(cmds, add[i], mod[i], del[i])
 	}
-	batchReportCtl(b, start, 3*batchBenchFds)
+	return cmds
+}
+
+// batchOf is ep's Batch when strict, else its BatchAll.
+func batchOf(ep *Instance, strict bool) func([]Cmd) (int, error) {
+	if strict {
+		return ep.Batch
+	}
+	return ep.BatchAll
 }
 
 // BenchmarkBatchInterleaved sends perf's order as one batch of 192
@@ -282,56 +285,30 @@ func BenchmarkBatchInterleaved(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				skipNoRing(b, be)
 				ep, fds := batchBenchSetup(b, WithBatchBackend(be))
-				f := ep.BatchAll
-				if strict {
-					f = ep.Batch
-				}
-				var cmds []Cmd
-				for i, fd := range fds {
-					cmds = append(cmds, Cmd{Op: OpAdd, Fd: fd, Events: In, Data: uint64(i)},
-						Cmd{Op: OpModify, Fd: fd, Events: Out, Data: uint64(i)}, Cmd{Op: OpDelete, Fd: fd})
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				start := batchStartCtl()
-				for range b.N {
-					if n, err := f(cmds); n != len(cmds) || err != nil {
-						b.Fatalf("batch = %d, %v", n, err)
-					}
-				}
-				batchReportCtl(b, start, len(cmds))
+				batchBenchCycle(b, batchOf(ep, strict), len(fds)*3, batchInterleaved(fds))
 			})
 		}
 	}
 }
 
-func batchBenchCycle(b *testing.B, ep *Instance, fds []int, size int, batch func([]Cmd) (int, error)) {
-	add := make([]Cmd, len(fds))
-	mod := make([]Cmd, len(fds))
-	del := make([]Cmd, len(fds))
-	for i, fd := range fds {
-		add[i] = Cmd{Op: OpAdd, Fd: fd, Events: In, Data: uint64(i)}
-		mod[i] = Cmd{Op: OpModify, Fd: fd, Events: Out, Data: uint64(i)}
-		del[i] = Cmd{Op: OpDelete, Fd: fd}
+// batchBenchCycle times phases, each sent through batch in calls of up to
+// size commands.
+func batchBenchCycle(b *testing.B, batch func([]Cmd) (int, error), size int, phases ...[]Cmd) {
+	perIter := 0
+	for _, ph := range phases {
+		perIter += len(ph)
 	}
-	run := func(cmds []Cmd) {
-		for len(cmds) > 0 {
-			k := min(size, len(cmds))
-			if n, err := batch(cmds[:k]); err != nil || n != k {
-				b.Fatalf("batch = %d, %v", n, err)
+	batchTimed(b, perIter, func() {
+		for _, cmds := range phases {
+			for len(cmds) > 0 {
+				k := min(size, len(cmds))
+				if n, err := batch(cmds[:k]); err != nil || n != k {
+					b.Fatalf("batch = %d, %v", n, err)
+				}
+				cmds = cmds[k:]
 			}
-			cmds = cmds[k:]
 		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := batchStartCtl()
-	for range b.N {
-		run(add)
-		run(mod)
-		run(del)
-	}
-	batchReportCtl(b, start, 3*len(fds))
+	})
 }
 
 var batchBenchBackends = []BatchBackend{BatchUring, BatchSyscall, BatchAuto}
@@ -346,11 +323,8 @@ func batchBench(b *testing.B, strict bool, sizes []int) {
 			b.Run(name, func(b *testing.B) {
 				skipNoRing(b, be)
 				ep, fds := batchBenchSetup(b, WithBatchBackend(be))
-				f := ep.BatchAll
-				if strict {
-					f = ep.Batch
-				}
-				batchBenchCycle(b, ep, fds, size, f)
+				add, mod, del := batchPhases(fds)
+				batchBenchCycle(b, batchOf(ep, strict), size, add, mod, del)
 			})
 		}
 	}

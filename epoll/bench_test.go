@@ -23,11 +23,7 @@ func BenchmarkAddDelete(b *testing.B) {
 }
 
 func BenchmarkModify(b *testing.B) {
-	ep := newInstance(b)
-	efd := fdtest.Eventfd(b)
-	if err := ep.Add(efd, In, 1); err != nil {
-		b.Fatal(err)
-	}
+	ep, efd := watching(b, In, 1)
 	b.ReportAllocs()
 	i := uint64(0)
 	for b.Loop() {

@@ -2,6 +2,7 @@ package epoll
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"unsafe"
@@ -26,22 +27,55 @@ func changesFlush(t testing.TB, c *Changes) []Cmd {
 	return cmds
 }
 
+// changesOn returns a new instance, n eventfds (none registered) and a
+// Changes on the instance.
+func changesOn(t testing.TB, n int) (*Instance, []int, *Changes) {
+	t.Helper()
+	ep := newInstance(t)
+	return ep, eventfds(t, n), NewChanges(ep)
+}
+
 // changesOnOne returns a Changes on a new instance in which one eventfd is
 // already registered, and flushed, with ev and data 1.
 func changesOnOne(t testing.TB, ev Events) (*Instance, int, *Changes) {
 	t.Helper()
-	ep := newInstance(t)
-	fd := eventfds(t, 1)[0]
-	c := NewChanges(ep)
-	c.Add(fd, ev, 1)
+	ep, fds, c := changesOn(t, 1)
+	c.Add(fds[0], ev, 1)
 	changesFlush(t, c)
-	return ep, fd, c
+	return ep, fds[0], c
+}
+
+// twinCall makes call op (0 Add, 1 Modify, 2 Delete) of fd through c and,
+// at once, directly on twin, the instance whose interest set c's must
+// match after a Flush. EPOLLEXCLUSIVE is dropped from a Modify, which the
+// kernel refuses it on.
+func twinCall(c *Changes, twin *Instance, op, fd int, ev Events, data uint64) {
+	switch op {
+	case 0:
+		c.Add(fd, ev, data)
+		twin.Add(fd, ev, data)
+	case 1:
+		ev &^= Exclusive
+		c.Modify(fd, ev, data)
+		twin.Modify(fd, ev, data)
+	case 2:
+		c.Delete(fd)
+		twin.Delete(fd)
+	}
+}
+
+// sameInterest flushes c, on instance a, and fails t, saying when, unless
+// a's interest set in fds is twin's.
+func sameInterest(t testing.TB, c *Changes, a, twin *Instance, fds []int, when string) {
+	t.Helper()
+	c.Flush()
+	if ga, gb := changesInterest(t, a, fds), changesInterest(t, twin, fds); ga != gb {
+		t.Fatalf("%s: Changes left %s, calls in order left %s", when, ga, gb)
+	}
 }
 
 func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 2)
-	c := NewChanges(ep)
+	ep, fds, c := changesOn(t, 2)
 	c.Add(fds[0], In, 1)
 	c.Add(fds[1], In, 2)
 	c.Delete(fds[0])
@@ -72,9 +106,7 @@ func TestChangesAddThenDeleteCancelsOut(t *testing.T) {
 }
 
 func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 1)
-	c := NewChanges(ep)
+	ep, fds, c := changesOn(t, 1)
 	c.Add(fds[0], In, 1)
 	c.Modify(fds[0], Out, 9)
 	cmds := changesFlush(t, c)
@@ -87,9 +119,7 @@ func TestChangesAddThenModifyMergesIntoAdd(t *testing.T) {
 }
 
 func TestChangesExclusiveAddThenModifyIsLeftToTheKernel(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 1)
-	c := NewChanges(ep)
+	_, fds, c := changesOn(t, 1)
 	c.Add(fds[0], In|Exclusive, 1)
 	c.Modify(fds[0], Out, 1)
 	cmds, err := c.Flush()
@@ -293,9 +323,7 @@ func TestChangesFlushesAnyNumberInOneBatch(t *testing.T) {
 
 // TestChangesFlushAllocatesNothing: the steady state of an event loop.
 func TestChangesFlushAllocatesNothing(t *testing.T) {
-	ep := newInstance(t)
-	fds := eventfds(t, 64)
-	c := NewChanges(ep)
+	_, fds, c := changesOn(t, 64)
 	allocs := testing.AllocsPerRun(50, func() {
 		for i, fd := range fds {
 			c.Add(fd, In, uint64(i))
@@ -332,23 +360,9 @@ func TestChangesMatchesCallsInOrder(t *testing.T) {
 				fd := fds[rng.IntN(len(fds))]
 				ev := evsets[rng.IntN(len(evsets))]
 				data := uint64(rng.IntN(3))
-				switch rng.IntN(3) {
-				case 0:
-					c.Add(fd, ev, data)
-					b.Add(fd, ev, data)
-				case 1:
-					ev &^= Exclusive
-					c.Modify(fd, ev, data)
-					b.Modify(fd, ev, data)
-				case 2:
-					c.Delete(fd)
-					b.Delete(fd)
-				}
+				twinCall(c, b, rng.IntN(3), fd, ev, data)
 			}
-			c.Flush()
-			if ga, gb := changesInterest(t, a, fds), changesInterest(t, b, fds); ga != gb {
-				t.Fatalf("round %d flush %d: Changes left %s, calls in order left %s", round, flush, ga, gb)
-			}
+			sameInterest(t, c, a, b, fds, fmt.Sprintf("round %d flush %d", round, flush))
 		}
 		a.Close()
 		b.Close()
@@ -372,28 +386,13 @@ func FuzzChangesMatchesCallsInOrder(f *testing.F) {
 			fd := fds[int(data[i+1])%len(fds)]
 			ev := evsets[int(data[i+2]>>1)%len(evsets)]
 			d := uint64(data[i+2] & 1)
-			switch data[i] % 4 {
-			case 0:
-				c.Add(fd, ev, d)
-				b.Add(fd, ev, d)
-			case 1:
-				ev &^= Exclusive
-				c.Modify(fd, ev, d)
-				b.Modify(fd, ev, d)
-			case 2:
-				c.Delete(fd)
-				b.Delete(fd)
-			case 3:
-				c.Flush()
-				if ga, gb := changesInterest(t, a, fds), changesInterest(t, b, fds); ga != gb {
-					t.Fatalf("after op %d: Changes left %s, calls in order left %s", i/3, ga, gb)
-				}
+			if op := int(data[i] % 4); op < 3 {
+				twinCall(c, b, op, fd, ev, d)
+			} else {
+				sameInterest(t, c, a, b, fds, fmt.Sprintf("after op %d", i/3))
 			}
 		}
-		c.Flush()
-		if ga, gb := changesInterest(t, a, fds), changesInterest(t, b, fds); ga != gb {
-			t.Fatalf("at the end: Changes left %s, calls in order left %s", ga, gb)
-		}
+		sameInterest(t, c, a, b, fds, "at the end")
 	})
 }
 
@@ -471,9 +470,7 @@ func TestChangesStateIsSixteenBytes(t *testing.T) {
 func TestChangesRefuseCommandsPastTheQueueBound(t *testing.T) {
 	defer func(n int) { maxQueued = n }(maxQueued)
 	maxQueued = 2
-	ep := newInstance(t)
-	fds := eventfds(t, 3)
-	c := NewChanges(ep)
+	ep, fds, c := changesOn(t, 3)
 	if err := c.Add(fds[0], In, 1); err != nil {
 		t.Fatal(err)
 	}

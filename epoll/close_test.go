@@ -19,15 +19,7 @@ func TestCloseIsIdempotentAndLaterCallsSayClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	efd := fdtest.Eventfd(t)
-	if err := ep.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := ep.Close(); err != nil {
-		t.Fatalf("second Close = %v, want nil", err)
-	}
-	if ep.Fd() != -1 {
-		t.Errorf("Fd after Close = %d, want -1", ep.Fd())
-	}
+	fdtest.CloseTwice(t, ep)
 	evs := make([]Event, 1)
 	for name, err := range map[string]error{
 		"Add":         ep.Add(efd, In, 0),
@@ -73,13 +65,8 @@ func TestCloseWakesBlockedWaits(t *testing.T) {
 		closed := make(chan error, 1)
 		go func() { closed <- ep.Close() }()
 		for i := 0; i < 3; i++ {
-			select {
-			case err := <-res:
-				if !errors.Is(err, ErrClosed) {
-					t.Errorf("%s blocked during Close = %v, want ErrClosed", name, err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%s still blocked 5s after Close", name)
+			if err := fdtest.Within(t, res, 5*time.Second, name+" blocked during Close"); !errors.Is(err, ErrClosed) {
+				t.Errorf("%s blocked during Close = %v, want ErrClosed", name, err)
 			}
 		}
 		if err := <-closed; err != nil {
@@ -229,13 +216,8 @@ func closeNestedChildren(t *testing.T, blockedChild bool) {
 			t.Fatal(err)
 		}
 		if blockedChild {
-			select {
-			case err := <-ended:
-				if !errors.Is(err, ErrClosed) {
-					t.Fatalf("the child's blocked Wait returned %v; want ErrClosed", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the child's blocked Wait did not end within 10 s of Close")
+			if err := fdtest.Within(t, ended, 10*time.Second, "the child's Wait blocked during Close"); !errors.Is(err, ErrClosed) {
+				t.Fatalf("the child's blocked Wait returned %v; want ErrClosed", err)
 			}
 		}
 		time.Sleep(time.Millisecond) // a wake-up the close caused has come by now
@@ -276,13 +258,8 @@ func TestCloseEndsAPWaitWhoseMaskBlocksSIGURG(t *testing.T) {
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-ended:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("PWait returned %v; want ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("PWait with SIGURG blocked did not end within 10 s of Close")
+	if err := fdtest.Within(t, ended, 10*time.Second, "PWait with SIGURG blocked, during Close"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PWait returned %v; want ErrClosed", err)
 	}
 	t.Logf("Close took %v", time.Since(start))
 }

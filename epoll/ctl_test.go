@@ -85,11 +85,7 @@ func TestEdgeTriggeredReportsOncePerEdge(t *testing.T) {
 }
 
 func TestOneShotReportsOnceUntilModifyRearms(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In|OneShot, 1); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In|OneShot, 1)
 	fdtest.Signal(t, efd)
 	if got := waitN(t, ep, time.Second); len(got) != 1 || got[0].Data() != 1 {
 		t.Fatalf("first wait = %v, want one event", got)

@@ -57,11 +57,7 @@ var farDeadlines = []time.Time{
 // (practically) forever on either clock: the wait sleeps until an event
 // comes, neither failing nor returning at once nor spinning.
 func TestFarDeadlineWaitsWithoutSpinning(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 4); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In, 4)
 	evs := make([]Event, 2)
 	for _, c := range []Clock{Monotonic, Realtime} {
 		for _, dl := range farDeadlines {
@@ -111,11 +107,7 @@ func TestHugeTimeoutWaitsWithoutSpinning(t *testing.T) {
 // both clocks alike, for the zero Time and times before 1970 too; Boottime
 // and unknown clocks are refused with EINVAL.
 func TestPastDeadlinePollsOnEveryClock(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 1); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In, 1)
 	evs := make([]Event, 1)
 	past := []time.Time{{}, time.Unix(-1, 0), time.Unix(-1<<40, 0), time.Unix(0, 0), time.Now().Add(-time.Hour)}
 	for _, c := range []Clock{Monotonic, Realtime} {

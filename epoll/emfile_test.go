@@ -148,10 +148,7 @@ func expectEventWaits(t *testing.T, ep *Instance, efd int, evs []Event) {
 			return ep.WaitDeadline(evs, time.Now().Add(10*time.Second), Realtime)
 		},
 	} {
-		go func() {
-			time.Sleep(20 * time.Millisecond)
-			fdtest.Signal(t, efd)
-		}()
+		fdtest.SignalAfter(t, efd, 20*time.Millisecond)
 		n, err := wait()
 		if n != 1 || err != nil || evs[0].Data() != 5 {
 			t.Errorf("%s with the table full = %d, %v; want the eventfd's event", name, n, err)

@@ -10,12 +10,18 @@ import (
 // newInstance returns an instance closed when the test ends.
 func newInstance(t testing.TB, opts ...Option) *Instance {
 	t.Helper()
-	ep, err := New(opts...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
+	return fdtest.New(t, func() (*Instance, error) { return New(opts...) })
+}
+
+// watching returns a new instance watching a fresh eventfd for ev with
+// data, and the eventfd; both are closed when the test ends.
+func watching(t testing.TB, ev Events, data uint64) (*Instance, int) {
+	t.Helper()
+	ep, efd := newInstance(t), fdtest.Eventfd(t)
+	if err := ep.Add(efd, ev, data); err != nil {
+		t.Fatalf("Add: %v", err)
 	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
+	return ep, efd
 }
 
 // eventfds returns n non-blocking eventfds closed when the test ends.

@@ -118,11 +118,7 @@ func TestDataRoundTripsAllBits(t *testing.T) {
 }
 
 func TestErrorNamesCallAndKeepsErrno(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 0); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In, 0)
 	err := ep.Add(efd, In, 0)
 	if !errors.Is(err, unix.EEXIST) {
 		t.Fatalf("second Add = %v, want EEXIST", err)

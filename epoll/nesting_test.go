@@ -87,10 +87,7 @@ func expectRealtimeWait(t *testing.T, head *Instance, efd, depth int) {
 	if time.Now().Round(0).Before(dl) {
 		t.Fatalf("depth %d: Realtime WaitDeadline returned early", depth)
 	}
-	go func() {
-		time.Sleep(10 * time.Millisecond)
-		fdtest.Signal(t, efd)
-	}()
+	fdtest.SignalAfter(t, efd, 10*time.Millisecond)
 	n, err := head.WaitDeadline(evs, time.Now().Add(10*time.Second), Realtime)
 	if n != 1 || err != nil {
 		t.Fatalf("depth %d: Realtime WaitDeadline with an event = %d, %v; want 1", depth, n, err)

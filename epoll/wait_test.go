@@ -26,13 +26,8 @@ func TestEmptyEventSliceIsAnErrorNotAHang(t *testing.T) {
 	} {
 		done := make(chan error, 1)
 		go func() { _, err := f(); done <- err }()
-		select {
-		case err := <-done:
-			if !errors.Is(err, unix.EINVAL) {
-				t.Errorf("%s(empty) = %v, want EINVAL", name, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s(empty) hung", name)
+		if err := fdtest.Within(t, done, 5*time.Second, name+"(empty)"); !errors.Is(err, unix.EINVAL) {
+			t.Errorf("%s(empty) = %v, want EINVAL", name, err)
 		}
 	}
 }
@@ -107,16 +102,8 @@ func TestMillisecondFallbackNeverReturnsEarly(t *testing.T) {
 }
 
 func TestWaitBlocksUntilEvent(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 5); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		one := [8]byte{1}
-		unix.Write(efd, one[:])
-	}()
+	ep, efd := watching(t, In, 5)
+	fdtest.SignalAfter(t, efd, 20*time.Millisecond)
 	start := time.Now()
 	got := waitN(t, ep, -1)
 	if len(got) != 1 || got[0].Data() != 5 {
@@ -183,11 +170,7 @@ func sigBlk(t *testing.T, tid int) uint64 {
 // epoll_pwait2's sigmask does: visible in the thread's SigBlk while it is
 // blocked, gone after.
 func TestPWaitAppliesMaskOnlyDuringWait(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 0); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In, 0)
 	const bit = 1 << (unix.SIGUSR2 - 1)
 	var mask unix.Sigset_t
 	mask.Val[0] = bit
@@ -259,16 +242,8 @@ func TestWaitDeadlineRealtimeEndsAtWallClockInstant(t *testing.T) {
 
 func TestWaitDeadlineReturnsEventsBeforeDeadline(t *testing.T) {
 	for _, c := range []Clock{Monotonic, Realtime} {
-		ep := newInstance(t)
-		efd := fdtest.Eventfd(t)
-		if err := ep.Add(efd, In, 3); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			time.Sleep(10 * time.Millisecond)
-			one := [8]byte{1}
-			unix.Write(efd, one[:])
-		}()
+		ep, efd := watching(t, In, 3)
+		fdtest.SignalAfter(t, efd, 10*time.Millisecond)
 		evs := make([]Event, 2)
 		start := time.Now()
 		n, err := ep.WaitDeadline(evs, time.Now().Add(10*time.Second), c)

@@ -8,20 +8,11 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/internal/fdtest"
-	"golang.org/x/sys/unix"
 )
 
 func TestWaitContextReturnsEvents(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 42); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		time.Sleep(10 * time.Millisecond)
-		one := [8]byte{1}
-		unix.Write(efd, one[:])
-	}()
+	ep, efd := watching(t, In, 42)
+	fdtest.SignalAfter(t, efd, 10*time.Millisecond)
 	evs := make([]Event, 4)
 	n, err := ep.WaitContext(context.Background(), evs)
 	if err != nil || n != 1 || evs[0].Data() != 42 {
@@ -77,11 +68,7 @@ func TestWaitContextDeadlineExpires(t *testing.T) {
 
 // A cancellation of one context must not disturb a later wait with another.
 func TestWaitContextSurvivesEarlierCancellation(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In, 1); err != nil {
-		t.Fatal(err)
-	}
+	ep, _ := watching(t, In, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := ep.WaitContext(ctx, make([]Event, 1)); !errors.Is(err, context.Canceled) {
@@ -101,11 +88,7 @@ func TestWaitContextSurvivesEarlierCancellation(t *testing.T) {
 // Many WaitContext callers on one instance queue; each returns when its own
 // context ends, and an event reaches one of them.
 func TestWaitContextManyCallersOneInstance(t *testing.T) {
-	ep := newInstance(t)
-	efd := fdtest.Eventfd(t)
-	if err := ep.Add(efd, In|Edge, 1); err != nil {
-		t.Fatal(err)
-	}
+	ep, efd := watching(t, In|Edge, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	got := make(chan int, 8)

@@ -19,26 +19,12 @@ import (
 // input is restored when the test ends.
 func fd0Trap(t *testing.T) (check func()) {
 	t.Helper()
-	saved, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
-	if err != nil {
-		saved = -1 // no standard input: leave fd 0 closed again afterwards
-	}
 	trap, err := unix.EpollCreate1(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Dup3(trap, 0, 0); err != nil {
-		t.Fatal(err)
-	}
+	fdtest.AtZero(t, trap)
 	unix.Close(trap)
-	t.Cleanup(func() {
-		if saved >= 0 {
-			unix.Dup3(saved, 0, 0)
-			unix.Close(saved)
-		} else {
-			unix.Close(0)
-		}
-	})
 	ready, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
@@ -104,14 +90,10 @@ func TestZeroInstanceNeverTouchesFdZero(t *testing.T) {
 	for name, call := range calls {
 		done := make(chan error, 1)
 		go func() { done <- call() }()
-		select {
-		case err := <-done:
-			var e *Error
-			if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrNotCreated) || !errors.As(err, &e) || e.Pkg != "epoll" {
-				t.Errorf("%s on the zero Instance = %v; want an *Error matching ErrClosed and ErrNotCreated", name, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s on the zero Instance blocked", name)
+		err := fdtest.Within(t, done, 5*time.Second, name+" on the zero Instance")
+		var e *Error
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrNotCreated) || !errors.As(err, &e) || e.Pkg != "epoll" {
+			t.Errorf("%s on the zero Instance = %v; want an *Error matching ErrClosed and ErrNotCreated", name, err)
 		}
 	}
 	if fd := ep.Fd(); fd != -1 {

@@ -390,13 +390,8 @@ func TestCloseWhileWaitBlockedReturnsErrClosed(t *testing.T) {
 		if err := r.Close(); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-done:
-			if !errors.Is(err, ErrClosed) {
-				t.Fatalf("blocked Wait returned %v, want ErrClosed", err)
-			}
-		case <-time.After(arrive):
-			t.Fatal("Close did not wake the blocked Wait")
+		if err := fdtest.Within(t, done, arrive, "a Wait blocked during Close"); !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Wait returned %v, want ErrClosed", err)
 		}
 	})
 }
@@ -408,12 +403,7 @@ func TestCallsAfterCloseReturnErrClosed(t *testing.T) {
 		if err := r.Add(fd, epoll.In, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Close(); err != nil {
-			t.Fatalf("second Close = %v, want nil", err)
-		}
+		fdtest.CloseTwice(t, r)
 		evs := make([]epoll.Event, 4)
 		for name, err := range map[string]error{
 			"Add":    r.Add(fdtest.Eventfd(t), epoll.In, 0),
@@ -566,13 +556,8 @@ func TestSpinningWaitReportsEventsAndWakesOnClose(t *testing.T) {
 		}()
 		time.Sleep(quiet)
 		r.Close()
-		select {
-		case err := <-done:
-			if !errors.Is(err, ErrClosed) {
-				t.Fatalf("Wait = %v, want ErrClosed", err)
-			}
-		case <-time.After(arrive):
-			t.Fatal("Close did not end the Wait")
+		if err := fdtest.Within(t, done, arrive, "a Wait during Close"); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Wait = %v, want ErrClosed", err)
 		}
 	})
 }

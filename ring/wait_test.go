@@ -2,6 +2,7 @@ package ring
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -38,13 +39,8 @@ func TestZeroAndTimedWaitReturnWhileAnotherGoroutineWaitsForever(t *testing.T) {
 			tookTimed = time.Since(start)
 			done <- errors.Join(err0, err)
 		}()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(arrive):
-			t.Fatalf("Wait(0) and Wait(%v) still blocked after %v by a Wait(-1) in another goroutine", timed, arrive)
+		if err := fdtest.Within(t, done, arrive, fmt.Sprintf("Wait(0) and Wait(%v) beside a Wait(-1) in another goroutine", timed)); err != nil {
+			t.Fatal(err)
 		}
 		if took0 > time.Second {
 			t.Errorf("Wait(0) took %v", took0)

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,7 +42,7 @@ func TestSignalsReadAllocatesNothing(t *testing.T) {
 }
 
 func TestWatcherReadToEAGAINAllocatesNothing(t *testing.T) {
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	if _, err := w.Add(t.TempDir(), WatchCreate); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestWatcherReadAllocatesOnlyEachEventsName(t *testing.T) {
 		path string
 		want float64
 	}{{f, 0}, {dir, 1}} {
-		w := newWatcher(t)
+		w := fdtest.New(t, NewWatcher)
 		if _, err := w.Add(c.path, WatchModify); err != nil {
 			t.Fatal(err)
 		}

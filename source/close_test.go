@@ -78,15 +78,7 @@ func TestCloseWhileInUseIsSafe(t *testing.T) {
 						}
 					}()
 				}
-				if err := src.Close(); err != nil {
-					t.Fatal(err)
-				}
-				if err := src.Close(); err != nil {
-					t.Fatalf("second Close: %v", err)
-				}
-				if src.Fd() != -1 {
-					t.Fatalf("Fd after Close = %d", src.Fd())
-				}
+				fdtest.CloseTwice(t, src)
 				wg.Wait()
 			}
 		})

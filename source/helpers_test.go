@@ -7,18 +7,14 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
 // newInstance returns an epoll instance closed when the test ends.
 func newInstance(t testing.TB) *epoll.Instance {
 	t.Helper()
-	ep, err := epoll.New()
-	if err != nil {
-		t.Fatalf("epoll.New: %v", err)
-	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
+	return fdtest.New(t, func() (*epoll.Instance, error) { return epoll.New() })
 }
 
 // watch registers src for epoll.In with data.

@@ -12,20 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func newNotifierT(t testing.TB) *Notifier {
-	t.Helper()
-	n, err := NewNotifier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
-
 func TestNotifyFromAnotherGoroutineWakesEpoll(t *testing.T) {
 	fdtest.Check(t)
 	ep := newInstance(t)
-	n := newNotifierT(t)
+	n := fdtest.New(t, NewNotifier)
 	watch(t, ep, n, 5)
 	nb, ce := fdFlags(t, n.Fd())
 	if !nb || !ce {
@@ -68,7 +58,7 @@ func notifyFrom(t *testing.T, n *Notifier, goroutines, each int) {
 // event, one Read that returns 1, and nothing after it.
 func TestNotifiesBeforeReadMergeIntoOneEvent(t *testing.T) {
 	ep := newInstance(t)
-	n := newNotifierT(t)
+	n := fdtest.New(t, NewNotifier)
 	watch(t, ep, n, 1)
 	const goroutines, each = 8, 125_000
 	notifyFrom(t, n, goroutines, each)
@@ -92,7 +82,7 @@ func TestNotifiesBeforeReadMergeIntoOneEvent(t *testing.T) {
 // far fewer than the Notifies, and a Notify after the storm is not lost.
 func TestConcurrentNotifiesKeepAtMostOneWritePending(t *testing.T) {
 	ep := newInstance(t)
-	n := newNotifierT(t)
+	n := fdtest.New(t, NewNotifier)
 	watch(t, ep, n, 1)
 	const goroutines, each = 8, 125_000
 	var stop atomic.Bool
@@ -150,7 +140,7 @@ func TestConcurrentNotifiesKeepAtMostOneWritePending(t *testing.T) {
 // by a later Read.
 func TestNotifyAfterReadIsNeverLost(t *testing.T) {
 	ep := newInstance(t)
-	n := newNotifierT(t)
+	n := fdtest.New(t, NewNotifier)
 	watch(t, ep, n, 1)
 	var posted, seen atomic.Int64
 	done := make(chan struct{})
@@ -182,7 +172,7 @@ func TestNotifyAfterReadIsNeverLost(t *testing.T) {
 }
 
 func TestNotifyAllocatesNothing(t *testing.T) {
-	n := newNotifierT(t)
+	n := fdtest.New(t, NewNotifier)
 	merged := testing.AllocsPerRun(10000, func() { n.Notify() })
 	cycle := testing.AllocsPerRun(1000, func() {
 		n.Notify()
@@ -240,10 +230,7 @@ func TestNotifierCloseWhileInUseIsSafe(t *testing.T) {
 				}
 			}()
 		}
-		n.Close()
-		if err := n.Close(); err != nil {
-			t.Fatalf("second Close: %v", err)
-		}
+		fdtest.CloseTwice(t, n)
 		wg.Wait()
 		if err := n.Notify(); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Notify after Close = %v", err)

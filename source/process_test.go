@@ -15,12 +15,7 @@ import (
 
 func startT(t testing.TB, argv ...string) *Process {
 	t.Helper()
-	p, err := StartProcess(argv[0], argv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return fdtest.New(t, func() (*Process, error) { return StartProcess(argv[0], argv, nil) })
 }
 
 func TestProcessExitIsReportedAndStatusRead(t *testing.T) {

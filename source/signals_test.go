@@ -13,12 +13,7 @@ import (
 
 func newSignals(t testing.TB, sigs ...syscall.Signal) *Signals {
 	t.Helper()
-	s, err := NewSignals(sigs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return fdtest.New(t, func() (*Signals, error) { return NewSignals(sigs...) })
 }
 
 func TestSignalSentToProcessArrivesAsReadiness(t *testing.T) {
@@ -80,15 +75,9 @@ func TestSignalsCallsAfterCloseReturnErrClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	fdtest.CloseTwice(t, s)
 	if _, err := s.Read(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Read after Close = %v", err)
-	}
-	if s.Fd() != -1 {
-		t.Fatalf("Fd after Close = %d", s.Fd())
 	}
 }
 

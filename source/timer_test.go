@@ -13,12 +13,7 @@ import (
 
 func newTimer(t testing.TB, c Clock) *Timer {
 	t.Helper()
-	tm, err := NewTimer(c)
-	if err != nil {
-		t.Fatalf("NewTimer(%v): %v", c, err)
-	}
-	t.Cleanup(func() { tm.Close() })
-	return tm
+	return fdtest.New(t, func() (*Timer, error) { return NewTimer(c) })
 }
 
 func TestTimerExpiryIsReportedByEpollOnEveryClock(t *testing.T) {
@@ -241,15 +236,7 @@ func TestTimerCallsAfterCloseReturnErrClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tm.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tm.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if tm.Fd() != -1 {
-		t.Fatalf("Fd after Close = %d, want -1", tm.Fd())
-	}
+	fdtest.CloseTwice(t, tm)
 	if err := tm.Arm(time.Second, 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Arm after Close = %v", err)
 	}

@@ -11,16 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func newWatcher(t testing.TB) *Watcher {
-	t.Helper()
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
 // watchNewFile creates an empty file in a new directory and watches it for
 // op, returning its path and the watch descriptor.
 func watchNewFile(t testing.TB, w *Watcher, op WatchOp) (string, int) {
@@ -55,7 +45,7 @@ func drainWatcher(t testing.TB, w *Watcher) []WatchEvent {
 func TestWatcherReportsFileWrittenInDirectory(t *testing.T) {
 	fdtest.Check(t)
 	ep := newInstance(t)
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	nb, ce := fdFlags(t, w.Fd())
 	if !nb || !ce {
 		t.Fatalf("inotify nonblock=%v cloexec=%v, want both", nb, ce)
@@ -99,7 +89,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 	if max <= 0 || max > 1<<17 {
 		t.Skipf("max_queued_events %d: too large to overflow quickly", max)
 	}
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	f := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(f, nil, 0o644)
 	if _, err := w.Add(f, WatchOpen|WatchCloseNoWrite); err != nil {
@@ -127,7 +117,7 @@ func TestWatcherReportsQueueOverflowAsErrorEvent(t *testing.T) {
 }
 
 func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	f, wd := watchNewFile(t, w, WatchModify)
 	if err := w.Remove(wd); err != nil {
 		t.Fatal(err)
@@ -141,7 +131,7 @@ func TestWatcherRemoveReportsIgnoredAndForgetsPath(t *testing.T) {
 
 func TestWatcherMissingPathFailsWithENOENT(t *testing.T) {
 	fdtest.Check(t)
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	missing := filepath.Join(t.TempDir(), "does-not-exist")
 	wd, err := w.Add(missing, WatchCreate)
 	if wd != -1 {
@@ -190,7 +180,7 @@ func TestWatchOpStringNamesKernelBits(t *testing.T) {
 // watch descriptor as an int32, so 1<<32|wd would remove wd; it is refused
 // before the system call and the watch stays.
 func TestWatcherRemoveRefusesWatchNumbersBeyondInt32(t *testing.T) {
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	_, wd := watchNewFile(t, w, WatchModify)
 	for _, bad := range []int{1<<32 | wd, -1, -1 << 40} {
 		wantCallError(t, w.Remove(bad), unix.EINVAL, "inotify_rm_watch")
@@ -203,7 +193,7 @@ func TestWatcherRemoveRefusesWatchNumbersBeyondInt32(t *testing.T) {
 // TestWatcherAddRefusesMaskCreateWithMaskAdd: the kernel refuses the two
 // together; so does Add, before the system call, with the reason.
 func TestWatcherAddRefusesMaskCreateWithMaskAdd(t *testing.T) {
-	w := newWatcher(t)
+	w := fdtest.New(t, NewWatcher)
 	_, err := w.Add(t.TempDir(), WatchCreate|WatchMaskCreate|WatchMaskAdd)
 	wantCallError(t, err, unix.EINVAL, "MASK_CREATE and MASK_ADD")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,22 +22,8 @@ func eventfdAtZero(t *testing.T) (check func(what string)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
-	if err != nil && err != unix.EBADF {
-		t.Fatal(err)
-	}
-	if err := unix.Dup3(efd, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if saved >= 0 {
-			unix.Dup3(saved, 0, 0)
-			unix.Close(saved)
-		} else {
-			unix.Close(0)
-		}
-		unix.Close(efd)
-	})
+	t.Cleanup(func() { unix.Close(efd) })
+	fdtest.AtZero(t, efd)
 	var want unix.Stat_t
 	if err := unix.Fstat(efd, &want); err != nil {
 		t.Fatal(err)

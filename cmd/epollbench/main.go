@@ -15,7 +15,8 @@
 // Progress goes to standard error.
 //
 // Each experiment is a package under internal/; the harness package is
-// what they share. An experiment plugs in with one line in the list below.
+// what they share, perfbench what the reproductions of perf bench epoll
+// (wait, ctl) share. An experiment plugs in with one line in the list below.
 package main
 
 import (

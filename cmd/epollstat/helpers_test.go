@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/eventpoll/eventpoll/epoll"
+	"github.com/eventpoll/eventpoll/internal/fdtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,12 +41,7 @@ func (r *plainEpoll) Add(fd int, ev epoll.Events, data uint64) error {
 // newInstance returns an epoll instance closed when the test ends.
 func newInstance(t *testing.T) *plainEpoll {
 	t.Helper()
-	ep, err := newPlainEpoll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
+	return fdtest.New(t, newPlainEpoll)
 }
 
 // add registers fd in ep or fails the test.

@@ -321,24 +321,15 @@ func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
 				conn.(*net.TCPConn).CloseWrite()
 			}
 		}
-		conn.SetReadDeadline(time.Now().Add(c.cfg.OpTimeout))
-		f, err := rd.next()
+		err := c.echoed(conn, rd, back)
+		if errors.Is(err, errMisdelivered) {
+			return
+		}
 		if err != nil {
-			if errors.Is(err, errTorn) && !c.cfg.Shutdown {
-				atomic.AddInt64(&c.res.Torn, 1)
-				c.res.fail("connection %d: %v", c.id, err)
-			}
 			c.unanswered(sent, back, err)
 			return
 		}
-		if err := checkFrame(f, c.id, uint64(back)); err != nil {
-			atomic.AddInt64(&c.res.Misdelivered, 1)
-			c.res.fail("%v", err)
-			return
-		}
 		back++
-		atomic.AddInt64(&c.res.FramesBack, 1)
-		atomic.AddInt64(&c.res.BytesBack, int64(len(f)))
 	}
 	if closeWrite {
 		// The server has answered everything and sees our EOF: it must end
@@ -349,6 +340,30 @@ func (c *client) echo(frames, depth int, oneByte, closeWrite bool) {
 			c.res.fail("connection %d: an extra frame %x after the last", c.id, f[:min(len(f), 24)])
 		}
 	}
+}
+
+// echoed reads the echo of frame seq within OpTimeout and counts it back.
+// A read that fails returns its error, a torn frame (outside a shutdown)
+// counted and failed as such; an echo that is not frame seq is counted
+// misdelivered and failed, and returns errMisdelivered.
+func (c *client) echoed(conn net.Conn, rd *frameReader, seq int) error {
+	conn.SetReadDeadline(time.Now().Add(c.cfg.OpTimeout))
+	f, err := rd.next()
+	if err != nil {
+		if errors.Is(err, errTorn) && !c.cfg.Shutdown {
+			atomic.AddInt64(&c.res.Torn, 1)
+			c.res.fail("connection %d: %v", c.id, err)
+		}
+		return err
+	}
+	if err := checkFrame(f, c.id, uint64(seq)); err != nil {
+		atomic.AddInt64(&c.res.Misdelivered, 1)
+		c.res.fail("%v", err)
+		return errMisdelivered
+	}
+	atomic.AddInt64(&c.res.FramesBack, 1)
+	atomic.AddInt64(&c.res.BytesBack, int64(len(f)))
+	return nil
 }
 
 // unanswered records the frames a behaved client sent that did not come
@@ -431,13 +446,13 @@ func (c *client) stream(frames, bytes int, pace time.Duration) {
 	}
 	back := 0
 	for back < len(sizes) {
-		conn.SetReadDeadline(time.Now().Add(c.cfg.OpTimeout))
-		f, err := rd.next()
+		err := c.echoed(conn, rd, back)
+		if errors.Is(err, errMisdelivered) {
+			conn.Close()
+			<-wdone
+			return
+		}
 		if err != nil {
-			if errors.Is(err, errTorn) && !c.cfg.Shutdown {
-				atomic.AddInt64(&c.res.Torn, 1)
-				c.res.fail("connection %d: %v", c.id, err)
-			}
 			conn.Close()
 			if werr := <-wdone; werr != nil {
 				err = fmt.Errorf("%w (writing: %v)", err, werr)
@@ -445,16 +460,7 @@ func (c *client) stream(frames, bytes int, pace time.Duration) {
 			c.unanswered(int(sent.Load()), back, err)
 			return
 		}
-		if err := checkFrame(f, c.id, uint64(back)); err != nil {
-			atomic.AddInt64(&c.res.Misdelivered, 1)
-			c.res.fail("%v", err)
-			conn.Close()
-			<-wdone
-			return
-		}
 		back++
-		atomic.AddInt64(&c.res.FramesBack, 1)
-		atomic.AddInt64(&c.res.BytesBack, int64(len(f)))
 		if pace > 0 {
 			time.Sleep(pace)
 		}
@@ -657,7 +663,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-var errTorn = errors.New("echo cut off in the middle of a frame")
+var (
+	errTorn         = errors.New("echo cut off in the middle of a frame")
+	errMisdelivered = errors.New("echo is not the frame sent")
+)
 
 // frameReader reads whole frames, at most want bytes per read (0: 64
 // KiB; oneByte: 1).

@@ -1,5 +1,10 @@
 // Package fdtest lets tests prove they leave no file descriptor open: it
 // compares /proc/self/fd when a test starts with what is open when it ends.
+// It also holds the descriptor set-ups the packages' tests share: an
+// eventfd or a pipe for the test's length, an object opened and closed
+// with the test (New), a descriptor put at 0 (AtZero), a peer's write
+// later (SignalAfter), the result of a call that must not hang (Within),
+// the check that Close is idempotent (CloseTwice).
 package fdtest
 
 import (

@@ -1,6 +1,7 @@
 package fdtest
 
 import (
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -10,6 +11,58 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// New returns what open makes, failing t when open fails, and closes it
+// when the test ends: the set-up of a test that holds one epoll instance,
+// timer, watcher or process for its whole length.
+func New[T io.Closer](t testing.TB, open func() (T, error)) T {
+	t.Helper()
+	v, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// CloseTwice closes c twice and fails t unless both calls return nil (a
+// Close is idempotent) and, where c has an Fd method, Fd says -1 after.
+func CloseTwice(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+	if f, ok := c.(interface{ Fd() int }); ok && f.Fd() != -1 {
+		t.Fatalf("Fd after Close = %d, want -1", f.Fd())
+	}
+}
+
+// AtZero makes descriptor 0 a duplicate of fd for the test, so that a call
+// made on descriptor 0 by mistake (the zero value of a descriptor field)
+// lands on fd, where the test can see it. The old descriptor 0 is put back
+// when the test ends, or descriptor 0 closed again if there was none; fd
+// stays the caller's.
+func AtZero(t testing.TB, fd int) {
+	t.Helper()
+	saved, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		saved = -1 // no descriptor 0 to put back
+	}
+	if err := unix.Dup3(fd, 0, 0); err != nil {
+		t.Fatalf("dup3 onto descriptor 0: %v", err)
+	}
+	t.Cleanup(func() {
+		if saved >= 0 {
+			unix.Dup3(saved, 0, 0)
+			unix.Close(saved)
+		} else {
+			unix.Close(0)
+		}
+	})
+}
 
 // Eventfd returns a non-blocking eventfd closed when the test ends.
 func Eventfd(t testing.TB) int {
@@ -39,6 +92,35 @@ func Signal(t testing.TB, efd int) {
 	one := [8]byte{1}
 	if _, err := unix.Write(efd, one[:]); err != nil {
 		t.Fatalf("eventfd write %d: %v", efd, err)
+	}
+}
+
+// SignalAfter adds 1 to an eventfd's counter d from now, from another
+// goroutine, as a peer would while the test waits. The test's end waits
+// for the write, so that it never lands on a descriptor reused after.
+func SignalAfter(t testing.TB, efd int, d time.Duration) {
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		time.Sleep(d)
+		one := [8]byte{1}
+		if _, err := unix.Write(efd, one[:]); err != nil {
+			t.Errorf("write to eventfd %d: %v", efd, err)
+		}
+	}()
+}
+
+// Within returns the error done delivers, and fails t at once if none
+// comes within d: what, the call awaited, never returned.
+func Within(t testing.TB, done <-chan error, d time.Duration, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s still running after %v", what, d)
+		return nil
 	}
 }
 

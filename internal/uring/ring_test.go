@@ -38,12 +38,7 @@ func TestNewRoundsSizesAndCloseIsIdempotent(t *testing.T) {
 		t.Errorf("probe: NOP %v, EPOLL_CTL %v; want both", r.OpSupported(OpNop), r.OpSupported(OpEpollCtl))
 	}
 
-	if err := r.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	fdtest.CloseTwice(t, r)
 	if s := r.GetSQE(); s != nil {
 		t.Error("GetSQE after Close returned an entry")
 	}

@@ -20,11 +20,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
-	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/perfbench"
 	"github.com/eventpoll/eventpoll/epoll"
 )
 
@@ -40,26 +39,22 @@ var Experiment = harness.Experiment{
 // modes are the ways commands reach the kernel.
 var modes = []string{"op", "batch", "batchall"}
 
+// config holds the flags of perf bench epoll ctl, plus the batch modes'.
 type config struct {
-	Threads    int           `json:"threads"`
-	Fds        int           `json:"nfds"`
-	Runtime    time.Duration `json:"runtime_ns"`
-	Nested     int           `json:"nested"`
-	Randomize  bool          `json:"randomize"`
-	PauseNs    int64         `json:"pause_ns"`        // nanosleep between rounds; perf: 250, -1 none
-	Phase      bool          `json:"phase,omitempty"` // ADD every fd, then MOD every fd, then DEL every fd
-	NoAffinity bool          `json:"noaffinity"`
-	Verbose    bool          `json:"-"`
-	Mode       string        `json:"mode"`    // op, batch, batchall
-	BatchSize  int           `json:"batch"`   // commands per Batch call
-	Backend    string        `json:"backend"` // auto, uring, syscall
+	perfbench.Workload
+	Randomize  bool   `json:"randomize"`
+	PauseNs    int64  `json:"pause_ns"`        // nanosleep between rounds; perf: 250, -1 none
+	Phase      bool   `json:"phase,omitempty"` // ADD every fd, then MOD every fd, then DEL every fd
+	NoAffinity bool   `json:"noaffinity"`
+	Verbose    bool   `json:"-"`
+	Mode       string `json:"mode"`    // op, batch, batchall
+	BatchSize  int    `json:"batch"`   // commands per Batch call
+	Backend    string `json:"backend"` // auto, uring, syscall
 }
 
 func defaultConfig() config {
 	return config{
-		Threads:   len(system.OnlineCPUs()), // perf: one thread per CPU
-		Fds:       64,
-		Runtime:   8 * time.Second,
+		Workload:  perfbench.Default(0), // a thread per CPU
 		Mode:      "op",
 		BatchSize: 64,
 		PauseNs:   250,
@@ -68,7 +63,7 @@ func defaultConfig() config {
 }
 
 func (c config) validate() error {
-	if err := cref.CheckPerfFlags("ctl", c.Threads, c.Fds, c.Runtime, c.Nested); err != nil {
+	if err := c.Check("ctl"); err != nil {
 		return err
 	}
 	if c.BatchSize < 1 || c.BatchSize > epoll.MaxBatch {
@@ -96,17 +91,14 @@ func backend(name string) (epoll.BatchBackend, error) {
 }
 
 func (c config) perfArgs() []string {
-	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(cref.PerfSeconds(c.Runtime))}
+	var flags []string
 	if c.Randomize {
-		args = append(args, "-R")
+		flags = append(flags, "-R")
 	}
 	if c.NoAffinity {
-		args = append(args, "-n")
+		flags = append(flags, "-n")
 	}
-	if c.Nested > 0 {
-		args = append(args, "-N", fmt.Sprint(c.Nested))
-	}
-	return args
+	return c.Args(flags...)
 }
 
 func (c config) flagString() string {
@@ -132,10 +124,7 @@ func (c config) flagString() string {
 func flags(fs *flag.FlagSet) harness.Runner {
 	c := defaultConfig()
 	pf := cref.PerfFlags{FlagSet: fs}
-	pf.Int(&c.Threads, "t", "threads", "number of threads (default: one per CPU)")
-	pf.Int(&c.Fds, "f", "nfds", "file descriptors per thread")
-	pf.Runtime(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
-	pf.Int(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
+	c.Workload.Flags(pf, "number of threads (default: one per CPU)", "file descriptors per thread")
 	pf.Bool(&c.Randomize, "R", "randomize", "random operations on random fds")
 	fs.Int64Var(&c.PauseNs, "pause", c.PauseNs, "nanosleep between rounds in ns, as perf's 250; -1 for none (the time then is the epoll_ctl cost alone: with a 50 us timer slack perf's pause takes about as long as a round of 192 commands)")
 	fs.BoolVar(&c.Phase, "phase", false, "a round is ADD of every fd, then MOD of every fd, then DEL of every fd (an event loop's batch: no fd twice in one batch), instead of ADD, MOD, DEL of each fd in turn")
@@ -166,15 +155,9 @@ func command(c config, compareC bool, out io.Writer) error {
 	if !compareC {
 		return nil
 	}
-	perf, err := cref.PerfBenchEcho(out, "ctl", cref.PerfSeconds(c.Runtime), c.perfArgs())
-	if err != nil {
-		return err
-	}
-	p, err := cref.ParseCtl(perf)
-	if err != nil {
-		return err
-	}
-	cr := p.Rate(cref.PerfSeconds(c.Runtime))
-	fmt.Fprintf(out, "\nGo/C: %.3fx (%.0f vs %.0f operations/sec per thread, all kinds)\n", res.Avg/cr, res.Avg, cr)
-	return nil
+	secs := cref.PerfSeconds(c.Runtime)
+	return perfbench.Compare(out, "ctl", secs, c.perfArgs(), res.Avg, "operations/sec per thread, all kinds", func(perf string) (float64, error) {
+		p, err := cref.ParseCtl(perf)
+		return p.Rate(secs), err
+	})
 }

@@ -115,14 +115,7 @@ func TestCtlRejectsBadSettings(t *testing.T) {
 }
 
 func TestCtlRunPrintsPerfFormat(t *testing.T) {
-	out, err := harnesstest.Run(t, Experiment, "-t", "1", "-f", "1", "-r", "100ms", "--randomize")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := cref.ParseCtl(out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out, p := harnesstest.Parses(t, Experiment, cref.ParseCtl, "-t", "1", "-f", "1", "-r", "100ms", "--randomize")
 	if len(p.PerThread) != 1 || !strings.Contains(out, "Averaged") || !strings.Contains(out, "DEL operations") {
 		t.Errorf("unexpected output:\n%s", out)
 	}

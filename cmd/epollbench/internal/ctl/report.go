@@ -2,12 +2,12 @@ package ctl
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/perfbench"
 )
 
 // point is one measured configuration of the report. As in wait, each
@@ -27,10 +27,9 @@ type point struct {
 
 // reporter measures the report's points, in order.
 type reporter struct {
-	opts        harness.Options
-	runC        bool // C runs where it is the reference
-	perfMissing bool
-	points      []*point
+	opts   harness.Options
+	perf   perfbench.Plan // whether C runs where it is the reference
+	points []*point
 }
 
 // measure runs c reps times, alternating with perf's run of the same
@@ -38,24 +37,14 @@ type reporter struct {
 func (rp *reporter) measure(name string, c config, withC bool, reps int) *point {
 	pt := &point{Setting: name}
 	rp.points = append(rp.points, pt)
-	var ref func(int) (*cref.CtlOutput, float64, error)
-	switch {
-	case !withC:
-	case rp.perfMissing:
-		pt.CNote = cref.PerfMissing
-	case !rp.runC:
-		pt.CNote = "C not run in -quick"
-	default:
-		pt.CArgs = strings.Join(c.perfArgs(), " ")
-		ref = func(int) (*cref.CtlOutput, float64, error) {
-			rp.opts.Log.Printf("ctl: %s: perf bench epoll ctl %s...", name, pt.CArgs)
-			out, err := cref.PerfBench("ctl", cref.PerfSeconds(c.Runtime), c.perfArgs())
-			if err != nil {
-				return nil, 0, err
-			}
+	var ref perfbench.Reference[*cref.CtlOutput]
+	if withC {
+		secs := cref.PerfSeconds(c.Runtime)
+		ref = perfbench.NewReference(rp.perf, "ctl", name, secs, c.perfArgs(), func(out string) (*cref.CtlOutput, float64, error) {
 			p, err := cref.ParseCtl(out)
-			return &p, p.Rate(cref.PerfSeconds(c.Runtime)), err
-		}
+			return &p, p.Rate(secs), err
+		})
+		pt.CArgs, pt.CNote = ref.Args, ref.Note
 	}
 	ours := func(rep int) (*result, float64, error) {
 		rp.opts.Log.Printf("ctl: %s (%s, %ss) run %d/%d...", name, c.flagString(), cref.FormatRuntime(c.Runtime), rep+1, reps)
@@ -65,7 +54,7 @@ func (rp *reporter) measure(name string, c config, withC bool, reps int) *point 
 		}
 		return res, res.Avg, nil
 	}
-	o, cb, cErr, err := harness.Alternate(reps, ours, ref)
+	o, cb, cErr, err := harness.Alternate(reps, ours, ref.Run)
 	if o.Len() > 0 {
 		pt.Ours, pt.OursAvgs = o.Run, o.All
 	}
@@ -97,14 +86,14 @@ func report(opts harness.Options) (harness.Section, error) {
 		reps = 1
 		sizes = []int{64}
 	}
-	rp := &reporter{opts: opts, runC: !opts.Quick, perfMissing: cref.PerfVersion() == ""}
+	rp := &reporter{opts: opts, perf: perfbench.NewPlan(opts)}
 	sec := harness.Section{Experiment: "ctl", Params: map[string]any{
 		"runtime":     cref.FormatRuntime(base.Runtime),
 		"reps":        reps,
 		"threads":     base.Threads,
 		"nfds":        base.Fds,
 		"batch_sizes": sizes,
-		"run_c":       rp.runC && !rp.perfMissing,
+		"run_c":       rp.perf.Runs(),
 		"reference":   "perf bench epoll ctl (C), same flags, same run, alternating with ours",
 	}}
 	perOp := rp.measure("per-op", base, true, reps)

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"time"
-	"unsafe"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/perfbench"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
 	"golang.org/x/sys/unix"
@@ -21,23 +20,17 @@ const (
 	opDel
 )
 
+// worker is one thread's operations, counted by kind.
 type worker struct {
-	tid     int
-	fdmap   []int
-	ops     [3]uint64
-	elapsed time.Duration
-	err     error
+	*perfbench.Thread
+	ops [3]uint64
 }
 
-// result is one run.
+// result is one run: ops/s are add+mod+del per second.
 type result struct {
-	Config    config      `json:"config"`
-	Elapsed   float64     `json:"elapsed_s"`
-	Ops       [][3]uint64 `json:"ops_add_mod_del"` // per thread, whole run
-	PerThread []float64   `json:"ops_per_s"`       // per thread, add+mod+del per second
-	Avg       float64     `json:"avg_ops_per_s"`
-	RelStddev float64     `json:"rel_stddev_pct"`
-	fdmaps    [][]int
+	Config config      `json:"config"`
+	Ops    [][3]uint64 `json:"ops_add_mod_del"` // per thread, whole run
+	perfbench.Tally
 }
 
 // bench is what one run holds open: the instance, its nesting, every
@@ -45,6 +38,7 @@ type result struct {
 type bench struct {
 	ep      *epoll.Instance
 	closers []func()
+	threads []*perfbench.Thread
 	workers []*worker
 }
 
@@ -53,6 +47,7 @@ func (b *bench) close() {
 	for _, f := range b.closers {
 		f()
 	}
+	perfbench.Close(b.threads)
 }
 
 // setup makes the instance on c's batch backend, perf's nesting and the
@@ -78,30 +73,18 @@ func setup(c config) (*bench, error) {
 			return nil, fmt.Errorf("backend %s: %w", c.Backend, err)
 		}
 	}
-	for i := 0; i < c.Threads; i++ {
-		w := &worker{tid: i}
-		b.workers = append(b.workers, w)
-		b.closers = append(b.closers, func() {
-			for _, fd := range w.fdmap {
-				unix.Close(fd)
-			}
-		})
-		for j := 0; j < c.Fds; j++ {
-			fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-			if err != nil {
-				b.close()
-				return nil, fmt.Errorf("eventfd: %w", err)
-			}
-			w.fdmap = append(w.fdmap, fd)
-		}
+	if b.threads, err = c.Open(); err != nil {
+		b.close()
+		return nil, err
+	}
+	for _, t := range b.threads {
+		b.workers = append(b.workers, &worker{Thread: t})
 		// perf registers half the map before a random run, "otherwise
 		// there is an initial bias of the call failing".
-		if c.Randomize {
-			for j := 0; j < c.Fds; j += 2 {
-				if err := ep.Add(w.fdmap[j], epoll.In, uint64(w.fdmap[j])); err != nil {
-					b.close()
-					return nil, err
-				}
+		for j := 0; c.Randomize && j < c.Fds; j += 2 {
+			if err := ep.Add(t.Fdmap[j], epoll.In, uint64(t.Fdmap[j])); err != nil {
+				b.close()
+				return nil, err
 			}
 		}
 	}
@@ -125,37 +108,25 @@ func run(c config) (*result, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := system.NeedNofile(c.Fds*c.Threads*2 + 50 + system.OpenFds()); err != nil {
-		return nil, fmt.Errorf("ctl: %w", err)
-	}
 	b, err := setup(c)
 	if err != nil {
 		return nil, fmt.Errorf("ctl: %w", err)
 	}
 	cpus := system.OnlineCPUs()
-	_, done := harness.Start(len(b.workers), c.Runtime,
-		func(i int) { b.workers[i].err = system.PinWorker(cpus, i, c.NoAffinity) },
-		func(i int, clock *harness.Clock) {
-			w := b.workers[i]
-			if w.err == nil {
-				w.err = w.loop(b.ep, c, uint64(i)+1, clock)
-			}
-			w.elapsed = time.Since(clock.Start)
-		})
+	_, done := perfbench.Start(b.threads, c.Runtime,
+		func(i int) error { return system.PinWorker(cpus, i, c.NoAffinity) },
+		func(i int, clock *harness.Clock) error { return b.workers[i].loop(b.ep, c, uint64(i)+1, clock) })
 	<-done
 	b.close()
 
 	res := &result{Config: c}
 	for _, w := range b.workers {
-		if w.err != nil {
-			return nil, fmt.Errorf("ctl: thread %d: %w", w.tid, w.err)
+		if w.Err != nil {
+			return nil, fmt.Errorf("ctl: thread %d: %w", w.Tid, w.Err)
 		}
-		res.Elapsed = max(res.Elapsed, w.elapsed.Seconds())
 		res.Ops = append(res.Ops, w.ops)
-		res.PerThread = append(res.PerThread, float64(w.ops[0]+w.ops[1]+w.ops[2])/w.elapsed.Seconds())
-		res.fdmaps = append(res.fdmaps, w.fdmap)
+		res.Count(w.Thread, w.ops[0]+w.ops[1]+w.ops[2])
 	}
-	res.Avg, res.RelStddev = harness.MeanRelStddev(res.PerThread)
 	return res, nil
 }
 
@@ -170,16 +141,16 @@ func (w *worker) loop(ep *epoll.Instance, c config, seed uint64, clock *harness.
 	}
 	for !clock.Expired(true) {
 		if c.Randomize {
-			fd := w.fdmap[rng.IntN(len(w.fdmap))]
+			fd := w.Fdmap[rng.IntN(len(w.Fdmap))]
 			w.one(ep, rng.IntN(3), fd)
 		} else if c.Phase {
 			for op := opAdd; op <= opDel; op++ {
-				for _, fd := range w.fdmap {
+				for _, fd := range w.Fdmap {
 					w.one(ep, op, fd)
 				}
 			}
 		} else {
-			for _, fd := range w.fdmap {
+			for _, fd := range w.Fdmap {
 				w.one(ep, opAdd, fd)
 				w.one(ep, opMod, fd)
 				w.one(ep, opDel, fd)
@@ -223,14 +194,14 @@ func stream(fdmap []int, phase bool) []epoll.Cmd {
 func (w *worker) loopBatch(ep *epoll.Instance, c config, rng *rand.Rand, clock *harness.Clock) error {
 	cmds := make([]epoll.Cmd, c.BatchSize)
 	if !c.Randomize {
-		cmds = stream(w.fdmap, c.Phase)
+		cmds = stream(w.Fdmap, c.Phase)
 	}
 	ops := [...]epoll.Op{epoll.OpAdd, epoll.OpModify, epoll.OpDelete}
 	evs := [...]epoll.Events{epoll.In, epoll.Out, 0}
 	for !clock.Expired(true) {
 		if c.Randomize {
 			for i := range cmds {
-				fd, op := w.fdmap[rng.IntN(len(w.fdmap))], rng.IntN(3)
+				fd, op := w.Fdmap[rng.IntN(len(w.Fdmap))], rng.IntN(3)
 				cmds[i] = epoll.Cmd{Op: ops[op], Fd: fd, Events: evs[op], Data: uint64(fd)}
 			}
 		}
@@ -288,16 +259,13 @@ func (r *result) printPerf(w io.Writer, pid int) {
 	c := r.Config
 	fmt.Fprintf(w, "Run summary [PID %d]: %d threads doing epoll_ctl ops %d file-descriptors for %s secs.\n\n",
 		pid, c.Threads, c.Fds, cref.FormatRuntime(c.Runtime))
-	for i, t := range r.Ops {
-		m := r.fdmaps[i]
-		if len(m) == 1 {
-			fmt.Fprintf(w, "[thread %2d] fdmap: %p [ add: %04d; mod: %04d; del: %04ds ops ]\n",
-				i, unsafe.Pointer(&m[0]), t[0], t[1], t[2])
-		} else {
-			fmt.Fprintf(w, "[thread %2d] fdmap: %p ... %p [ add: %04d ops; mod: %04d ops; del: %04d ops ]\n",
-				i, unsafe.Pointer(&m[0]), unsafe.Pointer(&m[len(m)-1]), t[0], t[1], t[2])
+	r.PrintThreads(w, func(i int, one bool) string {
+		t := r.Ops[i]
+		if one { // perf's own spelling
+			return fmt.Sprintf("add: %04d; mod: %04d; del: %04ds ops", t[0], t[1], t[2])
 		}
-	}
+		return fmt.Sprintf("add: %04d ops; mod: %04d ops; del: %04d ops", t[0], t[1], t[2])
+	})
 	fmt.Fprintln(w)
 	for op, name := range []string{"ADD", "MOD", "DEL"} {
 		xs := make([]float64, len(r.Ops))

@@ -6,6 +6,8 @@
 //
 // An experiment is a package with one Experiment value; cmd/epollbench's
 // main.go lists them, and that list is the whole of what plugs one in. An
+// experiment that measures one configuration per run and shows its result
+// (pipetest, timeout, http) is a Study, which makes its Experiment. An
 // experiment may run anywhere (another process, another Go module): the
 // harness only calls its Flags and Report functions and reads the Section
 // it returns.

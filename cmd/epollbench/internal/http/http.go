@@ -21,7 +21,7 @@ import (
 )
 
 // Experiment is `epollbench http` and the http section of the report.
-var Experiment = harness.Experiment{
+var Experiment = harness.Study[config, *result]{
 	Name:    "http",
 	Summary: "dphttpd-like one-thread HTTP server with idle connections: replies/s for poll, epoll and package server (2002)",
 	About: "A dphttpd-like one-thread HTTP/1.1 server on loopback holding idle \"dead\" connections\n" +
@@ -29,8 +29,8 @@ var Experiment = harness.Experiment{
 		"connections (seed 001). Engines: poll(2) and epoll on raw system calls, and reactor,\n" +
 		"the same server written on package server with one loop.",
 	Flags:  flags,
-	Report: report,
-}
+	Config: reportConfig,
+}.Experiment()
 
 const (
 	seedEpoll     = 13400 // replies/s, at 0 and at 60,000 dead connections
@@ -94,26 +94,39 @@ func (r *result) rate(engine string, dead int) float64 {
 	return 0
 }
 
-func flags(fs *flag.FlagSet) harness.Runner {
+func flags(fs *flag.FlagSet) func(harness.Log) (config, error) {
 	dead := fs.String("dead", "0,1000,5000,10000,19000", "numbers of idle connections held open, comma-separated")
 	engines := fs.String("engine", strings.Join(allEngines, ","), "server engines, comma-separated")
 	conc := fs.Int("c", 8, "load-generator connections, one request in flight on each")
 	d := fs.Duration("d", 3*time.Second, "measuring time per engine and number of dead connections")
 	windows := fs.Int("windows", 6, "windows the measuring time is cut into; the best window's rate is reported")
 	warm := fs.Duration("warmup", 300*time.Millisecond, "untimed warm-up per point")
-	return func(out io.Writer, log harness.Log) error {
+	return func(log harness.Log) (config, error) {
 		cfg, err := parseConfig(*dead, *engines, *conc, *d, *windows, *warm)
-		if err != nil {
-			return err
-		}
 		cfg.Log = log
-		res, err := runAll(cfg)
-		if err != nil {
-			return err
-		}
-		printTable(out, res, cfg)
-		return nil
+		return cfg, err
 	}
+}
+
+// reportConfig is the standard report's configuration.
+func reportConfig(opts harness.Options) config {
+	cfg := config{
+		Dead:     []int{0, 1000, 10000},
+		Engines:  allEngines,
+		Conc:     8,
+		Duration: 2 * time.Second,
+		Windows:  4,
+		Warmup:   200 * time.Millisecond,
+		Log:      opts.Log,
+	}
+	if opts.Quick {
+		cfg.Dead = []int{0, 200}
+		cfg.Conc = 4
+		cfg.Duration = 150 * time.Millisecond
+		cfg.Windows = 2
+		cfg.Warmup = 30 * time.Millisecond
+	}
+	return cfg
 }
 
 func parseConfig(dead, engines string, conc int, d time.Duration, windows int, warm time.Duration) (config, error) {
@@ -152,9 +165,9 @@ func parseConfig(dead, engines string, conc int, d time.Duration, windows int, w
 	return cfg, nil
 }
 
-// printTable writes replies/s per engine, one row per number of dead
+// Print writes replies/s per engine, one row per number of dead
 // connections, and what the run noted.
-func printTable(out io.Writer, res *result, cfg config) {
+func (res *result) Print(out io.Writer, cfg config) {
 	fmt.Fprintf(out, "# one server thread, %d load connections (closed loop), %d-byte page, loopback\n", cfg.Conc, len(response))
 	fmt.Fprintf(out, "%8s", "dead")
 	for _, e := range cfg.Engines {

@@ -222,13 +222,8 @@ func TestStopBeforeServeStillEndsIt(t *testing.T) {
 // an error within 10 s (a stop that did not wake the server never does).
 func served(t *testing.T, done <-chan error) {
 	t.Helper()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve still running 10 s after stop")
+	if err := fdtest.Within(t, done, 10*time.Second, "serve, stopped,"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,56 +2,27 @@ package http
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 )
 
-func report(opts harness.Options) (harness.Section, error) {
-	cfg := config{
-		Dead:     []int{0, 1000, 10000},
-		Engines:  allEngines,
-		Conc:     8,
-		Duration: 2 * time.Second,
-		Windows:  4,
-		Warmup:   200 * time.Millisecond,
-		Log:      opts.Log,
+// Report adds the report's parameters, rows and a chart.
+func (res *result) Report(sec *harness.Section, cfg config) {
+	sec.Params = map[string]any{
+		"dead":       res.Dead,
+		"engine":     cfg.Engines,
+		"conc":       cfg.Conc,
+		"duration":   cfg.Duration.String(),
+		"windows":    cfg.Windows,
+		"warmup":     cfg.Warmup.String(),
+		"page_bytes": len(response),
 	}
-	if opts.Quick {
-		cfg.Dead = []int{0, 200}
-		cfg.Conc = 4
-		cfg.Duration = 150 * time.Millisecond
-		cfg.Windows = 2
-		cfg.Warmup = 30 * time.Millisecond
-	}
-	res, err := runAll(cfg)
-	if err != nil {
-		return harness.Section{}, err
-	}
-	return section(res, cfg), nil
-}
-
-// section turns a run into report rows and a chart.
-func section(res *result, cfg config) harness.Section {
-	sec := harness.Section{
-		Experiment: "http",
-		Params: map[string]any{
-			"dead":       res.Dead,
-			"engine":     cfg.Engines,
-			"conc":       cfg.Conc,
-			"duration":   cfg.Duration.String(),
-			"windows":    cfg.Windows,
-			"warmup":     cfg.Warmup.String(),
-			"page_bytes": len(response),
-		},
-		Raw:   res,
-		Notes: append([]string(nil), res.Notes...),
-	}
+	sec.Notes = append(sec.Notes, res.Notes...)
 	sec.Notes = append(sec.Notes, fmt.Sprintf("each figure is the best of %d windows of the measuring time (the machine is shared); Raw holds every window and the mean", cfg.Windows))
 	sec.Notes = append(sec.Notes, "server and load generator share this machine's CPUs over loopback; the 2002 figures used separate client machines")
 	if len(res.Dead) == 0 {
-		return sec
+		return
 	}
 	lo, hi := res.Dead[0], res.Dead[len(res.Dead)-1]
 	at2002 := fmt.Sprintf("2002 figure at %d dead connections", seedDead)
@@ -112,5 +83,4 @@ func section(res *result, cfg config) harness.Section {
 	// linear axis they would squeeze ours into the left sixth; the rows
 	// carry them.
 	sec.Charts = []chart.Chart{ch}
-	return sec
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 )
 
-// runAll measures every engine at every number of dead connections, as
-// many as the descriptor limit allows.
-func runAll(cfg config) (*result, error) {
+// Run measures every engine at every number of dead connections, as many
+// as the descriptor limit allows.
+func (cfg config) Run() (*result, error) {
 	res := &result{}
 	maxDead := 0
 	for _, d := range cfg.Dead {

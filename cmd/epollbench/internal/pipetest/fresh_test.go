@@ -15,7 +15,7 @@ func TestWithoutGccSaysSoAndMeasuresTheRest(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	cfg := config{Ns: []int{10, 100}, Mechs: []string{"direct", "epoll"}, Duration: 20 * time.Millisecond,
 		Rounds: 1, C: true, Log: harnesstest.Log(t)}
-	res, err := runAll(cfg)
+	res, err := cfg.Run()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestWithoutGccSaysSoAndMeasuresTheRest(t *testing.T) {
 	if res.rate("epoll", 100) <= 0 {
 		t.Errorf("epoll N=100 not measured")
 	}
-	sec := section(res, cfg)
+	sec := study.Section(res, cfg)
 	found := false
 	for _, r := range sec.Rows {
 		if strings.HasSuffix(r.Case, "vs C") && r.RefName == "C, same ring" {

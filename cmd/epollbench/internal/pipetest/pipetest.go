@@ -12,7 +12,6 @@ package pipetest
 import (
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -21,13 +20,16 @@ import (
 
 // Experiment is `epollbench pipetest` and the pipetest section of the
 // report.
-var Experiment = harness.Experiment{
+var Experiment = study.Experiment()
+
+// study is the experiment's parts: its tests build sections with it.
+var study = harness.Study[config, *result]{
 	Name:    "pipetest",
 	Summary: "N pipes in a ring, one token: passes/s for poll, select, epoll (LSE 2002)",
 	About: "The 2002 LSE pipetest (seed 001): one token passed around N pipes; passes/s for\n" +
 		"poll, select, epoll and the ring as N grows, beside a C program running the same ring.",
 	Flags:  flags,
-	Report: report,
+	Config: reportConfig,
 }
 
 // The 2002 LSE figures quoted in the brief of seed 001 (passes per second).
@@ -41,7 +43,7 @@ const (
 	fdMargin     = 64  // descriptors kept free for the runtime, epoll instances, stdio
 )
 
-func flags(fs *flag.FlagSet) harness.Runner {
+func flags(fs *flag.FlagSet) func(harness.Log) (config, error) {
 	ns := fs.String("n", "10,100,500,1000,5000,10000,16000,50000,100000", "numbers of pipes in the ring, comma-separated")
 	segment := fs.Int("segment", 0, "cut rings larger than this into descriptor tables of this many pipes (0: only rings too large for one table)")
 	mechs := fs.String("mech", strings.Join(mechNames(), ","), "mechanisms to measure, comma-separated")
@@ -49,19 +51,32 @@ func flags(fs *flag.FlagSet) harness.Runner {
 	rounds := fs.Int("rounds", 5, "rounds per N; each mechanism runs once per round and its best round is kept")
 	warm := fs.Duration("warmup", 20*time.Millisecond, "untimed warm-up before each round")
 	withC := fs.Bool("C", true, "also run the C reference of the same ring, direct and epoll (needs gcc)")
-	return func(out io.Writer, log harness.Log) error {
+	return func(log harness.Log) (config, error) {
 		cfg, err := parseConfig(*ns, *mechs, *d, *rounds, *warm, *segment)
-		if err != nil {
-			return err
-		}
 		cfg.C, cfg.Log = *withC, log
-		res, err := runAll(cfg)
-		if err != nil {
-			return err
-		}
-		printTable(out, res, cfg.Mechs)
-		return nil
+		return cfg, err
 	}
+}
+
+// reportConfig is the standard report's configuration.
+func reportConfig(opts harness.Options) config {
+	cfg := config{
+		Ns:       []int{10, 100, 1000, 9000, 16000, 100000},
+		Mechs:    mechNames(),
+		Duration: 600 * time.Millisecond,
+		Rounds:   4,
+		Warmup:   10 * time.Millisecond,
+		Log:      opts.Log,
+		C:        true,
+	}
+	if opts.Quick {
+		cfg.C = false
+		cfg.Ns = []int{10, 100, 1000}
+		cfg.Duration = 60 * time.Millisecond
+		cfg.Rounds = 2
+		cfg.Warmup = 2 * time.Millisecond
+	}
+	return cfg
 }
 
 func parseConfig(ns, mechs string, d time.Duration, rounds int, warm time.Duration, segment int) (config, error) {

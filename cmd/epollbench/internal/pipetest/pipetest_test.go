@@ -134,8 +134,8 @@ func (failingStepper) close()             {}
 func TestFailureOnASingleTableRingIsReturned(t *testing.T) {
 	fdtest.Check(t)
 	broken := mech{"broken", func(*tokenRing) (stepper, error) { return failingStepper{}, nil }}
-	_, err := runAll(config{Ns: []int{10}, Mechs: []string{"epoll", "broken"}, known: append(mechanisms, broken),
-		Duration: 10 * time.Millisecond, Rounds: 1, Log: harnesstest.Log(t)})
+	_, err := config{Ns: []int{10}, Mechs: []string{"epoll", "broken"}, known: append(mechanisms, broken),
+		Duration: 10 * time.Millisecond, Rounds: 1, Log: harnesstest.Log(t)}.Run()
 	if !errors.Is(err, errStepBroke) || !strings.Contains(err.Error(), "broken N=10") {
 		t.Fatalf("run with a mechanism that fails: err = %v, want the failure naming the mechanism and N", err)
 	}

@@ -7,11 +7,11 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 )
 
-// printTable writes the table of passes per second, one row per N, and
-// what the run noted.
-func printTable(out io.Writer, res *result, mechs []string) {
+// Print writes the table of passes per second, one row per N, and what
+// the run noted.
+func (res *result) Print(out io.Writer, cfg config) {
 	fmt.Fprintf(out, "%8s", "N")
-	for _, m := range mechs {
+	for _, m := range cfg.Mechs {
 		fmt.Fprintf(out, " %14s", m+" passes/s")
 	}
 	if res.C != nil {
@@ -23,7 +23,7 @@ func printTable(out io.Writer, res *result, mechs []string) {
 	for _, n := range res.Ns {
 		fmt.Fprintf(out, "%8d", n)
 		tables := 0
-		for _, m := range mechs {
+		for _, m := range cfg.Mechs {
 			if r := res.rate(m, n); r > 0 {
 				fmt.Fprintf(out, " %14.0f", r)
 			} else {
@@ -63,7 +63,7 @@ func printTable(out io.Writer, res *result, mechs []string) {
 	}
 	if len(res.Ns) > 1 {
 		lo := res.Ns[0]
-		for _, m := range mechs {
+		for _, m := range cfg.Mechs {
 			if hi := res.largest(m); hi > lo {
 				fmt.Fprintf(out, "# %s: N=%d / N=%d = %.3f\n", m, hi, lo, res.rate(m, hi)/res.rate(m, lo))
 			}

@@ -2,60 +2,31 @@ package pipetest
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 )
 
-func report(opts harness.Options) (harness.Section, error) {
-	cfg := config{
-		Ns:       []int{10, 100, 1000, 9000, 16000, 100000},
-		Mechs:    mechNames(),
-		Duration: 600 * time.Millisecond,
-		Rounds:   4,
-		Warmup:   10 * time.Millisecond,
-		Log:      opts.Log,
-		C:        true,
+// Report adds the report's parameters, rows and a chart.
+func (res *result) Report(sec *harness.Section, cfg config) {
+	sec.Params = map[string]any{
+		"n":        res.Ns,
+		"mech":     cfg.Mechs,
+		"duration": cfg.Duration.String(),
+		"rounds":   cfg.Rounds,
+		"warmup":   cfg.Warmup.String(),
 	}
-	if opts.Quick {
-		cfg.C = false
-		cfg.Ns = []int{10, 100, 1000}
-		cfg.Duration = 60 * time.Millisecond
-		cfg.Rounds = 2
-		cfg.Warmup = 2 * time.Millisecond
-	}
-	res, err := runAll(cfg)
-	if err != nil {
-		return harness.Section{}, err
-	}
-	return section(res, cfg), nil
-}
-
-// section turns a run into report rows and a chart.
-func section(res *result, cfg config) harness.Section {
-	sec := harness.Section{
-		Experiment: "pipetest",
-		Params: map[string]any{
-			"n":        res.Ns,
-			"mech":     cfg.Mechs,
-			"duration": cfg.Duration.String(),
-			"rounds":   cfg.Rounds,
-			"warmup":   cfg.Warmup.String(),
-		},
-		Raw:   res,
-		Notes: append([]string(nil), res.Notes...),
-	}
+	sec.Notes = append(sec.Notes, res.Notes...)
 	sec.Notes = append(sec.Notes, fmt.Sprintf(
 		"each figure is the best of %d interleaved rounds: the machine is shared and a burst of other work lowers whichever run it lands on", cfg.Rounds))
 	if len(res.Ns) == 0 {
-		return sec
+		return
 	}
-	seed := shapeRows(&sec, res)
-	costRows(&sec, res)
-	versusRows(&sec, res)
-	seedRows(&sec, res, seed)
+	seed := shapeRows(sec, res)
+	costRows(sec, res)
+	versusRows(sec, res)
+	seedRows(sec, res, seed)
 	sec.Charts = []chart.Chart{passesChart(res, cfg)}
 	noted := map[string]bool{}
 	for _, p := range res.Points {
@@ -64,7 +35,6 @@ func section(res *result, cfg config) harness.Section {
 			sec.Notes = append(sec.Notes, fmt.Sprintf("%s not measured from N=%d on: %s", p.Mech, p.N, p.Skipped))
 		}
 	}
-	return sec
 }
 
 // at2002 is, for epoll and poll, the largest N measured up to the 2002

@@ -184,9 +184,9 @@ func (pts points) at(n, tables int) func(string) *point {
 	}
 }
 
-// runAll measures every mechanism at every N on one locked OS thread,
-// or on one thread per descriptor table when the ring does not fit one.
-func runAll(cfg config) (*result, error) {
+// Run measures every mechanism at every N on one locked OS thread, or on
+// one thread per descriptor table when the ring does not fit one.
+func (cfg config) Run() (*result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 

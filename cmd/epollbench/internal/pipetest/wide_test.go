@@ -147,10 +147,10 @@ func TestWideRingRefusesSingleTableMechanisms(t *testing.T) {
 
 func TestForcedSegmentsMeasureEveryWideMechanism(t *testing.T) {
 	fdtest.Check(t)
-	res, err := runAll(config{
+	res, err := config{
 		Ns: []int{10, 300}, Mechs: mechNames(), Duration: 40 * time.Millisecond, Rounds: 2,
 		Segment: 100, Log: harnesstest.Log(t),
-	})
+	}.Run()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -334,7 +334,7 @@ func (c *child) shutdown() {
 		c.rep.ShutdownErrs = append(c.rep.ShutdownErrs, "Serve: "+err.Error())
 	}
 	c.mu.Lock()
-	addStats(&c.done, c.srv.Stats().Total)
+	addCounts(&c.done, c.srv.Stats().Total)
 	c.srv = nil
 	c.mu.Unlock()
 	c.unexhaust()
@@ -358,7 +358,7 @@ func (c *child) report() serverReport {
 	r.GoAfter = append([]int(nil), r.GoAfter...)
 	r.Stats = c.done
 	if c.srv != nil {
-		addStats(&r.Stats, c.srv.Stats().Total)
+		addCounts(&r.Stats, c.srv.Stats().Total)
 		r.Stats.Open = c.srv.Stats().Total.Open
 	}
 	r.HeapPeak = c.heapMax.Load()
@@ -367,27 +367,6 @@ func (c *child) report() serverReport {
 	r.HeldPeak = c.heldMax.Load()
 	r.Faults = c.faults.Load()
 	return r
-}
-
-func addStats(dst *server.LoopStats, s server.LoopStats) {
-	dst.Accepted += s.Accepted
-	dst.Refused += s.Refused
-	dst.AcceptPauses += s.AcceptPauses
-	dst.AcceptErrors += s.AcceptErrors
-	dst.BytesIn += s.BytesIn
-	dst.BytesOut += s.BytesOut
-	dst.Panics += s.Panics
-	dst.Closed.Local += s.Closed.Local
-	dst.Closed.Peer += s.Closed.Peer
-	dst.Closed.Server += s.Closed.Server
-	dst.Closed.IdleTimeout += s.Closed.IdleTimeout
-	dst.Closed.ReadTimeout += s.Closed.ReadTimeout
-	dst.Closed.WriteTimeout += s.Closed.WriteTimeout
-	dst.Closed.ReadLimit += s.Closed.ReadLimit
-	dst.Closed.Panic += s.Closed.Panic
-	dst.Closed.Error += s.Closed.Error
-	dst.Loop.Events += s.Loop.Events
-	dst.Loop.Stale += s.Loop.Stale
 }
 
 func raise(a *atomic.Int64, v int64) {

@@ -24,23 +24,7 @@ func (s *Summary) Failures() []string {
 func (s *Summary) Totals() ClientCounts {
 	t := ClientCounts{ByBehaviour: map[string]int64{}}
 	for _, p := range s.Phases {
-		c := p.Clients
-		t.Conns += c.Conns
-		t.FramesSent += c.FramesSent
-		t.FramesBack += c.FramesBack
-		t.BytesBack += c.BytesBack
-		t.Misdelivered += c.Misdelivered
-		t.Lost += c.Lost
-		t.Torn += c.Torn
-		t.Unrefused += c.Unrefused
-		t.Refused += c.Refused
-		t.SlowClosed += c.SlowClosed
-		t.NeverReadMax = max(t.NeverReadMax, c.NeverReadMax)
-		t.DialErrors += c.DialErrors
-		t.Unserved += c.Unserved
-		for k, v := range c.ByBehaviour {
-			t.ByBehaviour[k] += v
-		}
+		addCounts(&t, p.Clients)
 	}
 	return t
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
 )
 
-func report(opts harness.Options) (harness.Section, error) {
+// reportConfig is the standard report's configuration.
+func reportConfig(opts harness.Options) config {
 	reqs := []time.Duration{10 * time.Microsecond, 100 * time.Microsecond, time.Millisecond, 3100 * time.Microsecond}
 	cfg := config{
 		Requests: reqs,
@@ -28,39 +29,31 @@ func report(opts harness.Options) (harness.Section, error) {
 		cfg.Rounds = 2
 		cfg.QEMU.Duration = 100 * time.Millisecond
 	}
-	res, err := runAll(cfg)
-	if err != nil {
-		return harness.Section{}, err
-	}
-	return section(res, cfg), nil
+	return cfg
 }
 
-// section turns a run into report rows and charts.
-func section(res *result, cfg config) harness.Section {
+// Report adds the report's parameters, rows and charts.
+func (res *result) Report(sec *harness.Section, cfg config) {
 	var reqs []string
 	samples := map[string]int{}
 	for _, r := range cfg.Requests {
 		reqs = append(reqs, r.String())
 		samples[r.String()] = cfg.Samples[r]
 	}
-	sec := harness.Section{
-		Experiment: "timeout",
-		Params: map[string]any{
-			"requests":      reqs,
-			"samples":       samples,
-			"mech":          cfg.Mechs,
-			"rounds":        cfg.Rounds,
-			"timer_slack":   res.Slack.String(),
-			"qemu_fds":      cfg.QEMU.Fds,
-			"qemu_duration": cfg.QEMU.Duration.String(),
-		},
-		Raw:   res,
-		Notes: append([]string(nil), res.Notes...),
+	sec.Params = map[string]any{
+		"requests":      reqs,
+		"samples":       samples,
+		"mech":          cfg.Mechs,
+		"rounds":        cfg.Rounds,
+		"timer_slack":   res.Slack.String(),
+		"qemu_fds":      cfg.QEMU.Fds,
+		"qemu_duration": cfg.QEMU.Duration.String(),
 	}
+	sec.Notes = append(sec.Notes, res.Notes...)
 	sec.Notes = append(sec.Notes, fmt.Sprintf(
 		"overshoot = elapsed - requested; the thread's timer slack (%v) lets the kernel fire a timer that much late", res.Slack))
-	overshootRows(&sec, res, cfg)
-	qemuRows(&sec, res.QEMU)
+	overshootRows(sec, res, cfg)
+	qemuRows(sec, res.QEMU)
 	ch := chart.Chart{
 		File:   "timeout.svg",
 		Title:  "timed wait precision: median overshoot by requested timeout",
@@ -79,7 +72,6 @@ func section(res *result, cfg config) harness.Section {
 	if qc, ok := qemuChart(res.QEMU); ok {
 		sec.Charts = append(sec.Charts, qc)
 	}
-	return sec
 }
 
 // us is d in microseconds, the unit of every row.

@@ -60,9 +60,9 @@ func threadSlack() time.Duration {
 	return time.Duration(v)
 }
 
-// runAll takes every mechanism's samples at every request, then replays
+// Run takes every mechanism's samples at every request, then replays
 // the QEMU loop.
-func runAll(cfg config) (*result, error) {
+func (cfg config) Run() (*result, error) {
 	res := &result{}
 	if err := sample(cfg, res); err != nil {
 		return res, err

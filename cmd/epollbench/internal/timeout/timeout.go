@@ -22,14 +22,14 @@ import (
 )
 
 // Experiment is `epollbench timeout` and the timeout section of the report.
-var Experiment = harness.Experiment{
+var Experiment = harness.Study[config, *result]{
 	Name:    "timeout",
 	Summary: "precision of timed waits (epoll_wait ms, epoll_pwait2, ppoll, timerfd, C) and the QEMU loop of 2015",
 	About: "Precision of timed waits (overshoot past 10 us, 100 us, 1 ms, 3.1 ms) for epoll_wait,\n" +
 		"Wait, WaitDeadline, ppoll and timerfd, beside C epoll_pwait2; then the QEMU loop of seed 000.",
 	Flags:  flags,
-	Report: report,
-}
+	Config: reportConfig,
+}.Experiment()
 
 // The mechanisms, in report order.
 const (
@@ -95,7 +95,7 @@ func sampleCounts(reqs []time.Duration, n int, budget time.Duration) map[time.Du
 	return m
 }
 
-func flags(fs *flag.FlagSet) harness.Runner {
+func flags(fs *flag.FlagSet) func(harness.Log) (config, error) {
 	reqs := fs.String("req", "10us,100us,1ms,3.1ms", "requested timeouts, comma-separated")
 	n := fs.Int("samples", 2000, "waits per mechanism and request (fewer for long requests, see -budget)")
 	budget := fs.Duration("budget", 2*time.Second, "time budget per mechanism and request")
@@ -104,18 +104,10 @@ func flags(fs *flag.FlagSet) harness.Runner {
 	slack := fs.Duration("slack", 0, "timer slack to set on the measuring thread (0: leave the default, 50us)")
 	qfds := fs.String("qemu-fds", "15,85,200", "QEMU loop: descriptors polled per iteration (empty: skip)")
 	qd := fs.Duration("qemu-d", 3*time.Second, "QEMU loop: duration per mechanism and size")
-	return func(out io.Writer, log harness.Log) error {
+	return func(log harness.Log) (config, error) {
 		cfg, err := parseConfig(*reqs, *n, *budget, *rounds, *mechs, *slack, *qfds, *qd)
-		if err != nil {
-			return err
-		}
 		cfg.Log = log
-		res, err := runAll(cfg)
-		if err != nil {
-			return err
-		}
-		printTable(out, res)
-		return nil
+		return cfg, err
 	}
 }
 
@@ -162,9 +154,9 @@ func parseConfig(reqs string, n int, budget time.Duration, rounds int, mechs str
 	return cfg, nil
 }
 
-// printTable writes the overshoots of every mechanism at every request,
+// Print writes the overshoots of every mechanism at every request,
 // the target's verdict, the QEMU loop and the notes.
-func printTable(out io.Writer, res *result) {
+func (res *result) Print(out io.Writer, _ config) {
 	fmt.Fprintf(out, "# timer slack of the measuring thread: %v\n", res.Slack)
 	fmt.Fprintf(out, "%-24s %8s %7s %10s %10s %10s %10s %6s\n", "mechanism", "request", "samples", "min", "median", "p99", "max", "early")
 	for _, s := range res.Stats {

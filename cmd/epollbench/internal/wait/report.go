@@ -8,6 +8,7 @@ import (
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/chart"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/perfbench"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 )
 
@@ -86,38 +87,26 @@ func report(opts harness.Options) (harness.Section, error) {
 		reps = 1
 		sweep = nil
 	}
-	runC := !opts.Quick
-	perfMissing := cref.PerfVersion() == ""
+	perf := perfbench.NewPlan(opts)
 	sec := harness.Section{Experiment: "wait", Params: map[string]any{
 		"runtime":   cref.FormatRuntime(base.Runtime),
 		"reps":      reps,
 		"threads":   base.Threads,
 		"nfds":      base.Fds,
-		"run_c":     runC && !perfMissing,
+		"run_c":     perf.Runs(),
 		"fd_sweep":  sweep,
 		"reference": "perf bench epoll wait (C), same flags, same run, alternating with ours",
 	}}
 	var points []point
 	for _, s := range settings(base, reps, sweep) {
 		pt := point{Setting: s.name}
-		var c func(int) (cref.WaitOutput, float64, error)
-		switch {
-		case s.cfg.Engine != "epoll":
-		case perfMissing:
-			pt.CNote = cref.PerfMissing
-		case !runC:
-			pt.CNote = "C not run in -quick"
-		default:
-			pt.CArgs = strings.Join(s.cfg.perfArgs(), " ")
-			c = func(int) (cref.WaitOutput, float64, error) {
-				opts.Log.Printf("wait: %s: perf bench epoll wait %s...", s.name, pt.CArgs)
-				out, err := cref.PerfBench("wait", cref.PerfSeconds(s.cfg.Runtime), s.cfg.perfArgs())
-				if err != nil {
-					return cref.WaitOutput{}, 0, err
-				}
+		var c perfbench.Reference[cref.WaitOutput]
+		if s.cfg.Engine == "epoll" {
+			c = perfbench.NewReference(perf, "wait", s.name, cref.PerfSeconds(s.cfg.Runtime), s.cfg.perfArgs(), func(out string) (cref.WaitOutput, float64, error) {
 				p, err := cref.ParseWait(out)
 				return p, p.Avg, err
-			}
+			})
+			pt.CArgs, pt.CNote = c.Args, c.Note
 		}
 		ours := func(rep int) (*result, float64, error) {
 			opts.Log.Printf("wait: %s (%s, engine %s, %ss) run %d/%d...", s.name, s.cfg.flagString(), s.cfg.Engine,
@@ -128,7 +117,7 @@ func report(opts harness.Options) (harness.Section, error) {
 			}
 			return res, res.Avg, nil
 		}
-		o, cb, cErr, err := harness.Alternate(s.reps, ours, c)
+		o, cb, cErr, err := harness.Alternate(s.reps, ours, c.Run)
 		if err != nil {
 			if isRing(s.cfg.Engine) {
 				sec.Notes = append(sec.Notes, s.cfg.Engine+" engine not measured: "+err.Error())

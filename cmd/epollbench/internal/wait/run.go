@@ -8,10 +8,10 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/perfbench"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
 	"github.com/eventpoll/eventpoll/epoll"
 	"github.com/eventpoll/eventpoll/ring"
@@ -20,24 +20,17 @@ import (
 
 // worker is one consumer thread.
 type worker struct {
-	tid     int
-	q       queue
-	fdmap   []int
-	ops     uint64 // events whose read found the eventfd written
-	stale   uint64 // events whose read found it drained already (edge-only engines)
-	elapsed time.Duration
-	err     error
+	*perfbench.Thread
+	q     queue
+	ops   uint64 // events whose read found the eventfd written
+	stale uint64 // events whose read found it drained already (edge-only engines)
 }
 
 // result is one run.
 type result struct {
-	Config    config    `json:"config"`
-	Elapsed   float64   `json:"elapsed_s"`
-	Ops       []uint64  `json:"ops"`            // per worker, whole run
-	PerThread []float64 `json:"ops_per_s"`      // per worker
-	Avg       float64   `json:"avg_ops_per_s"`  // mean of PerThread
-	RelStddev float64   `json:"rel_stddev_pct"` // perf's "+- x%"
-	fdmaps    [][]int
+	Config config   `json:"config"`
+	Ops    []uint64 `json:"ops"` // per worker, whole run
+	perfbench.Tally
 
 	events, stale uint64     // events delivered, all workers; stale ones among them
 	ring          ring.Stats // summed over the rings of a ring engine
@@ -50,6 +43,7 @@ type bench struct {
 	events  epoll.Events // of every registration
 	queues  []queue
 	closers []func()
+	threads []*perfbench.Thread
 	workers []*worker
 }
 
@@ -60,6 +54,7 @@ func (b *bench) close() {
 	for _, f := range b.closers {
 		f()
 	}
+	perfbench.Close(b.threads)
 }
 
 // newQueue makes a queue sized for its registrations, with perf's nesting
@@ -103,14 +98,14 @@ func setup(c config) (*bench, error) {
 		}
 		shared = q
 	}
-	for i := 0; i < c.Threads; i++ {
-		w := &worker{tid: i, q: shared, fdmap: make([]int, 0, c.Fds)}
+	var err error
+	if b.threads, err = c.Open(); err != nil {
+		b.close()
+		return nil, err
+	}
+	for _, t := range b.threads {
+		w := &worker{Thread: t, q: shared}
 		b.workers = append(b.workers, w)
-		b.closers = append(b.closers, func() {
-			for _, fd := range w.fdmap {
-				unix.Close(fd)
-			}
-		})
 		if c.Multiq {
 			q, err := b.newQueue()
 			if err != nil {
@@ -119,16 +114,10 @@ func setup(c config) (*bench, error) {
 			}
 			w.q = q
 		}
-		for j := 0; j < c.Fds; j++ {
-			fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-			if err != nil {
-				b.close()
-				return nil, fmt.Errorf("eventfd: %w", err)
-			}
-			w.fdmap = append(w.fdmap, fd)
-			if isRing(c.Engine) {
-				continue
-			}
+		if isRing(c.Engine) {
+			continue
+		}
+		for _, fd := range w.Fdmap {
 			if err := w.q.ctl.Add(fd, b.events, uint64(fd)); err != nil {
 				b.close()
 				return nil, err
@@ -143,23 +132,14 @@ func run(c config) (*result, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := system.NeedNofile(c.Fds*c.Threads*2 + 50 + system.OpenFds()); err != nil {
-		return nil, fmt.Errorf("wait: %w", err)
-	}
 	b, err := setup(c)
 	if err != nil {
 		return nil, fmt.Errorf("wait: %w", err)
 	}
 	cpus := system.OnlineCPUs()
-	clock, exited := harness.Start(len(b.workers), c.Runtime,
-		func(i int) { b.workers[i].prepare(b, cpus) },
-		func(i int, clock *harness.Clock) {
-			w := b.workers[i]
-			if w.err == nil {
-				w.err = w.loop(c, clock)
-			}
-			w.elapsed = time.Since(clock.Start)
-		})
+	clock, exited := perfbench.Start(b.threads, c.Runtime,
+		func(i int) error { return b.workers[i].prepare(b, cpus) },
+		func(i int, clock *harness.Clock) error { return b.workers[i].loop(c, clock) })
 
 	var wdone atomic.Bool
 	writerDone := make(chan struct{})
@@ -208,43 +188,40 @@ func (b *bench) ringStats() ring.Stats {
 
 // prepare runs on the worker's goroutine before the start: it pins the
 // thread, and a ring engine's worker registers its own fds.
-func (w *worker) prepare(b *bench, cpus []int) {
+func (w *worker) prepare(b *bench, cpus []int) error {
 	// The ctx engine's point is that a waiting goroutine holds no
 	// thread; pinning it would take that away.
 	if b.c.Engine != "ctx" {
-		if w.err = system.PinWorker(cpus, w.tid, b.c.NoAffinity); w.err != nil {
-			return
+		if err := system.PinWorker(cpus, w.Tid, b.c.NoAffinity); err != nil {
+			return err
 		}
 	}
 	if !isRing(b.c.Engine) {
-		return
+		return nil
 	}
 	// io_uring runs a poll's completion work on the thread that armed it;
 	// armed from the consumer's own thread, it runs when the consumer
 	// enters the kernel instead of waking an idle thread of the runtime
 	// for every event.
-	for _, fd := range w.fdmap {
+	for _, fd := range w.Fdmap {
 		if err := w.q.ctl.Add(fd, b.events, uint64(fd)); err != nil {
-			w.err = err
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 func collect(c config, workers []*worker) (*result, error) {
 	res := &result{Config: c}
 	for _, w := range workers {
-		if w.err != nil && !errors.Is(w.err, epoll.ErrClosed) {
-			return nil, fmt.Errorf("wait: thread %d: %w", w.tid, w.err)
+		if w.Err != nil && !errors.Is(w.Err, epoll.ErrClosed) {
+			return nil, fmt.Errorf("wait: thread %d: %w", w.Tid, w.Err)
 		}
-		res.Elapsed = max(res.Elapsed, w.elapsed.Seconds())
 		res.Ops = append(res.Ops, w.ops)
-		res.PerThread = append(res.PerThread, float64(w.ops)/w.elapsed.Seconds())
-		res.fdmaps = append(res.fdmaps, w.fdmap)
+		res.Count(w.Thread, w.ops)
 		res.events += w.ops + w.stale
 		res.stale += w.stale
 	}
-	res.Avg, res.RelStddev = harness.MeanRelStddev(res.PerThread)
 	return res, nil
 }
 
@@ -340,7 +317,7 @@ func write(workers []*worker, randomize bool, pauseNs int64, wdone *atomic.Bool)
 	maps := make([][]int, len(workers))
 	for i, w := range workers {
 		order[i] = i
-		maps[i] = append([]int(nil), w.fdmap...)
+		maps[i] = append([]int(nil), w.Fdmap...)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for !wdone.Load() {
@@ -376,14 +353,6 @@ func (r *result) printPerf(w io.Writer, pid int) {
 	}
 	fmt.Fprintf(w, "Run summary [PID %d]: %d threads monitoring%s on %d file-descriptors for %s secs.\n\n",
 		pid, c.Threads, oneshot, c.Fds, cref.FormatRuntime(c.Runtime))
-	for i, t := range r.PerThread {
-		m := r.fdmaps[i]
-		if len(m) == 1 {
-			fmt.Fprintf(w, "[thread %2d] fdmap: %p [ %04d ops/sec ]\n", i, unsafe.Pointer(&m[0]), int64(t))
-		} else {
-			fmt.Fprintf(w, "[thread %2d] fdmap: %p ... %p [ %04d ops/sec ]\n", i,
-				unsafe.Pointer(&m[0]), unsafe.Pointer(&m[len(m)-1]), int64(t))
-		}
-	}
+	r.PrintThreads(w, func(i int, _ bool) string { return fmt.Sprintf("%04d ops/sec", int64(r.PerThread[i])) })
 	fmt.Fprintf(w, "\nAveraged %d operations/sec (+- %.2f%%), total secs = %d\n", int64(r.Avg), r.RelStddev, int(r.Elapsed))
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/cref"
 	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/harness"
-	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/system"
+	"github.com/eventpoll/eventpoll/cmd/epollbench/internal/perfbench"
 )
 
 // Experiment is `epollbench wait` and the wait section of the report.
@@ -36,20 +36,17 @@ var engines = []string{"epoll", "ctx", "ring", "ring-epoll"}
 
 // config holds the flags of perf bench epoll wait, plus the engine.
 type config struct {
-	Threads     int           `json:"threads"`
-	Fds         int           `json:"nfds"`
-	Runtime     time.Duration `json:"runtime_ns"`
-	Multiq      bool          `json:"multiq"`
-	Edge        bool          `json:"edge"`
-	Oneshot     bool          `json:"oneshot"`
-	Nested      int           `json:"nested"`
-	Randomize   bool          `json:"randomize"`
-	NoAffinity  bool          `json:"noaffinity"`
-	Nonblocking bool          `json:"nonblocking"`
-	Verbose     bool          `json:"-"`
-	Engine      string        `json:"engine"`
-	Batch       int           `json:"batch,omitempty"` // events per wait call; 0 or 1: one, as perf
-	PauseNs     int64         `json:"pause_ns"`        // the writer's nanosleep between rounds; perf: 500, -1 none
+	perfbench.Workload
+	Multiq      bool   `json:"multiq"`
+	Edge        bool   `json:"edge"`
+	Oneshot     bool   `json:"oneshot"`
+	Randomize   bool   `json:"randomize"`
+	NoAffinity  bool   `json:"noaffinity"`
+	Nonblocking bool   `json:"nonblocking"`
+	Verbose     bool   `json:"-"`
+	Engine      string `json:"engine"`
+	Batch       int    `json:"batch,omitempty"` // events per wait call; 0 or 1: one, as perf
+	PauseNs     int64  `json:"pause_ns"`        // the writer's nanosleep between rounds; perf: 500, -1 none
 
 	// Ops, when positive, ends each worker after that many operations
 	// (a go test benchmark's b.N) instead of at Runtime.
@@ -58,16 +55,14 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		Threads: max(1, len(system.OnlineCPUs())-1), // perf: one CPU left for the writer
-		Fds:     64,
-		Runtime: 8 * time.Second,
-		Engine:  "epoll",
-		PauseNs: 500,
+		Workload: perfbench.Default(1), // a CPU left for the writer
+		Engine:   "epoll",
+		PauseNs:  500,
 	}
 }
 
 func (c config) validate() error {
-	if err := cref.CheckPerfFlags("wait", c.Threads, c.Fds, c.Runtime, c.Nested); err != nil {
+	if err := c.Check("wait"); err != nil {
 		return err
 	}
 	switch {
@@ -103,16 +98,8 @@ func (c config) perfFlags() []string {
 	return fs
 }
 
-// perfArgs returns the perf bench epoll wait flags for c; the runtime is
-// rounded up to whole seconds, the only unit perf takes.
-func (c config) perfArgs() []string {
-	args := []string{"-t", fmt.Sprint(c.Threads), "-f", fmt.Sprint(c.Fds), "-r", fmt.Sprint(cref.PerfSeconds(c.Runtime))}
-	args = append(args, c.perfFlags()...)
-	if c.Nested > 0 {
-		args = append(args, "-N", fmt.Sprint(c.Nested))
-	}
-	return args
-}
+// perfArgs returns the perf bench epoll wait flags for c.
+func (c config) perfArgs() []string { return c.Args(c.perfFlags()...) }
 
 // flagString is the setting in perf's own words, for tables, with ours
 // where they are not perf's defaults.
@@ -134,13 +121,10 @@ func (c config) flagString() string {
 func flags(fs *flag.FlagSet) harness.Runner {
 	c := defaultConfig()
 	pf := cref.PerfFlags{FlagSet: fs}
-	pf.Int(&c.Threads, "t", "threads", "number of worker threads (default: CPUs - 1)")
-	pf.Int(&c.Fds, "f", "nfds", "file descriptors monitored per thread")
-	pf.Runtime(&c.Runtime, "r", "runtime", "runtime in seconds (fractions and durations such as 500ms allowed)")
+	c.Workload.Flags(pf, "number of worker threads (default: CPUs - 1)", "file descriptors monitored per thread")
 	pf.Bool(&c.Multiq, "m", "multiq", "one epoll instance per thread instead of one shared")
 	pf.Bool(&c.Edge, "E", "edge", "edge-triggered registrations (default level-triggered)")
 	pf.Bool(&c.Oneshot, "S", "oneshot", "EPOLLONESHOT registrations, re-armed with MOD after each event")
-	pf.Int(&c.Nested, "N", "nested", "nesting levels of epoll instances (at most 4)")
 	pf.Bool(&c.Randomize, "R", "randomize", "the writer visits workers and fds in random order")
 	pf.Bool(&c.NoAffinity, "n", "noaffinity", "do not pin worker threads to CPUs")
 	pf.Bool(&c.Nonblocking, "B", "nonblocking", "wait with a zero timeout (spin) instead of blocking")
@@ -186,14 +170,8 @@ func command(c config, compareC bool, out io.Writer) error {
 	if !compareC {
 		return nil
 	}
-	perf, err := cref.PerfBenchEcho(out, "wait", cref.PerfSeconds(c.Runtime), c.perfArgs())
-	if err != nil {
-		return err
-	}
-	p, err := cref.ParseWait(perf)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nGo/C: %.3fx (%.0f vs %.0f ops/sec averaged per thread)\n", res.Avg/p.Avg, res.Avg, p.Avg)
-	return nil
+	return perfbench.Compare(out, "wait", cref.PerfSeconds(c.Runtime), c.perfArgs(), res.Avg, "ops/sec averaged per thread", func(perf string) (float64, error) {
+		p, err := cref.ParseWait(perf)
+		return p.Avg, err
+	})
 }

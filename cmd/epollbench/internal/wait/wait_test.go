@@ -87,15 +87,8 @@ func TestWaitRejectsBadSettings(t *testing.T) {
 }
 
 func TestWaitRunPrintsPerfFormat(t *testing.T) {
-	out, err := harnesstest.Run(t, Experiment, "-t", "1", "--nfds", "4", "-r", "100ms", "-E")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Our own output must be readable by the parser written for perf's.
-	p, err := cref.ParseWait(out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out, p := harnesstest.Parses(t, Experiment, cref.ParseWait, "-t", "1", "--nfds", "4", "-r", "100ms", "-E")
 	if len(p.PerThread) != 1 || p.Avg <= 0 {
 		t.Errorf("parsed %+v from\n%s", p, out)
 	}

@@ -51,6 +51,22 @@ func Prints(t testing.TB, e harness.Experiment, args []string, wants ...string) 
 	return out
 }
 
+// Parses runs e with args and fails t unless it succeeds and parse reads
+// its output (perf's format, say). It returns the output and what parse
+// read.
+func Parses[P any](t testing.TB, e harness.Experiment, parse func(out string) (P, error), args ...string) (string, P) {
+	t.Helper()
+	out, err := Run(t, e, args...)
+	if err != nil {
+		t.Fatalf("%s %q: %v", e.Name, args, err)
+	}
+	p, err := parse(out)
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", e.Name, args, err, out)
+	}
+	return out, p
+}
+
 // Refuses fails t for each command line of lines that e accepts.
 func Refuses(t testing.TB, e harness.Experiment, lines ...[]string) {
 	t.Helper()
