@@ -129,6 +129,89 @@ func checkRow(t *testing.T, r *driver.Row, withC bool) {
 	}
 }
 
+func TestLatencyRowsCompareEveryServerAtTheOfferedRate(t *testing.T) {
+	o := options([]string{"eventpoll", "net", "c"}, "latency")
+	o.Rate = 2000 // far below what any server does, under -race too
+	rep, err := driver.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() {
+		t.Fatalf("a correct server failed: %+v", rep.Rows)
+	}
+	cpus, _ := proc.CPUs()
+	placements := []string{"1", "all"}
+	if len(cpus) < 2 {
+		placements = []string{"all"}
+	}
+	c := !slices.ContainsFunc(rep.Implementations, func(im driver.Implementation) bool { return im.Name == "c" && im.Skipped != "" })
+	const kase = "http c100 @2k/s"
+	for _, loops := range placements {
+		var ours *driver.Row
+		for _, impl := range []string{"eventpoll", "net", "c"} {
+			if impl == "c" && !c {
+				continue
+			}
+			i := slices.IndexFunc(rep.Rows, func(r *driver.Row) bool { return r.Loops == loops && r.Case == kase && r.Impl == impl })
+			if i < 0 {
+				t.Errorf("no row for %s loops=%s %s", impl, loops, kase)
+				continue
+			}
+			r := rep.Rows[i]
+			if r.Family != driver.FamilyLatency || r.OfferedPerSec != 2000 || r.OpsPerSec <= 0 || r.OpsPerSec > 1.1*2000 {
+				t.Errorf("%s loops=%s: family %q, offered %v, achieved %v", impl, loops, r.Family, r.OfferedPerSec, r.OpsPerSec)
+			}
+			if len(r.Runs) != 2 || len(r.RunsP99us) != 2 || r.P99us == nil || !slices.Contains(r.RunsP99us, *r.P99us) {
+				t.Errorf("%s loops=%s: runs %v, p99s %v, reported p99 %v: want the best run's", impl, loops, r.Runs, r.RunsP99us, r.P99us)
+			}
+			if r.LateP50us == nil || r.LateP99us == nil || r.Outstanding == nil {
+				t.Errorf("%s loops=%s: the generator's lateness or the outstanding count missing", impl, loops)
+			}
+			if r.Overloaded != "" && r.VsBestGoPeer != nil {
+				t.Errorf("%s loops=%s did not keep up (%s) and still has a ratio", impl, loops, r.Overloaded)
+			}
+			if impl == "eventpoll" {
+				ours = r
+			}
+		}
+		i := slices.IndexFunc(rep.P99Target, func(v driver.P99Verdict) bool { return v.Loops == loops && v.Case == kase })
+		if i < 0 || ours == nil {
+			t.Errorf("loops=%s: no p99 verdict", loops)
+			continue
+		}
+		v := rep.P99Target[i]
+		if v.Ours != "eventpoll" || v.OursP99us == nil || *v.OursP99us != *ours.P99us {
+			t.Errorf("loops=%s: verdict %+v does not judge eventpoll's p99", loops, v)
+		}
+		switch {
+		case v.Ratio != nil && (v.BestGoPeer != "net" || (*v.Ratio <= 1) != (v.Verdict == driver.Met)):
+			t.Errorf("loops=%s: verdict %+v: ratio and verdict disagree, or the best Go peer is not net", loops, v)
+		case v.Ratio == nil && v.Note == "":
+			t.Errorf("loops=%s: verdict %+v without a ratio says not why", loops, v)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"latency, open loop", "offered", "gen late p99", kase, "p99 target, judged on the latency rows"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back driver.Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.P99Target) != len(rep.P99Target) || back.Rows[0].OfferedPerSec != 2000 {
+		t.Fatalf("JSON does not round-trip the latency rows and verdicts")
+	}
+}
+
 func TestBrokenServerFailsItsRowsLoudly(t *testing.T) {
 	rep, err := driver.Run(context.Background(), options([]string{"net", "broken"}, "echo"))
 	if err != nil {
@@ -165,11 +248,14 @@ func TestUnknownImplementationIsRefused(t *testing.T) {
 
 func TestCaseNamesSayWhatIsMeasured(t *testing.T) {
 	for c, want := range map[driver.Case]string{
-		{Family: driver.FamilyEcho, Conns: 10, Size: 64, Depth: 1}:     "echo 64B c10",
-		{Family: driver.FamilyEcho, Conns: 1000, Size: 4096, Depth: 1}: "echo 4KiB c1000",
-		{Family: driver.FamilyHTTP, Conns: 100, Depth: 16}:             "http c100 p16",
-		{Family: driver.FamilyConnRate, Conns: 32, Depth: 1}:           "connrate w32",
-		{Family: driver.FamilyIdle, Conns: 10000, Depth: 1}:            "idle c10000",
+		{Family: driver.FamilyEcho, Conns: 10, Size: 64, Depth: 1}:                                     "echo 64B c10",
+		{Family: driver.FamilyEcho, Conns: 1000, Size: 4096, Depth: 1}:                                 "echo 4KiB c1000",
+		{Family: driver.FamilyHTTP, Conns: 100, Depth: 16}:                                             "http c100 p16",
+		{Family: driver.FamilyConnRate, Conns: 32, Depth: 1}:                                           "connrate w32",
+		{Family: driver.FamilyIdle, Conns: 10000, Depth: 1}:                                            "idle c10000",
+		{Family: driver.FamilyLatency, Proto: peers.Echo, Conns: 100, Size: 64, Depth: 1, Rate: 20000}: "echo 64B c100 @20k/s",
+		{Family: driver.FamilyLatency, Proto: peers.HTTP, Conns: 100, Depth: 1, Rate: 2500}:            "http c100 @2.5k/s",
+		{Family: driver.FamilyLatency, Proto: peers.HTTP, Conns: 10, Depth: 1, Rate: 500}:              "http c10 @500/s",
 	} {
 		if got := c.Name(); got != want {
 			t.Errorf("%+v: %q, want %q", c, got, want)

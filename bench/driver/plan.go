@@ -21,8 +21,9 @@ type Options struct {
 	Warmup   time.Duration // unmeasured start of each run; 0: the plan's
 	Duration time.Duration // measured time of each run; 0: the plan's
 	Idle     int           // connections of the idle-memory case; 0: the plan's
+	Rate     float64       // requests per second offered in the latency cases; 0: the plan's
 	Impls    []string      // implementations to run (names, "c" for C); empty: all
-	Families []string      // case families to run (echo, http, idle, connrate); empty: all
+	Families []string      // case families to run (echo, http, latency, idle, connrate); empty: all
 	Wrk      bool          // cross-check the HTTP cases with wrk where installed
 	// Server is the command that runs a peers server (cmd/peerserver),
 	// its flags appended; nil builds cmd/peerserver with the go command.
@@ -40,6 +41,10 @@ const (
 	FamilyHTTP     Family = "http"
 	FamilyIdle     Family = "idle"
 	FamilyConnRate Family = "connrate"
+	// FamilyLatency is the open loop: echo or HTTP at a fixed offered
+	// rate, the same for every server (load.Paced), where the others
+	// are closed loops that run each server at its own rate.
+	FamilyLatency Family = "latency"
 )
 
 // Case is one measurement made against every implementation.
@@ -48,19 +53,33 @@ type Case struct {
 	Conns  int // connections (connrate: concurrent connecting workers)
 	Size   int // echo message bytes
 	Depth  int // messages or requests in flight per connection
+	// Latency cases: the server they load (echo or HTTP) and the
+	// requests per second offered over all connections.
+	Proto peers.App
+	Rate  float64
 }
 
 // App is the protocol the case is served with: idle memory and the
 // connection rate use the HTTP server, which every implementation has.
 func (c Case) App() peers.App {
-	if c.Family == FamilyEcho {
+	switch c.Family {
+	case FamilyEcho:
 		return peers.Echo
+	case FamilyLatency:
+		return c.Proto
 	}
 	return peers.HTTP
 }
 
-// Name is the case as the table shows it, e.g. "echo 4KiB c100 p16".
+// Name is the case as the table shows it, e.g. "echo 4KiB c100 p16", or
+// "echo 64B c100 @20k/s" for a latency case (the family is the server's,
+// the offered rate follows).
 func (c Case) Name() string {
+	if c.Family == FamilyLatency {
+		closed := c
+		closed.Family, closed.Rate = Family(c.Proto), 0
+		return closed.Name() + " @" + rateText(c.Rate)
+	}
 	var b strings.Builder
 	b.WriteString(string(c.Family))
 	if c.Family == FamilyEcho {
@@ -121,6 +140,7 @@ func makePlan(o Options) plan {
 			p.cases = append(p.cases, Case{Family: FamilyHTTP, Conns: n, Depth: depth})
 		}
 	}
+	p.cases = append(p.cases, latencyCases(o)...)
 	if o.Idle > 0 {
 		idle = o.Idle
 	}

@@ -23,6 +23,10 @@ type Report struct {
 	Notes           []string         `json:"notes"`
 	Implementations []Implementation `json:"implementations"`
 	Rows            []*Row           `json:"rows"`
+	// P99Target judges the p99 target on the latency rows, where every
+	// server ran at the same offered load; the closed-loop rows' p99s
+	// are each at its server's own rate, information only.
+	P99Target []P99Verdict `json:"p99_target,omitempty"`
 }
 
 // Schema names the JSON layout bench/README.md documents.
@@ -59,18 +63,34 @@ type Row struct {
 	Conns       int     `json:"conns"`
 	Size        int     `json:"size,omitempty"`
 	Depth       int     `json:"depth"`
-	OpsPerSec   float64 `json:"ops_per_s,omitempty"`
+	OpsPerSec   float64 `json:"ops_per_s,omitempty"` // latency rows: the achieved rate
 	MBPerSec    float64 `json:"mb_per_s,omitempty"`
 	// Latency percentiles in microseconds; absent when the generator
 	// cannot tell (wrk's p99.9; wrk's percentiles when pipelining).
+	// Closed loop (echo, http): from a batch's write, at the server's
+	// own rate. Latency rows: from each request's due time, at the
+	// offered rate.
 	P50us  *float64    `json:"p50_us,omitempty"`
 	P99us  *float64    `json:"p99_us,omitempty"`
 	P999us *float64    `json:"p999_us,omitempty"`
 	Runs   []float64   `json:"runs_ops_per_s,omitempty"`
 	Idle   *IdleMemory `json:"idle,omitempty"`
+	// Latency rows (open loop): the offered rate, every run's p99, how
+	// late the generator's sends went out after their due times (the
+	// floor of what it resolves), the requests unanswered at the
+	// window's end, and why the server did not keep up ("" when it did).
+	OfferedPerSec float64   `json:"offered_per_s,omitempty"`
+	RunsP99us     []float64 `json:"runs_p99_us,omitempty"`
+	LateP50us     *float64  `json:"late_p50_us,omitempty"`
+	LateP99us     *float64  `json:"late_p99_us,omitempty"`
+	LateMaxUs     *float64  `json:"late_max_us,omitempty"`
+	Outstanding   *int64    `json:"outstanding,omitempty"`
+	Overloaded    string    `json:"overloaded,omitempty"`
 	// BestGoPeer is the Go peer with the best figure in this case;
 	// VsBestGoPeer and VsC divide this row's figure by the best Go
-	// peer's and by C's (ops/s; RSS per connection for idle).
+	// peer's and by C's (ops/s; RSS per connection for idle; p99 for
+	// latency rows, where a row that did not keep up is compared with
+	// none and none with it).
 	BestGoPeer   string   `json:"best_go_peer,omitempty"`
 	VsBestGoPeer *float64 `json:"vs_best_go_peer,omitempty"`
 	VsC          *float64 `json:"vs_c,omitempty"`
@@ -79,6 +99,7 @@ type Row struct {
 	best   *load.Result
 	goPeer bool
 	isC    bool
+	ours   bool
 }
 
 // IdleMemory is what a server holds for idle connections.
@@ -95,6 +116,15 @@ type IdleMemory struct {
 
 func (r *Row) add(res *load.Result) {
 	r.Runs = append(r.Runs, res.Rate())
+	if res.Paced != nil {
+		// The best open-loop run is the lowest p99 of those that
+		// kept up, not the most ops: every run was offered the same.
+		r.RunsP99us = append(r.RunsP99us, float64(res.P99)/1e3)
+		if r.best == nil || pacedBetter(res, r.best) {
+			r.best = res
+		}
+		return
+	}
 	if r.best == nil || res.Rate() > r.best.Rate() {
 		r.best = res
 	}
@@ -117,7 +147,7 @@ type rowKey struct {
 func (r *runner) row(pl placement, c Case, s *server, generator string) *Row {
 	k := rowKey{
 		placement: slices.IndexFunc(r.e.placements, func(p placement) bool { return p.label == pl.label }),
-		family:    slices.Index([]Family{FamilyEcho, FamilyHTTP, FamilyIdle, FamilyConnRate}, c.Family),
+		family:    slices.Index([]Family{FamilyEcho, FamilyHTTP, FamilyLatency, FamilyIdle, FamilyConnRate}, c.Family),
 		kase:      slices.Index(r.p.cases, c),
 		generator: generator,
 		impl:      slices.Index(r.e.impls, s.im),
@@ -128,7 +158,7 @@ func (r *runner) row(pl placement, c Case, s *server, generator string) *Row {
 	}
 	row := &Row{Impl: s.im.key(s.mode), Case: c.Name(), Family: c.Family, Loops: pl.label,
 		ServerLoops: pl.serverLoops, Pinned: pl.serverCPUs != nil, Generator: generator,
-		Conns: c.Conns, Size: c.Size, Depth: c.Depth, goPeer: s.im.goPeer(), isC: s.im.isC}
+		Conns: c.Conns, Size: c.Size, Depth: c.Depth, goPeer: s.im.goPeer(), isC: s.im.isC, ours: s.im.ours}
 	r.rows[k] = row
 	r.keys = append(r.keys, k)
 	return row
@@ -156,6 +186,7 @@ func (r *runner) report(started time.Time) *Report {
 		rep.Rows = append(rep.Rows, row)
 	}
 	compare(rep.Rows)
+	rep.P99Target = judgeP99(rep.Rows)
 	return rep
 }
 
@@ -163,7 +194,7 @@ func (r *runner) report(started time.Time) *Report {
 // keeps none, whatever other rounds measured.
 func (r *Row) finish() {
 	if r.Error != "" {
-		r.Runs, r.best, r.Idle = nil, nil, nil
+		r.Runs, r.RunsP99us, r.best, r.Idle = nil, nil, nil, nil
 		return
 	}
 	if r.best == nil {
@@ -175,6 +206,9 @@ func (r *Row) finish() {
 		r.MBPerSec = float64(b.Bytes) / b.Window.Seconds() / 1e6
 	}
 	r.P50us, r.P99us, r.P999us = us(b.P50), us(b.P99), us(b.P999)
+	if b.Paced != nil {
+		r.finishPaced(b)
+	}
 }
 
 // compare fills the ratios of every row to the best Go peer and to C in
@@ -189,7 +223,7 @@ func compare(rows []*Row) {
 	for _, rs := range groups {
 		var best, c *Row
 		for _, r := range rs {
-			if r.Error != "" || figure(r) == 0 {
+			if r.Error != "" || figure(r) == 0 || r.Overloaded != "" {
 				continue
 			}
 			if r.isC {
@@ -200,7 +234,7 @@ func compare(rows []*Row) {
 			}
 		}
 		for _, r := range rs {
-			if r.Error != "" || figure(r) == 0 {
+			if r.Error != "" || figure(r) == 0 || r.Overloaded != "" {
 				continue
 			}
 			if best != nil {
@@ -214,18 +248,25 @@ func compare(rows []*Row) {
 	}
 }
 
-// figure is the number a row is compared by: ops/s, or RSS per idle
-// connection.
+// figure is the number a row is compared by: ops/s, RSS per idle
+// connection, or a latency row's p99.
 func figure(r *Row) float64 {
-	if r.Idle != nil {
+	switch {
+	case r.Idle != nil:
 		return r.Idle.RSSPerConn
+	case r.Family == FamilyLatency:
+		if r.P99us == nil {
+			return 0
+		}
+		return *r.P99us
 	}
 	return r.OpsPerSec
 }
 
-// better reports whether a's figure beats b's: more ops, less memory.
+// better reports whether a's figure beats b's: more ops, less memory,
+// a lower p99.
 func better(a, b *Row) bool {
-	if a.Idle != nil {
+	if a.Idle != nil || a.Family == FamilyLatency {
 		return figure(a) < figure(b)
 	}
 	return figure(a) > figure(b)
@@ -269,7 +310,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
-	for _, fam := range []Family{FamilyEcho, FamilyHTTP, FamilyConnRate, FamilyIdle} {
+	for _, fam := range []Family{FamilyEcho, FamilyHTTP, FamilyLatency, FamilyConnRate, FamilyIdle} {
 		var rows []*Row
 		for _, r := range rep.Rows {
 			if r.Family == fam {
@@ -295,6 +336,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Loops, r.Case, r.Impl,
 					bytesText(r.Idle.RSSPerConn), goPer, ratioText(r.VsBestGoPeer), ratioText(r.VsC))
 			}
+		} else if fam == FamilyLatency {
+			writeLatencyRows(tw, rows)
 		} else {
 			fmt.Fprintln(tw, "loops\tcase\timpl\tgen\tops/s\tp50\tp99\tp99.9\t×best Go\t×C\t")
 			for _, r := range rows {
@@ -311,6 +354,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
+	if err := writeP99Target(w, rep.P99Target); err != nil {
+		return err
+	}
 	var failed []string
 	for _, r := range rep.Rows {
 		if r.Error != "" {
@@ -324,8 +370,13 @@ func (rep *Report) WriteTable(w io.Writer) error {
 }
 
 var familyTitle = map[Family]string{
-	FamilyEcho:     "echo: messages echoed per second, every byte verified; latency from a batch's write to each message's last byte",
-	FamilyHTTP:     "http: plaintext responses per second, every response verified (wrk rows: wrk's own figures; its percentiles are per batch, left out when pipelining)",
+	FamilyEcho: "echo, closed loop: messages echoed per second, every byte verified; latency from a batch's write to each message's last byte, " +
+		"each server at its own rate (information: the p99 target is judged on the latency rows)",
+	FamilyHTTP: "http, closed loop: plaintext responses per second, every response verified (wrk rows: wrk's own figures; its percentiles are per batch, " +
+		"left out when pipelining); latency at each server's own rate (information: the p99 target is judged on the latency rows)",
+	FamilyLatency: "latency, open loop: every server offered the same requests per second at fixed times, every reply verified; latency from each " +
+		"request's due time to its reply's last byte; best run = the lowest p99 of those that kept up; ratios are p99 over the lowest " +
+		"Go peer's and C's (lower is better); a server that answered < 97% of the offered rate, or ended the window behind, is overloaded and compared with none",
 	FamilyConnRate: "connrate: connect, one verified request, close, per second; latency of the whole cycle",
 	FamilyIdle:     "idle: memory per idle connection (each made one request); lower is better, ratios of RSS/conn",
 }

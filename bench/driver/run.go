@@ -69,14 +69,19 @@ func (r *runner) placement(ctx context.Context, pl placement) error {
 		defer restore()
 	}
 	for _, fam := range []Family{FamilyEcho, FamilyHTTP, FamilyConnRate} {
-		cases := r.cases(fam)
-		if len(cases) == 0 {
+		cases, paced := r.cases(fam), r.pacedCases(fam)
+		if len(cases)+len(paced) == 0 {
 			continue
 		}
-		servers := r.start(ctx, pl, cases[0].App(), fam == FamilyConnRate)
-		r.rounds(ctx, pl, cases, servers)
+		servers := r.start(ctx, pl, Case{Family: fam}.App(), fam == FamilyConnRate)
+		if len(cases) > 0 {
+			r.rounds(ctx, pl, cases, servers)
+		}
 		if fam == FamilyHTTP && r.o.Wrk && load.WrkPath() != "" {
 			r.wrk(ctx, pl, cases, servers)
+		}
+		if len(paced) > 0 {
+			r.rounds(ctx, pl, paced, servers)
 		}
 		stopAll(servers)
 	}
@@ -90,6 +95,18 @@ func (r *runner) cases(f Family) []Case {
 	var cs []Case
 	for _, c := range r.p.cases {
 		if c.Family == f {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// pacedCases are the latency cases the servers of family f serve: they
+// run on the same servers, after the closed-loop rounds.
+func (r *runner) pacedCases(f Family) []Case {
+	var cs []Case
+	for _, c := range r.cases(FamilyLatency) {
+		if f != FamilyConnRate && c.App() == (Case{Family: f}).App() {
 			cs = append(cs, c)
 		}
 	}
@@ -173,6 +190,8 @@ func (r *runner) measure(ctx context.Context, c Case, addr string) (*load.Result
 		return load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Timing: tm}.Run(ctx)
 	case FamilyHTTP:
 		return load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Timing: tm}.Run(ctx)
+	case FamilyLatency:
+		return load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Timing: tm}.Run(ctx)
 	case FamilyConnRate:
 		return load.ConnRate{Addr: addr, App: string(c.App()), Workers: c.Conns, Timing: tm}.Run(ctx)
 	}

@@ -1,5 +1,6 @@
 // Package load drives the servers of this module: closed-loop generators for
-// echo and HTTP that verify every byte they get back, an idle-connection
+// echo and HTTP that verify every byte they get back, an open-loop one
+// (Paced) that sends at a fixed offered rate, an idle-connection
 // holder for memory measurements, a connection-rate generator, a
 // correctness check run before anything is timed, and a runner for wrk as a
 // cross-check. Each generator runs for a bounded time and reports throughput
@@ -9,7 +10,9 @@
 // of them pipelined), waits for every reply, verifies it, and only then sends
 // the next. A reply that differs from what the server must send ends the run
 // at once with an error saying which connection, which message and which
-// byte: no server is measured doing less than the others.
+// byte: no server is measured doing less than the others. A closed loop
+// runs each server at its own rate; Paced runs every server at the same
+// rate, so that their latencies compare at the same load.
 package load
 
 import (
@@ -34,6 +37,11 @@ type Result struct {
 	P50     time.Duration
 	P99     time.Duration
 	P999    time.Duration // 0 when the generator cannot tell (wrk)
+	// Paced is the open-loop run's schedule and whether the server kept
+	// up; nil for the closed-loop generators. In an open-loop run, Ops
+	// are the replies received in the window (Rate is the achieved
+	// rate) and Latency runs from each request's due time.
+	Paced *Pacing
 }
 
 // Rate returns ops per second in the window.

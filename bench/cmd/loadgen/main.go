@@ -5,8 +5,12 @@
 //
 //	peerserver -impl eventpoll -app echo -addr 127.0.0.1:9000 -loops 1 &
 //	loadgen -addr 127.0.0.1:9000 -app echo -c 10 -size 64 -d 1s
+//	loadgen -addr 127.0.0.1:9000 -app echo -c 100 -size 64 -rate 20000   # open loop
 //
-// Every echoed byte and every HTTP response is verified, as in peerbench;
+// With -rate the generator is the open-loop one (load.Paced): that many
+// requests a second over all connections at fixed times, latency from each
+// request's due time; the line adds the offered rate, the generator's own
+// lateness and, when the server did not keep up, why. Every echoed byte and every HTTP response is verified, as in peerbench;
 // the exit status is 1 when the server failed a check, 2 on bad flags.
 package main
 
@@ -26,6 +30,7 @@ func main() {
 	conns := flag.Int("c", 10, "connections")
 	size := flag.Int("size", 64, "echo: bytes per message")
 	depth := flag.Int("depth", 1, "messages or requests in flight per connection")
+	rate := flag.Float64("rate", 0, "open loop: requests per second over all connections (0: closed loop)")
 	d := flag.Duration("d", time.Second, "measured time")
 	warm := flag.Duration("warmup", 200*time.Millisecond, "unmeasured warm-up")
 	flag.Parse()
@@ -36,14 +41,25 @@ func main() {
 	tm := load.Timing{Warmup: *warm, Duration: *d}
 	var r *load.Result
 	var err error
-	if *app == "echo" {
+	switch {
+	case *rate > 0:
+		r, err = load.Paced{Addr: *addr, App: *app, Conns: *conns, Size: *size, Rate: *rate, Timing: tm}.Run(context.Background())
+	case *app == "echo":
 		r, err = load.Echo{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth, Timing: tm}.Run(context.Background())
-	} else {
+	default:
 		r, err = load.HTTP{Addr: *addr, Conns: *conns, Depth: *depth, Timing: tm}.Run(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("%.0f ops/s p50 %v p99 %v p99.9 %v\n", r.Rate(), r.P50, r.P99, r.P999)
+	fmt.Printf("%.0f ops/s p50 %v p99 %v p99.9 %v", r.Rate(), r.P50, r.P99, r.P999)
+	if pc := r.Paced; pc != nil {
+		fmt.Printf(" offered %.0f/s lateness p50 %v p99 %v max %v", pc.Offered,
+			pc.Lateness.Quantile(0.5), pc.Lateness.Quantile(0.99), pc.Lateness.Max())
+		if pc.Overloaded != "" {
+			fmt.Printf(" OVERLOADED: %s", pc.Overloaded)
+		}
+	}
+	fmt.Println()
 }

@@ -1,11 +1,13 @@
 // Command peerbench measures the servers of package peers (gnet, nbio,
 // cloudwego/netpoll, net, net/http, and eventpoll's own once registered)
 // side by side with the C reference on raw epoll: echo and HTTP throughput
-// and latency, memory per idle connection, connection rate; each server in
+// and latency in closed loops, p99 latency at one offered rate for all
+// (the open-loop latency cases, on which the p99 target is judged), memory
+// per idle connection, connection rate; each server in
 // a child process, each with one loop and with all cores, best of N rounds
 // in which the implementations take turns.
 //
-//	peerbench [-short] [-json FILE|-] [-rounds N] [-duration D] [-impls a,b] [-cases echo,http,idle,connrate]
+//	peerbench [-short] [-json FILE|-] [-rounds N] [-duration D] [-rate R] [-impls a,b] [-cases echo,http,latency,idle,connrate]
 //
 // The default run takes about 3 minutes, -short well under 2. The table goes
 // to stdout (stderr when the JSON does); the exit status is 1 when a server
@@ -31,9 +33,10 @@ func main() {
 	flag.IntVar(&o.Rounds, "rounds", 0, "best of this many interleaved rounds (0: 2)")
 	flag.DurationVar(&o.Duration, "duration", 0, "measured time of each run (0: the plan's)")
 	flag.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up of each run (0: the plan's)")
+	flag.Float64Var(&o.Rate, "rate", 0, "requests per second offered in the latency cases (0: the plan's, 30000 echo, 20000 http)")
 	flag.IntVar(&o.Idle, "idle", 0, "connections held in the idle-memory case (0: 10000, 2000 short)")
 	impls := flag.String("impls", "", "comma-separated implementations (default all; c is the C reference)")
-	cases := flag.String("cases", "", "comma-separated case families: echo, http, idle, connrate (default all)")
+	cases := flag.String("cases", "", "comma-separated case families: echo, http, latency, idle, connrate (default all; -short runs latency only when named)")
 	flag.BoolVar(&o.Wrk, "wrk", true, "cross-check HTTP cases with wrk where it is installed")
 	jsonOut := flag.String("json", "", "write the JSON report to this file (- for stdout)")
 	list := flag.Bool("list", false, "list the implementations and exit")
