@@ -48,7 +48,7 @@ func options(impls []string, families ...string) driver.Options {
 }
 
 func TestTinyRunReportsEveryImplementationInBothPlacements(t *testing.T) {
-	rep, err := driver.Run(context.Background(), options([]string{"net", "c"}, "echo", "idle"))
+	rep, err := driver.Run(context.Background(), options([]string{"net", "c", "c-uring"}, "echo", "idle"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,18 @@ func TestTinyRunReportsEveryImplementationInBothPlacements(t *testing.T) {
 	if len(cpus) < 2 {
 		placements = []string{"all"}
 	}
-	c := !slices.ContainsFunc(rep.Implementations, func(im driver.Implementation) bool { return im.Name == "c" && im.Skipped != "" })
+	runs := func(name string) bool {
+		i := slices.IndexFunc(rep.Implementations, func(im driver.Implementation) bool { return im.Name == name })
+		if i < 0 {
+			t.Fatalf("%s not among the implementations reported", name)
+		}
+		return rep.Implementations[i].Skipped == ""
+	}
+	c := runs("c")
 	for _, loops := range placements {
 		for _, kase := range []string{"echo 64B c100", "echo 4KiB c100", "idle c50"} {
-			for _, impl := range []string{"net", "c"} {
-				if impl == "c" && !c {
+			for _, impl := range []string{"net", "c", "c-uring"} {
+				if !runs(impl) {
 					continue
 				}
 				i := slices.IndexFunc(rep.Rows, func(r *driver.Row) bool {
@@ -110,7 +117,7 @@ func checkRow(t *testing.T, r *driver.Row, withC bool) {
 		if r.Idle == nil || r.Idle.Conns != 50 || r.Idle.RSSAfter == 0 {
 			t.Errorf("%s %s: idle figures %+v", r.Impl, r.Case, r.Idle)
 		}
-		if (r.Impl == "c") != (r.Idle != nil && r.Idle.GoPerConn == nil) {
+		if strings.HasPrefix(r.Impl, "c") != (r.Idle != nil && r.Idle.GoPerConn == nil) {
 			t.Errorf("%s %s: Go heap+stack reported for C or missing for Go", r.Impl, r.Case)
 		}
 	} else {

@@ -22,7 +22,7 @@ type Options struct {
 	Duration time.Duration // measured time of each run; 0: the plan's
 	Idle     int           // connections of the idle-memory case; 0: the plan's
 	Rate     float64       // requests per second offered in the latency cases; 0: the plan's
-	Impls    []string      // implementations to run (names, "c" for C); empty: all
+	Impls    []string      // implementations to run (names; "c" and "c-uring" for C); empty: all
 	Families []string      // case families to run (echo, http, latency, idle, connrate); empty: all
 	Wrk      bool          // cross-check the HTTP cases with wrk where installed
 	// Server is the command that runs a peers server (cmd/peerserver),

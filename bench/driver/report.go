@@ -98,7 +98,7 @@ type Row struct {
 
 	best   *load.Result
 	goPeer bool
-	isC    bool
+	isC    bool // the C reference (c), which the ×C ratios and the C p99 take
 	ours   bool
 }
 
@@ -158,7 +158,7 @@ func (r *runner) row(pl placement, c Case, s *server, generator string) *Row {
 	}
 	row := &Row{Impl: s.im.key(s.mode), Case: c.Name(), Family: c.Family, Loops: pl.label,
 		ServerLoops: pl.serverLoops, Pinned: pl.serverCPUs != nil, Generator: generator,
-		Conns: c.Conns, Size: c.Size, Depth: c.Depth, goPeer: s.im.goPeer(), isC: s.im.isC, ours: s.im.ours}
+		Conns: c.Conns, Size: c.Size, Depth: c.Depth, goPeer: s.im.goPeer(), isC: s.im.name == cRef, ours: s.im.ours}
 	r.rows[k] = row
 	r.keys = append(r.keys, k)
 	return row

@@ -25,8 +25,8 @@ type impl struct {
 	apps  []peers.App
 	modes []string // the modes run in the connection-rate case: all for Ours, else the default
 	ours  bool
-	isC   bool
-	skip  string // why it cannot run (C without gcc)
+	isC   bool   // a C server: no Go peer, no Go heap
+	skip  string // why it cannot run (C without gcc, c-uring without io_uring)
 	argv  func(app peers.App, loops int, mode string) []string
 	env   []string
 }
@@ -102,6 +102,16 @@ func (e *env) init(o Options) error {
 		e.notes = append(e.notes, "C reference not run: "+c.skip)
 	}
 	e.impls = append(e.impls, c)
+	// The C server on io_uring is an experiment beside the reference, run
+	// only when named: the default plan, and the reports built on it, keep
+	// their implementations and their length.
+	if slices.Contains(o.Impls, cURing) {
+		cu := e.cURingImpl()
+		if cu.skip != "" {
+			e.notes = append(e.notes, cURing+" not run: "+cu.skip)
+		}
+		e.impls = append(e.impls, cu)
+	}
 	if len(o.Impls) > 0 {
 		var keep []*impl
 		for _, name := range o.Impls {
@@ -142,12 +152,30 @@ func peerImpl(p peers.Impl, server, env []string) *impl {
 	}
 }
 
+// The C servers' names: the reference the ×C ratios divide by, and the
+// same servers on io_uring.
+const (
+	cRef   = "c"
+	cURing = "c-uring"
+)
+
 // cImpl builds the C server; without gcc it is skipped, saying why.
 func (e *env) cImpl() *impl {
 	bin, note := cserver.Build(e.dir)
+	return cProgram(cRef, "C on raw epoll: a thread, an SO_REUSEPORT listener and an edge-triggered epoll instance per loop", bin, note)
+}
+
+// cURingImpl builds the C server on io_uring; it is skipped, saying why,
+// where it cannot be built or the kernel refuses what it needs.
+func (e *env) cURingImpl() *impl {
+	bin, note := cserver.BuildURing(e.dir)
+	return cProgram(cURing, "C on io_uring: a thread, an SO_REUSEPORT listener and a ring per loop; multishot accept, "+
+		"multishot recv into provided buffers, one io_uring_enter per iteration (DEFER_TASKRUN)", bin, note)
+}
+
+func cProgram(name, doc, bin, note string) *impl {
 	return &impl{
-		name: "c", doc: "C on raw epoll: a thread, an SO_REUSEPORT listener and an edge-triggered epoll instance per loop",
-		apps: []peers.App{peers.Echo, peers.HTTP}, isC: true, skip: note,
+		name: name, doc: doc, apps: []peers.App{peers.Echo, peers.HTTP}, isC: true, skip: note,
 		argv: func(app peers.App, loops int, _ string) []string {
 			return []string{bin, "-app", string(app), "-addr", "127.0.0.1:0", "-loops", strconv.Itoa(loops)}
 		},

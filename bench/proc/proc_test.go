@@ -130,39 +130,46 @@ func TestPinSelfMovesEveryThreadAndRestores(t *testing.T) {
 	}
 }
 
-func TestCServerPassesTheChecksAndGenerators(t *testing.T) {
-	fdtest.Check(t)
-	bin, note := cserver.Build(t.TempDir())
-	if bin == "" {
-		t.Skip("C server not built: " + note)
-	}
-	ctx := context.Background()
-	for _, app := range []string{"echo", "http"} {
-		c, err := proc.Start([]string{bin, "-app", app, "-addr", "127.0.0.1:0", "-loops", "2"}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if app == "echo" {
-			err = load.CheckEcho(ctx, c.Addr)
-			if err == nil {
-				_, err = load.Echo{Addr: c.Addr, Conns: 8, Size: 4096, Depth: 4, Timing: quick}.Run(ctx)
+func TestCServersPassTheChecksAndGenerators(t *testing.T) {
+	for _, srv := range []struct {
+		name  string
+		build func(dir string) (bin, note string)
+	}{{"epoll", cserver.Build}, {"io_uring", cserver.BuildURing}} {
+		t.Run(srv.name, func(t *testing.T) {
+			fdtest.Check(t)
+			bin, note := srv.build(t.TempDir())
+			if bin == "" {
+				t.Skip("C server not built: " + note)
 			}
-		} else {
-			err = load.CheckHTTP(ctx, c.Addr)
-			if err == nil {
-				_, err = load.HTTP{Addr: c.Addr, Conns: 8, Depth: 16, Timing: quick}.Run(ctx)
+			ctx := context.Background()
+			for _, app := range []string{"echo", "http"} {
+				c, err := proc.Start([]string{bin, "-app", app, "-addr", "127.0.0.1:0", "-loops", "2"}, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if app == "echo" {
+					err = load.CheckEcho(ctx, c.Addr)
+					if err == nil {
+						_, err = load.Echo{Addr: c.Addr, Conns: 8, Size: 4096, Depth: 4, Timing: quick}.Run(ctx)
+					}
+				} else {
+					err = load.CheckHTTP(ctx, c.Addr)
+					if err == nil {
+						_, err = load.HTTP{Addr: c.Addr, Conns: 8, Depth: 16, Timing: quick}.Run(ctx)
+					}
+				}
+				if err != nil {
+					c.Stop()
+					t.Fatalf("C %s %s: %v", srv.name, app, err)
+				}
+				if _, _, ok, err := c.GoMemory(); err != nil || ok {
+					t.Errorf("C server's GoMemory: ok %v, err %v; want no Go figures and no error", ok, err)
+				}
+				if err := c.Stop(); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		if err != nil {
-			c.Stop()
-			t.Fatalf("C %s: %v", app, err)
-		}
-		if _, _, ok, err := c.GoMemory(); err != nil || ok {
-			t.Errorf("C server's GoMemory: ok %v, err %v; want no Go figures and no error", ok, err)
-		}
-		if err := c.Stop(); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
 }
 

@@ -35,7 +35,7 @@ func main() {
 	flag.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up of each run (0: the plan's)")
 	flag.Float64Var(&o.Rate, "rate", 0, "requests per second offered in the latency cases (0: the plan's, 30000 echo, 20000 http)")
 	flag.IntVar(&o.Idle, "idle", 0, "connections held in the idle-memory case (0: 10000, 2000 short)")
-	impls := flag.String("impls", "", "comma-separated implementations (default all; c is the C reference)")
+	impls := flag.String("impls", "", "comma-separated implementations (default all but c-uring; c is the C reference, c-uring the C server on io_uring)")
 	cases := flag.String("cases", "", "comma-separated case families: echo, http, latency, idle, connrate (default all; -short runs latency only when named)")
 	flag.BoolVar(&o.Wrk, "wrk", true, "cross-check HTTP cases with wrk where it is installed")
 	jsonOut := flag.String("json", "", "write the JSON report to this file (- for stdout)")
@@ -47,6 +47,7 @@ func main() {
 			fmt.Printf("%-8s %s\n", im.Name, im.Doc)
 		}
 		fmt.Printf("%-8s %s\n", "c", "C on raw epoll (built with gcc at run time)")
+		fmt.Printf("%-8s %s\n", "c-uring", "C on io_uring (built with gcc at run time where the kernel allows it; run only when named in -impls)")
 		return
 	}
 	o.Impls, o.Families = split(*impls), split(*cases)
