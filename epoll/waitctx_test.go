@@ -54,9 +54,9 @@ func TestWaitContextCancelReturnsWithin10ms(t *testing.T) {
 
 func TestWaitContextDeadlineExpires(t *testing.T) {
 	ep := newInstance(t)
+	start := time.Now() // before the deadline is set: never later than it minus 20 ms
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := ep.WaitContext(ctx, make([]Event, 1))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitContext = %v, want DeadlineExceeded", err)
@@ -74,9 +74,9 @@ func TestWaitContextSurvivesEarlierCancellation(t *testing.T) {
 	if _, err := ep.WaitContext(ctx, make([]Event, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
-	start := time.Now()
 	if _, err := ep.WaitContext(ctx2, make([]Event, 1)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second wait = %v", err)
 	}

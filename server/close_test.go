@@ -227,9 +227,9 @@ func TestShutdownPastItsContextClosesAtOnce(t *testing.T) {
 	ts := serve(t, "tcp", p, WithSocketBuffers(16<<10, 16<<10), WithLoops(1))
 	ts.dial()
 	p.waitOpen(t)
+	start := time.Now() // before the deadline is set, so the bound below is never early
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := ts.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown with a peer that never reads returned %v; want DeadlineExceeded", err)
 	}
