@@ -36,7 +36,7 @@ func main() {
 	flag.Float64Var(&o.Rate, "rate", 0, "requests per second offered in the latency cases (0: the plan's, 30000 echo, 20000 http)")
 	flag.IntVar(&o.Idle, "idle", 0, "connections held in the idle-memory case (0: 10000, 2000 short)")
 	impls := flag.String("impls", "", "comma-separated implementations (default all but c-uring; c is the C reference, c-uring the C server on io_uring)")
-	cases := flag.String("cases", "", "comma-separated case families: echo, http, latency, idle, connrate (default all; -short runs latency only when named)")
+	cases := flag.String("cases", "", "comma-separated case families: echo, http, latency, idle, connrate (default all; -short runs the http latency case alone)")
 	flag.BoolVar(&o.Wrk, "wrk", true, "cross-check HTTP cases with wrk where it is installed")
 	jsonOut := flag.String("json", "", "write the JSON report to this file (- for stdout)")
 	list := flag.Bool("list", false, "list the implementations and exit")

@@ -12,7 +12,7 @@ import (
 // placement, a bar per implementation. Echo and HTTP throughput are drawn
 // relative to the best Go peer of each case, so that cases an order of
 // magnitude apart (pipelined or not) share an axis and the target is one
-// line; idle memory and the connection rate, one case each, in their
+// line; the open-loop p99s, idle memory and the connection rate in their
 // own units.
 func charts(gs []*group, b *builder) []chart.Chart {
 	// An implementation keeps its colour from chart to chart.
@@ -51,6 +51,15 @@ func charts(gs []*group, b *builder) []chart.Chart {
 					return 0
 				}
 				return g.find(impl).figure() / best
+			}
+		case familyLatency:
+			ch.Title = "p99 latency, every server offered the same rate (lower is better; a run that did not keep up is left out)"
+			ch.YLabel = "p99 from each request's due time, us"
+			value = func(g *group, impl string) float64 {
+				if r := g.find(impl); r != nil && r.Overloaded == "" {
+					return r.figure()
+				}
+				return 0
 			}
 		case familyIdle:
 			ch.Title = "memory per idle connection: RSS growth ÷ connections (lower is better)"

@@ -340,4 +340,16 @@ func TestQuickSectionFromTheRealDriver(t *testing.T) {
 	if !measured["net"] || len(sec.Charts) != len(families) {
 		t.Errorf("figures of %v, %d charts: want net's and a chart per family", measured, len(sec.Charts))
 	}
+	// The quick plan is the short one's: the p99 target is judged on the
+	// latency rows, at one offered rate, in both placements where there
+	// are two CPUs.
+	var targets []string
+	for _, r := range sec.Rows {
+		if r.RefName == "best Go peer's p99" && r.Target != nil {
+			targets = append(targets, r.Case)
+		}
+	}
+	if len(targets) == 0 || !slices.ContainsFunc(targets, func(c string) bool { return c == "http c100 @20k/s loops=1 p99" }) {
+		t.Errorf("p99 target rows %q, want http c100 @20k/s's", targets)
+	}
 }

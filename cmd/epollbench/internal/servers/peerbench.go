@@ -27,6 +27,17 @@ type peerReport struct {
 	Notes           []string   `json:"notes"`
 	Implementations []peerImpl `json:"implementations"`
 	Rows            []peerRow  `json:"rows"`
+	// P99Target is the driver's own verdict on the p99 target in each
+	// latency case and placement, where ours ran.
+	P99Target []peerVerdict `json:"p99_target"`
+}
+
+// peerVerdict is one of the driver's p99 verdicts.
+type peerVerdict struct {
+	Case    string `json:"case"`
+	Loops   string `json:"loops"`
+	Verdict string `json:"verdict"`
+	Note    string `json:"note"`
 }
 
 type peerImpl struct {
@@ -50,12 +61,19 @@ type peerRow struct {
 		RSSPerConn float64  `json:"rss_per_conn"`
 		GoPerConn  *float64 `json:"go_per_conn"`
 	} `json:"idle"`
-	BestGoPeer string `json:"best_go_peer"`
-	Error      string `json:"error"`
+	// The latency family's (open loop): the offered rate, the
+	// generator's own lateness p99 in the best run, and why the server
+	// did not keep up with the offered rate ("" when it did).
+	OfferedPerSec float64  `json:"offered_per_s"`
+	LateP99us     *float64 `json:"late_p99_us"`
+	Overloaded    string   `json:"overloaded"`
+	BestGoPeer    string   `json:"best_go_peer"`
+	Error         string   `json:"error"`
 }
 
-// figure is what the row is compared by: ops per second, or RSS per idle
-// connection; 0 when the row has none.
+// figure is what the row is compared by: ops per second, RSS per idle
+// connection, or a latency row's p99 in microseconds; 0 when the row has
+// none.
 func (r *peerRow) figure() float64 {
 	switch {
 	case r == nil || r.Error != "":
@@ -65,6 +83,11 @@ func (r *peerRow) figure() float64 {
 			return 0
 		}
 		return r.Idle.RSSPerConn
+	case r.Family == familyLatency:
+		if r.P99us == nil {
+			return 0
+		}
+		return *r.P99us
 	}
 	return r.OpsPerSec
 }
@@ -73,11 +96,12 @@ func (r *peerRow) figure() float64 {
 const (
 	familyEcho     = "echo"
 	familyHTTP     = "http"
+	familyLatency  = "latency" // open loop: every server at one offered rate
 	familyIdle     = "idle"
 	familyConnRate = "connrate"
 )
 
-var families = []string{familyEcho, familyHTTP, familyIdle, familyConnRate}
+var families = []string{familyEcho, familyHTTP, familyLatency, familyIdle, familyConnRate}
 
 // cImpl is the C reference's name in the driver's rows.
 const cImpl = "c"

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -14,14 +15,14 @@ import (
 const (
 	minVsBestGoPeer = 1.1  // echo and HTTP throughput, against the best Go peer's
 	minVsC          = 0.9  // the same against the C server's
-	minVsBestP99    = 1    // p99 latency no higher than the lowest Go peer's
+	minVsBestP99    = 1    // p99 at the same offered load no higher than the lowest Go peer's that kept up
 	minVsBestMemory = 2    // RSS per idle connection at most half the best Go peer's
 	minVsAcceptor   = 1    // shared-queue connection rate against the acceptor mode's
 	goMemoryBound   = 1024 // bytes of Go heap and stack per idle connection
 )
 
 // units are the figures' units per family.
-var units = map[string]string{familyEcho: "msg/s", familyHTTP: "resp/s", familyConnRate: "conn/s", familyIdle: "B/conn"}
+var units = map[string]string{familyEcho: "msg/s", familyHTTP: "resp/s", familyLatency: "us", familyConnRate: "conn/s", familyIdle: "B/conn"}
 
 // group is one case in one placement with one generator: the
 // implementations side by side, as the driver compares them.
@@ -175,7 +176,7 @@ func join(notes ...string) string {
 
 // throughput adds our figure against each peer's and the C server's,
 // with the targets on the best Go peer's row and on C's (echo and HTTP),
-// and the p99 row.
+// and the closed-loop p99 row.
 func (b *builder) throughput(g *group) {
 	our := b.ourRow(g)
 	judged := g.family == familyEcho || g.family == familyHTTP
@@ -200,8 +201,11 @@ func (b *builder) throughput(g *group) {
 	}
 }
 
-// p99 adds our p99 latency against the lowest of the Go peers', when a Go
-// peer has one (wrk gives none for pipelined runs).
+// p99 adds our closed-loop p99 latency against the lowest of the Go
+// peers', when a Go peer has one (wrk gives none for pipelined runs). It
+// carries no target: in a closed loop each server runs at its own rate,
+// so the p99s are at different loads; the target is judged on the latency
+// rows (latency), where every server is offered the same rate.
 func (b *builder) p99(g *group, our *peerRow) {
 	var best *peerRow
 	for _, p := range g.rows {
@@ -215,16 +219,126 @@ func (b *builder) p99(g *group, our *peerRow) {
 	if best == nil {
 		return
 	}
-	row := harness.Row{Case: g.name() + " p99", Unit: "us", RefName: "best Go peer's p99", Ref: *best.P99us,
-		LowerIsBetter: true, Target: harness.AtLeast(minVsBestP99)}
+	row := harness.Row{Case: g.name() + " p99", Unit: units[familyLatency], RefName: "best Go peer's p99", Ref: *best.P99us,
+		LowerIsBetter: true}
 	missing := b.oursNote(our)
 	if missing == "" && our.P99us == nil {
 		missing = b.ours.Name + "'s p99 unknown"
 	} else if missing == "" {
 		row.Ours = *our.P99us
 	}
-	row.RefNote = join(best.Impl+"'s, the lowest of the Go peers", missing)
+	row.RefNote = join(best.Impl+"'s, the lowest of the Go peers", closedLoopP99, missing)
 	b.sec.Add(row)
+}
+
+// closedLoopP99 is the note of a closed-loop p99 row.
+const closedLoopP99 = "closed loop, each server at its own rate: information, the p99 target is judged on the latency rows"
+
+// latency adds an open-loop group's rows, where every server was offered
+// the same rate: our p99 against each peer's and C's, information, and
+// the row that carries the p99 target, against the lowest p99 of the Go
+// peers that kept up with the offered rate. A run that did not keep up
+// (overloaded) has a queue's p99, which none is compared with: a peer's
+// is in its row's note, not its figure, and the rows say so, and give the generator's own lateness p99 (how late its sends
+// went out after their due times), below which a difference between two
+// servers is not the servers'. verdicts are the driver's own, quoted
+// where the row's differs.
+func (b *builder) latency(g *group, verdicts []peerVerdict) {
+	our := b.ourRow(g)
+	kase := g.name() + " p99"
+	missing := b.oursNote(our)
+	if missing == "" && our.Overloaded != "" {
+		missing = b.ours.Name + overloadedNote(our)
+	}
+	var best *peerRow
+	var behind []string
+	for _, p := range g.rows {
+		switch {
+		case !b.isGoPeer(p) || p.figure() == 0:
+		case p.Overloaded != "":
+			behind = append(behind, p.Impl)
+		case best == nil || p.figure() < best.figure():
+			best = p
+		}
+	}
+	for _, p := range g.rows {
+		if b.isOurs(p.Impl) {
+			continue
+		}
+		row := harness.Row{Case: kase, Ours: our.figure(), Unit: units[familyLatency], RefName: refName(p.Impl), Ref: p.figure(),
+			LowerIsBetter: true}
+		note := peerNote(p)
+		if note == "" && p.Overloaded != "" {
+			// Compared with none: the figure goes into the note.
+			note = fmt.Sprintf("%s%s, %.0f us", refName(p.Impl), overloadedNote(p), row.Ref)
+			row.Ref = 0
+		}
+		row.RefNote = join(missing, note, lateness(p))
+		b.sec.Add(row)
+	}
+	row := harness.Row{Case: kase, Ours: our.figure(), Unit: units[familyLatency], RefName: "best Go peer's p99",
+		LowerIsBetter: true, Target: harness.AtLeast(minVsBestP99)}
+	role := "no Go peer kept up with the offered rate"
+	if best != nil {
+		row.Ref = best.figure()
+		role = best.Impl + "'s, the lowest of the Go peers that kept up with the offered rate"
+	}
+	notes := []string{role, missing}
+	if len(behind) > 0 {
+		notes = append(notes, strings.Join(behind, ", ")+" did not keep up: not compared")
+	}
+	notes = append(notes, separation(b.oursName(), our, best))
+	row.Finish()
+	if i := slices.IndexFunc(verdicts, func(v peerVerdict) bool { return v.Case == g.kase && v.Loops == g.loops }); i >= 0 &&
+		row.Target.Verdict != harness.Verdict(verdicts[i].Verdict) {
+		notes = append(notes, "peerbench judged it "+join(verdicts[i].Verdict, verdicts[i].Note))
+	}
+	row.RefNote = join(notes...)
+	b.sec.Add(row)
+}
+
+// overloadedNote follows the name of an implementation that did not keep
+// up with the offered rate.
+func overloadedNote(r *peerRow) string {
+	return " did not keep up (" + r.Overloaded + "): its p99 is a queue's"
+}
+
+// lateness says how late the generator's sends went out in r's best run.
+func lateness(r *peerRow) string {
+	if r == nil || r.Error != "" || r.LateP99us == nil {
+		return ""
+	}
+	return fmt.Sprintf("the generator's lateness p99 %.0f us", *r.LateP99us)
+}
+
+// separation says how late the generator's sends went out in our run and
+// in the best Go peer's, and whether the two p99s differ by more than
+// that: by less, the run cannot tell the two servers apart.
+func separation(ours string, our, best *peerRow) string {
+	var parts []string
+	var floor float64
+	for _, r := range []struct {
+		name string
+		row  *peerRow
+	}{{ours, our}, {"", best}} {
+		if r.row == nil || r.row.Error != "" || r.row.LateP99us == nil {
+			continue
+		}
+		name := r.name
+		if name == "" {
+			name = r.row.Impl
+		}
+		parts = append(parts, fmt.Sprintf("%.0f us in %s's run", *r.row.LateP99us, name))
+		floor = max(floor, *r.row.LateP99us)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	s := "the generator's lateness p99: " + strings.Join(parts, ", ")
+	if a, b := our.figure(), best.figure(); len(parts) == 2 && a > 0 && b > 0 && our.Overloaded == "" && math.Abs(a-b) <= floor {
+		s += fmt.Sprintf("; the p99s differ by %.0f us, no more than that: this run does not separate them", math.Abs(a-b))
+	}
+	return s
 }
 
 // idle adds our memory per idle connection against each peer's and C's,
@@ -343,6 +457,8 @@ func buildSection(raw []byte, rep *peerReport, command string) (harness.Section,
 		case familyConnRate:
 			b.throughput(g)
 			b.modes(g)
+		case familyLatency:
+			b.latency(g, rep.P99Target)
 		default:
 			b.throughput(g)
 		}
@@ -359,9 +475,18 @@ func buildSection(raw []byte, rep *peerReport, command string) (harness.Section,
 			b.ours.Name, b.ours.Modes[0], strings.Join(b.ours.Modes, ", ")))
 	}
 	sec.Notes = append(sec.Notes, fmt.Sprintf("targets: echo and HTTP throughput >= %gx the best Go peer's and >= %gx the C server's; "+
-		"p99 no higher than the lowest of the Go peers'; RSS per idle connection at most 1/%g of the best Go peer's (lower is better, "+
+		"p99 at the same offered load no higher than the lowest of the Go peers' that kept up (the latency rows, open loop; the "+
+		"closed-loop p99 rows, each server at its own rate, are information); RSS per idle connection at most 1/%g of the best Go peer's (lower is better, "+
 		"so the ratio is theirs/ours), Go heap+stack per idle connection <= %d B; shared-queue connection rate >= the acceptor mode's "+
 		"with 2 loops or more", minVsBestGoPeer, minVsC, float64(minVsBestMemory), goMemoryBound))
+	if slices.ContainsFunc(gs, func(g *group) bool { return g.family == familyLatency }) {
+		sec.Notes = append(sec.Notes, "latency rows (open loop): every server offered the same requests per second at fixed times, "+
+			"latency from each request's due time to its reply; a server that answered under 97% of the offered rate or ended "+
+			"the window behind did not keep up, and its p99 (a queue's) is compared with none; the generator's lateness p99 is "+
+			"the floor below which two servers' p99s are not told apart")
+	} else {
+		sec.Notes = append(sec.Notes, "no latency rows in this run (peerbench -cases without latency): the p99 target is not judged")
+	}
 	failed, oursFailed := b.failures(rep.Rows)
 	sec.Notes = append(sec.Notes, failed...)
 	sec.Charts = charts(gs, b)

@@ -1,7 +1,8 @@
 // Package servers is the servers section of epollbench: eventpoll's
 // server beside the servers a user would choose instead (gnet, nbio,
 // cloudwego/netpoll, net, net/http) and a C server on raw epoll, in echo
-// and HTTP throughput and latency, memory per idle connection and
+// and HTTP throughput and latency (p99 at one offered rate for every
+// server, the open-loop latency family), memory per idle connection and
 // connection rate, judged against the section's targets.
 //
 // The measuring is the bench module's (bench/README.md): its driver,
@@ -34,7 +35,8 @@ var Experiment = harness.Experiment{
 	About: "Runs the bench module's driver (go run ./cmd/peerbench in bench/): the same echo and HTTP servers on\n" +
 		"every implementation, each in a process of its own, checked byte for byte before they are timed,\n" +
 		"best of interleaved rounds, with one loop pinned and with all cores. Prints peerbench's table, then\n" +
-		"our figure against each peer's and the C server's, with the section's targets. The flags are\n" +
+		"our figure against each peer's and the C server's, with the section's targets (the p99 target on\n" +
+		"the open-loop latency rows, every server offered the same rate). The flags are\n" +
 		"peerbench's (bench/README.md); without -short its default plan takes about 3 minutes.",
 	Flags:  flags,
 	Report: report,
