@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -127,12 +128,89 @@ func checkRow(t *testing.T, r *driver.Row, withC bool) {
 		if slices.Max(r.Runs) != r.OpsPerSec {
 			t.Errorf("%s %s: reported %v, not the best of %v", r.Impl, r.Case, r.OpsPerSec, r.Runs)
 		}
+		checkCPU(t, r)
 	}
 	if r.BestGoPeer != "net" || r.VsBestGoPeer == nil || (r.Impl == "net" && *r.VsBestGoPeer != 1) {
 		t.Errorf("%s %s: best Go peer %q ratio %v; net is the only Go peer", r.Impl, r.Case, r.BestGoPeer, r.VsBestGoPeer)
 	}
 	if withC && (r.VsC == nil || (r.Impl == "c" && *r.VsC != 1)) {
 		t.Errorf("%s %s: ratio to C %v", r.Impl, r.Case, r.VsC)
+	}
+}
+
+// checkCPU checks a throughput row's server CPU per op: there, above
+// zero, and no more than the server's CPUs could spend at its rate.
+func checkCPU(t *testing.T, r *driver.Row) {
+	t.Helper()
+	if r.ServerCPUus == nil || *r.ServerCPUus <= 0 || len(r.RunsServerCPUus) != len(r.Runs) ||
+		!slices.Contains(r.RunsServerCPUus, *r.ServerCPUus) || slices.Min(r.RunsServerCPUus) <= 0 {
+		t.Errorf("%s loops=%s %s: server CPU per op %v, runs %v (ops/s %v): want the best run's, above zero, every run's",
+			r.Impl, r.Loops, r.Case, r.ServerCPUus, r.RunsServerCPUus, r.Runs)
+		return
+	}
+	// Every op costs the server a system call or more (well above
+	// 0.05 µs), and the server cannot spend more than its CPUs' time;
+	// a unit slip fails one or the other by a factor of 1,000.
+	cpus := float64(r.ServerLoops)
+	if r.Loops == "1" {
+		cpus = 1
+	}
+	if busy := *r.ServerCPUus * r.OpsPerSec / 1e6; *r.ServerCPUus < 0.05 || busy > 1.25*cpus {
+		t.Errorf("%s loops=%s %s: %.3f µs per op at %.0f ops/s is %.2f CPUs busy, on %v CPUs",
+			r.Impl, r.Loops, r.Case, *r.ServerCPUus, r.OpsPerSec, busy, cpus)
+	}
+	if (r.ServerUserUs == nil) != (r.ServerSysUs == nil) ||
+		(r.ServerUserUs != nil && math.Abs(*r.ServerUserUs+*r.ServerSysUs-*r.ServerCPUus) > 1e-6**r.ServerCPUus) {
+		t.Errorf("%s loops=%s %s: user %v + system %v is not the %v in all", r.Impl, r.Loops, r.Case, r.ServerUserUs, r.ServerSysUs, *r.ServerCPUus)
+	}
+}
+
+func TestEveryThroughputRowReportsTheServersCPUPerOp(t *testing.T) {
+	o := options([]string{"eventpoll", "net", "c"}, "echo", "http", "latency", "connrate")
+	o.Rate = 2000
+	rep, err := driver.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() {
+		t.Fatalf("a correct server failed: %+v", rep.Rows)
+	}
+	families := map[driver.Family]bool{}
+	for _, r := range rep.Rows {
+		families[r.Family] = true
+		checkCPU(t, r)
+	}
+	if len(families) != 4 {
+		t.Fatalf("rows of %v, want echo, http, latency and connrate", families)
+	}
+	// A comparison for every case and placement ours ran in.
+	for _, r := range rep.Rows {
+		if strings.HasPrefix(r.Impl, "eventpoll") && !slices.ContainsFunc(rep.ServerCPU, func(v driver.CPUComparison) bool {
+			return v.Ours == r.Impl && v.Case == r.Case && v.Loops == r.Loops && v.Generator == r.Generator
+		}) {
+			t.Errorf("no CPU comparison for %s loops=%s %s", r.Impl, r.Loops, r.Case)
+		}
+	}
+	for _, v := range rep.ServerCPU {
+		if v.BestGoPeer != "net" || v.Ratio == nil || *v.Ratio != v.OursUs / *v.BestGoUs {
+			t.Errorf("comparison %+v: want ours over net's, the only Go peer", v)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"srv cpu/op", "server CPU per op (information, not a target)", "lowest Go peer"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"server_cpu_us_per_op"`) || !strings.Contains(js.String(), `"server_cpu"`) {
+		t.Fatalf("JSON lacks the CPU figures:\n%s", js.String())
 	}
 }
 

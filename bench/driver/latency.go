@@ -190,19 +190,19 @@ func judge(our *Row, rs []*Row) P99Verdict {
 // rate, the percentiles from the due times, the generator's lateness, the
 // p99 ratios.
 func writeLatencyRows(tw io.Writer, rows []*Row) {
-	fmt.Fprintln(tw, "loops\tcase\timpl\toffered\tachieved\tp50\tp99\tp99.9\tgen late p99\tp99 ×best Go\tp99 ×C\t")
+	fmt.Fprintln(tw, "loops\tcase\timpl\toffered\tachieved\tp50\tp99\tp99.9\tgen late p99\tp99 ×best Go\tp99 ×C\tsrv cpu/op\tsys\t")
 	for _, r := range rows {
 		if r.Error != "" || r.OpsPerSec == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n", r.Loops, r.Case, r.Impl, failure(r))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Loops, r.Case, r.Impl, failure(r))
 			continue
 		}
 		vsBest, vsC := ratioText(r.VsBestGoPeer), ratioText(r.VsC)
 		if r.Overloaded != "" {
 			vsBest, vsC = "overloaded", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Loops, r.Case, r.Impl,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Loops, r.Case, r.Impl,
 			countText(r.OfferedPerSec), countText(r.OpsPerSec), usText(r.P50us), usText(r.P99us), usText(r.P999us),
-			usText(r.LateP99us), vsBest, vsC)
+			usText(r.LateP99us), vsBest, vsC, cpuText(r.ServerCPUus), sysText(r))
 	}
 }
 

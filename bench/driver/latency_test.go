@@ -89,24 +89,28 @@ func TestP99TargetWhenSomeoneDidNotKeepUp(t *testing.T) {
 }
 
 func paced(p99 time.Duration, ops int64, overloaded string) *load.Result {
-	return &load.Result{Ops: ops, Window: time.Second, P99: p99, Paced: &load.Pacing{Offered: 1000, Overloaded: overloaded}}
+	return &load.Result{Ops: ops, Window: time.Second, P99: p99, Paced: &load.Pacing{Offered: 1000, Overloaded: overloaded, Lateness: new(load.Histogram)}}
 }
 
 func TestBestLatencyRunIsTheLowestP99ThatKeptUp(t *testing.T) {
 	r := &Row{Family: FamilyLatency}
-	r.add(paced(300*time.Microsecond, 700, "answered 700/s"))
-	r.add(paced(900*time.Microsecond, 1000, ""))
-	r.add(paced(500*time.Microsecond, 1000, ""))
-	r.add(paced(800*time.Microsecond, 1000, ""))
+	r.add(paced(300*time.Microsecond, 700, "answered 700/s"), &cpuPerOp{total: 1})
+	r.add(paced(900*time.Microsecond, 1000, ""), &cpuPerOp{total: 2})
+	r.add(paced(500*time.Microsecond, 1000, ""), &cpuPerOp{total: 3})
+	r.add(paced(800*time.Microsecond, 1000, ""), &cpuPerOp{total: 4})
 	if r.best.P99 != 500*time.Microsecond {
 		t.Fatalf("best run p99 %v: want 500µs, the lowest of the runs that kept up", r.best.P99)
+	}
+	r.finish()
+	if *r.ServerCPUus != 3 || !slices.Equal(r.RunsServerCPUus, []float64{1, 2, 3, 4}) {
+		t.Fatalf("server CPU per op %v, runs %v: want the best run's, 3, and every run's", *r.ServerCPUus, r.RunsServerCPUus)
 	}
 	if !slices.Equal(r.RunsP99us, []float64{300, 900, 500, 800}) || len(r.Runs) != 4 {
 		t.Fatalf("runs %v, p99s %v: want every run", r.Runs, r.RunsP99us)
 	}
 	o := &Row{Family: FamilyLatency}
-	o.add(paced(300*time.Microsecond, 500, "answered 500/s"))
-	o.add(paced(900*time.Microsecond, 800, "answered 800/s"))
+	o.add(paced(300*time.Microsecond, 500, "answered 500/s"), &cpuPerOp{total: 1})
+	o.add(paced(900*time.Microsecond, 800, "answered 800/s"), &cpuPerOp{total: 2})
 	if o.best.Ops != 800 {
 		t.Fatalf("of two overloaded runs the one that answered %d was kept; want the one that answered more", o.best.Ops)
 	}

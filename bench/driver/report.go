@@ -27,6 +27,10 @@ type Report struct {
 	// server ran at the same offered load; the closed-loop rows' p99s
 	// are each at its server's own rate, information only.
 	P99Target []P99Verdict `json:"p99_target,omitempty"`
+	// ServerCPU sets our server CPU per op beside the Go peer's that
+	// spent least, in every case where ours has the figure: information,
+	// not a target.
+	ServerCPU []CPUComparison `json:"server_cpu,omitempty"`
 }
 
 // Schema names the JSON layout bench/README.md documents.
@@ -75,6 +79,15 @@ type Row struct {
 	P999us *float64    `json:"p999_us,omitempty"`
 	Runs   []float64   `json:"runs_ops_per_s,omitempty"`
 	Idle   *IdleMemory `json:"idle,omitempty"`
+	// The server process's CPU time (every thread's, user and system)
+	// in the best run's measured window over the ops it completed, in
+	// µs; the user and system parts are absent when the window held
+	// less than a clock tick of CPU time. Every run's figure is in
+	// RunsServerCPUus. Absent for idle rows.
+	ServerCPUus     *float64  `json:"server_cpu_us_per_op,omitempty"`
+	ServerUserUs    *float64  `json:"server_user_us_per_op,omitempty"`
+	ServerSysUs     *float64  `json:"server_sys_us_per_op,omitempty"`
+	RunsServerCPUus []float64 `json:"runs_server_cpu_us_per_op,omitempty"`
 	// Latency rows (open loop): the offered rate, every run's p99, how
 	// late the generator's sends went out after their due times (the
 	// floor of what it resolves), the requests unanswered at the
@@ -96,10 +109,11 @@ type Row struct {
 	VsC          *float64 `json:"vs_c,omitempty"`
 	Error        string   `json:"error,omitempty"`
 
-	best   *load.Result
-	goPeer bool
-	isC    bool // the C reference (c), which the ×C ratios and the C p99 take
-	ours   bool
+	best    *load.Result
+	bestCPU *cpuPerOp
+	goPeer  bool
+	isC     bool // the C reference (c), which the ×C ratios and the C p99 take
+	ours    bool
 }
 
 // IdleMemory is what a server holds for idle connections.
@@ -114,19 +128,22 @@ type IdleMemory struct {
 	GoPerConn *float64 `json:"go_per_conn,omitempty"`
 }
 
-func (r *Row) add(res *load.Result) {
+// add counts one run: its result and what the server spent per op in it.
+// The best run's CPU figure is the row's, whatever the other runs spent.
+func (r *Row) add(res *load.Result, cpu *cpuPerOp) {
 	r.Runs = append(r.Runs, res.Rate())
+	r.RunsServerCPUus = append(r.RunsServerCPUus, cpu.total)
 	if res.Paced != nil {
 		// The best open-loop run is the lowest p99 of those that
 		// kept up, not the most ops: every run was offered the same.
 		r.RunsP99us = append(r.RunsP99us, float64(res.P99)/1e3)
 		if r.best == nil || pacedBetter(res, r.best) {
-			r.best = res
+			r.best, r.bestCPU = res, cpu
 		}
 		return
 	}
 	if r.best == nil || res.Rate() > r.best.Rate() {
-		r.best = res
+		r.best, r.bestCPU = res, cpu
 	}
 }
 
@@ -187,6 +204,7 @@ func (r *runner) report(started time.Time) *Report {
 	}
 	compare(rep.Rows)
 	rep.P99Target = judgeP99(rep.Rows)
+	rep.ServerCPU = compareCPU(rep.Rows)
 	return rep
 }
 
@@ -195,6 +213,7 @@ func (r *runner) report(started time.Time) *Report {
 func (r *Row) finish() {
 	if r.Error != "" {
 		r.Runs, r.RunsP99us, r.best, r.Idle = nil, nil, nil, nil
+		r.RunsServerCPUus, r.bestCPU = nil, nil
 		return
 	}
 	if r.best == nil {
@@ -206,6 +225,10 @@ func (r *Row) finish() {
 		r.MBPerSec = float64(b.Bytes) / b.Window.Seconds() / 1e6
 	}
 	r.P50us, r.P99us, r.P999us = us(b.P50), us(b.P99), us(b.P999)
+	if c := r.bestCPU; c != nil {
+		total := c.total
+		r.ServerCPUus, r.ServerUserUs, r.ServerSysUs = &total, c.user, c.sys
+	}
 	if b.Paced != nil {
 		r.finishPaced(b)
 	}
@@ -339,15 +362,15 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		} else if fam == FamilyLatency {
 			writeLatencyRows(tw, rows)
 		} else {
-			fmt.Fprintln(tw, "loops\tcase\timpl\tgen\tops/s\tp50\tp99\tp99.9\t×best Go\t×C\t")
+			fmt.Fprintln(tw, "loops\tcase\timpl\tgen\tops/s\tp50\tp99\tp99.9\t×best Go\t×C\tsrv cpu/op\tsys\t")
 			for _, r := range rows {
 				if r.Error != "" || r.OpsPerSec == 0 {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\n", r.Loops, r.Case, r.Impl, r.Generator, failure(r))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n", r.Loops, r.Case, r.Impl, r.Generator, failure(r))
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Loops, r.Case, r.Impl, r.Generator,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Loops, r.Case, r.Impl, r.Generator,
 					countText(r.OpsPerSec), usText(r.P50us), usText(r.P99us), usText(r.P999us),
-					ratioText(r.VsBestGoPeer), ratioText(r.VsC))
+					ratioText(r.VsBestGoPeer), ratioText(r.VsC), cpuText(r.ServerCPUus), sysText(r))
 			}
 		}
 		if err := tw.Flush(); err != nil {
@@ -355,6 +378,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	if err := writeP99Target(w, rep.P99Target); err != nil {
+		return err
+	}
+	if err := writeCPUComparison(w, rep.ServerCPU); err != nil {
 		return err
 	}
 	var failed []string

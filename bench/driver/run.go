@@ -170,32 +170,47 @@ func (r *runner) rounds(ctx context.Context, pl placement, cases []Case, servers
 					row.fail(s.err)
 					continue
 				}
-				res, err := r.measure(ctx, c, s.child.Addr)
+				res, cpu, err := r.measure(ctx, c, s.child)
 				if err != nil {
 					s.err = fmt.Errorf("%s: %w", c.Name(), err)
 					r.logf("%s loops=%s: %v\n", s.im.key(s.mode), pl.label, s.err)
 					row.fail(s.err)
 					continue
 				}
-				row.add(res)
+				row.add(res, cpu)
 			}
 		}
 	}
 }
 
-func (r *runner) measure(ctx context.Context, c Case, addr string) (*load.Result, error) {
-	tm := load.Timing{Warmup: r.p.warmup, Duration: r.p.duration}
+// measure runs case c's generator against a server once, and reads what
+// the server spent per op in the measured window.
+func (r *runner) measure(ctx context.Context, c Case, child *proc.Child) (*load.Result, *cpuPerOp, error) {
+	m := &cpuMeter{pid: child.Pid}
+	tm := load.Timing{Warmup: r.p.warmup, Duration: r.p.duration, Probe: m.probe}
+	addr := child.Addr
+	var res *load.Result
+	var err error
 	switch c.Family {
 	case FamilyEcho:
-		return load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Timing: tm}.Run(ctx)
+		res, err = load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Timing: tm}.Run(ctx)
 	case FamilyHTTP:
-		return load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Timing: tm}.Run(ctx)
+		res, err = load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Timing: tm}.Run(ctx)
 	case FamilyLatency:
-		return load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Timing: tm}.Run(ctx)
+		res, err = load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Timing: tm}.Run(ctx)
 	case FamilyConnRate:
-		return load.ConnRate{Addr: addr, App: string(c.App()), Workers: c.Conns, Timing: tm}.Run(ctx)
+		res, err = load.ConnRate{Addr: addr, App: string(c.App()), Workers: c.Conns, Timing: tm}.Run(ctx)
+	default:
+		err = fmt.Errorf("no generator for %s", c.Family)
 	}
-	return nil, fmt.Errorf("no generator for %s", c.Family)
+	if err != nil {
+		return nil, nil, err
+	}
+	cpu, err := m.windowPerOp(res)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, cpu, nil
 }
 
 // wrk runs wrk once per chosen HTTP case and server, pinned as the
@@ -212,13 +227,22 @@ func (r *runner) wrk(ctx context.Context, pl placement, cases []Case, servers []
 				row.fail(s.err)
 				continue
 			}
+			m := &cpuMeter{pid: s.child.Pid}
 			res, err := load.Wrk{Addr: s.child.Addr, Conns: c.Conns, Depth: c.Depth, Threads: len(pl.genCPUs),
-				Duration: r.p.wrkTime, Start: func(cmd *exec.Cmd) error { return proc.StartOn(cmd, pl.genCPUs) }}.Run(ctx)
+				Duration: r.p.wrkTime, Start: func(cmd *exec.Cmd) error {
+					m.probe()
+					return proc.StartOn(cmd, pl.genCPUs)
+				}}.Run(ctx)
+			var cpu *cpuPerOp
+			if err == nil {
+				m.probe()
+				cpu, err = m.wholePerOp(res)
+			}
 			if err != nil {
 				row.fail(err)
 				continue
 			}
-			row.add(res)
+			row.add(res, cpu)
 		}
 	}
 }

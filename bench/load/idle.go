@@ -117,6 +117,7 @@ func (cr ConnRate) Run(ctx context.Context) (*Result, error) {
 	// the news.
 	var first error
 	var once sync.Once
+	probed := cr.probe(from, to)
 	var wg sync.WaitGroup
 	for w := range recs {
 		recs[w].from, recs[w].to = from, to
@@ -127,6 +128,7 @@ func (cr ConnRate) Run(ctx context.Context) (*Result, error) {
 		})
 	}
 	wg.Wait()
+	probed(first != nil)
 	if first != nil {
 		return nil, first
 	}

@@ -201,6 +201,7 @@ func (p Paced) run(ctx context.Context, s *session, a *alarm) (*Result, error) {
 	stopCtx := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
 	defer stopCtx()
 
+	probed := p.probe(sc.from, sc.to)
 	paced := make(chan struct{}) // closed when the pacer is done: every due count is final
 	var wg sync.WaitGroup
 	report := func(err error) {
@@ -219,6 +220,7 @@ func (p Paced) run(ctx context.Context, s *session, a *alarm) (*Result, error) {
 	wg.Wait()
 	watchdog.Stop()
 	s.errOnce.Do(func() {}) // a failure being recorded now is complete
+	probed(s.err != nil)
 	if s.err != nil {
 		return nil, s.err
 	}

@@ -65,6 +65,41 @@ type Timing struct {
 	Warmup   time.Duration
 	Duration time.Duration
 	Grace    time.Duration
+	// Probe, when set, is called twice: as the measured window opens
+	// and as it closes, from a goroutine of its own woken by a timer, so
+	// a little after each. A run that ends without failing returns after
+	// both calls have returned; a failed run calls it no more. The
+	// driver reads the server's CPU time with it.
+	Probe func()
+}
+
+// probe calls tm.Probe at from and at to. The function it returns waits
+// for those calls to have been made, or, when the run failed, for the
+// one being made to return.
+func (tm Timing) probe(from, to time.Time) (wait func(failed bool)) {
+	if tm.Probe == nil {
+		return func(bool) {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, at := range []time.Time{from, to} {
+			t := time.NewTimer(time.Until(at))
+			select {
+			case <-t.C:
+			case <-quit:
+				t.Stop()
+				return
+			}
+			tm.Probe()
+		}
+	}()
+	return func(failed bool) {
+		if failed {
+			close(quit)
+		}
+		<-done
+	}
 }
 
 func (tm Timing) grace() time.Duration {
@@ -123,6 +158,7 @@ func (s *session) measure(ctx context.Context, tm Timing, work func(i int, c net
 		recs[i].from, recs[i].to = start.Add(tm.Warmup), start.Add(tm.Warmup+tm.Duration)
 	}
 	end := start.Add(tm.Warmup + tm.Duration)
+	probed := tm.probe(start.Add(tm.Warmup), end)
 	watchdog := time.AfterFunc(time.Until(end)+tm.grace(), func() {
 		s.fail(fmt.Errorf("server stalled: replies still missing %v after the run's end", tm.grace()))
 	})
@@ -139,6 +175,7 @@ func (s *session) measure(ctx context.Context, tm Timing, work func(i int, c net
 		})
 	}
 	wg.Wait()
+	probed(s.err != nil)
 	if s.err != nil {
 		return nil, s.err
 	}

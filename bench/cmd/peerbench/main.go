@@ -3,8 +3,9 @@
 // side by side with the C reference on raw epoll: echo and HTTP throughput
 // and latency in closed loops, p99 latency at one offered rate for all
 // (the open-loop latency cases, on which the p99 target is judged), memory
-// per idle connection, connection rate; each server in
-// a child process, each with one loop and with all cores, best of N rounds
+// per idle connection, connection rate, and what the server process spent
+// in CPU time per operation in each of those but idle; each server in a
+// child process, each with one loop and with all cores, best of N rounds
 // in which the implementations take turns.
 //
 //	peerbench [-short] [-json FILE|-] [-rounds N] [-duration D] [-rate R] [-impls a,b] [-cases echo,http,latency,idle,connrate]
