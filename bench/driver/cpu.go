@@ -117,22 +117,8 @@ type CPUComparison struct {
 // compareCPU makes a comparison for every row of the implementation under
 // test (each of its modes) that has a CPU figure.
 func compareCPU(rows []*Row) []CPUComparison {
-	type group struct{ loops, kase, gen string }
-	var order []group
-	groups := map[group][]*Row{}
-	for _, r := range rows {
-		if r.Error != "" || r.ServerCPUus == nil {
-			continue
-		}
-		g := group{r.Loops, r.Case, r.Generator}
-		if _, ok := groups[g]; !ok {
-			order = append(order, g)
-		}
-		groups[g] = append(groups[g], r)
-	}
 	var out []CPUComparison
-	for _, g := range order {
-		rs := groups[g]
+	for _, rs := range byCase(rows, func(r *Row) bool { return r.Error == "" && r.ServerCPUus != nil }) {
 		var best, c *Row
 		for _, r := range rs {
 			if r.isC {
@@ -168,14 +154,13 @@ func writeCPUComparison(w io.Writer, vs []CPUComparison) error {
 	fmt.Fprintf(w, "\nserver CPU per op (information, not a target): %s's over the Go peer that spent least, and over C's\n", vs[0].Ours)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "loops\tcase\tgen\tours\tlowest Go peer\tratio\tC\t×C\t")
-	type group struct{ loops, kase, gen string }
-	modes := map[group]int{}
+	modes := map[caseKey]int{}
 	for _, v := range vs {
-		modes[group{v.Loops, v.Case, v.Generator}]++
+		modes[caseKey{v.Loops, v.Case, v.Generator}]++
 	}
 	for _, v := range vs {
 		ours, best := cpuText(&v.OursUs), "-"
-		if modes[group{v.Loops, v.Case, v.Generator}] > 1 {
+		if modes[caseKey{v.Loops, v.Case, v.Generator}] > 1 {
 			ours += " " + v.Ours // several modes of ours in one case
 		}
 		if v.BestGoPeer != "" {
@@ -189,15 +174,10 @@ func writeCPUComparison(w io.Writer, vs []CPUComparison) error {
 
 // cpuText writes µs of CPU per op: "3.21µs".
 func cpuText(v *float64) string {
-	switch {
-	case v == nil:
-		return "-"
-	case *v < 100:
+	if v != nil && *v < 100 {
 		return fmt.Sprintf("%.2fµs", *v)
-	case *v < 1000:
-		return fmt.Sprintf("%.0fµs", *v)
 	}
-	return fmt.Sprintf("%.2fms", *v/1000)
+	return usText(v)
 }
 
 // sysText writes the system part of a row's CPU per op as a share.

@@ -105,22 +105,8 @@ const (
 // judgeP99 judges the p99 target in every latency case and placement that
 // the implementation under test ran in.
 func judgeP99(rows []*Row) []P99Verdict {
-	type group struct{ loops, kase string }
-	var order []group
-	groups := map[group][]*Row{}
-	for _, r := range rows {
-		if r.Family != FamilyLatency || r.Generator != "peerbench" {
-			continue
-		}
-		g := group{r.Loops, r.Case}
-		if _, ok := groups[g]; !ok {
-			order = append(order, g)
-		}
-		groups[g] = append(groups[g], r)
-	}
 	var out []P99Verdict
-	for _, g := range order {
-		rs := groups[g]
+	for _, rs := range byCase(rows, func(r *Row) bool { return r.Family == FamilyLatency && r.Generator == "peerbench" }) {
 		i := slices.IndexFunc(rs, func(r *Row) bool { return r.ours })
 		if i < 0 {
 			continue

@@ -234,16 +234,35 @@ func (r *Row) finish() {
 	}
 }
 
+// caseKey is a case in one placement with one generator: the rows that
+// are compared side by side.
+type caseKey struct{ loops, kase, gen string }
+
+// byCase groups the rows that keep accepts (all when keep is nil) by case,
+// placement and generator, the groups in the order of their first row.
+func byCase(rows []*Row, keep func(*Row) bool) [][]*Row {
+	index := map[caseKey]int{}
+	var groups [][]*Row
+	for _, r := range rows {
+		if keep != nil && !keep(r) {
+			continue
+		}
+		k := caseKey{r.Loops, r.Case, r.Generator}
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	}
+	return groups
+}
+
 // compare fills the ratios of every row to the best Go peer and to C in
 // its case, placement and generator.
 func compare(rows []*Row) {
-	type group struct{ loops, kase, gen string }
-	groups := map[group][]*Row{}
-	for _, r := range rows {
-		g := group{r.Loops, r.Case, r.Generator}
-		groups[g] = append(groups[g], r)
-	}
-	for _, rs := range groups {
+	for _, rs := range byCase(rows, nil) {
 		var best, c *Row
 		for _, r := range rs {
 			if r.Error != "" || figure(r) == 0 || r.Overloaded != "" {
