@@ -420,7 +420,7 @@ var familyTitle = map[Family]string{
 	FamilyHTTP: "http, closed loop: plaintext responses per second, every response verified (wrk rows: wrk's own figures; its percentiles are per batch, " +
 		"left out when pipelining); latency at each server's own rate (information: the p99 target is judged on the latency rows)",
 	FamilyLatency: "latency, open loop: every server offered the same requests per second at fixed times, every reply verified; latency from each " +
-		"request's due time to its reply's last byte; best run = the lowest p99 of those that kept up; ratios are p99 over the lowest " +
+		"request's due time to its reply's last byte (the generator one thread on epoll, polling where it has CPUs of its own); best run = the lowest p99 of those that kept up; ratios are p99 over the lowest " +
 		"Go peer's and C's (lower is better); a server that answered < 97% of the offered rate, or ended the window behind, is overloaded and compared with none",
 	FamilyConnRate: "connrate: connect, one verified request, close, per second; latency of the whole cycle",
 	FamilyIdle:     "idle: memory per idle connection (each made one request); lower is better, ratios of RSS/conn",

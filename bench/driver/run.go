@@ -170,7 +170,7 @@ func (r *runner) rounds(ctx context.Context, pl placement, cases []Case, servers
 					row.fail(s.err)
 					continue
 				}
-				res, cpu, err := r.measure(ctx, c, s.child)
+				res, cpu, err := r.measure(ctx, pl, c, s.child)
 				if err != nil {
 					s.err = fmt.Errorf("%s: %w", c.Name(), err)
 					r.logf("%s loops=%s: %v\n", s.im.key(s.mode), pl.label, s.err)
@@ -184,8 +184,10 @@ func (r *runner) rounds(ctx context.Context, pl placement, cases []Case, servers
 }
 
 // measure runs case c's generator against a server once, and reads what
-// the server spent per op in the measured window.
-func (r *runner) measure(ctx context.Context, c Case, child *proc.Child) (*load.Result, *cpuPerOp, error) {
+// the server spent per op in the measured window. Where the placement
+// gives the generator CPUs of its own, the open-loop generator polls
+// instead of sleeping (load.Paced.Spin).
+func (r *runner) measure(ctx context.Context, pl placement, c Case, child *proc.Child) (*load.Result, *cpuPerOp, error) {
 	m := &cpuMeter{pid: child.Pid}
 	tm := load.Timing{Warmup: r.p.warmup, Duration: r.p.duration, Probe: m.probe}
 	addr := child.Addr
@@ -197,7 +199,7 @@ func (r *runner) measure(ctx context.Context, c Case, child *proc.Child) (*load.
 	case FamilyHTTP:
 		res, err = load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Timing: tm}.Run(ctx)
 	case FamilyLatency:
-		res, err = load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Timing: tm}.Run(ctx)
+		res, err = load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Spin: pl.serverCPUs != nil, Timing: tm}.Run(ctx)
 	case FamilyConnRate:
 		res, err = load.ConnRate{Addr: addr, App: string(c.App()), Workers: c.Conns, Timing: tm}.Run(ctx)
 	default:

@@ -32,6 +32,7 @@ func main() {
 	depth := flag.Int("depth", 1, "messages or requests in flight per connection")
 	rate := flag.Float64("rate", 0, "open loop: requests per second over all connections (0: closed loop)")
 	d := flag.Duration("d", time.Second, "measured time")
+	spin := flag.Bool("spin", false, "open loop: poll instead of sleeping (for a generator with a CPU of its own)")
 	warm := flag.Duration("warmup", 200*time.Millisecond, "unmeasured warm-up")
 	flag.Parse()
 	if *addr == "" || flag.NArg() > 0 || (*app != "echo" && *app != "http") {
@@ -43,7 +44,7 @@ func main() {
 	var err error
 	switch {
 	case *rate > 0:
-		r, err = load.Paced{Addr: *addr, App: *app, Conns: *conns, Size: *size, Rate: *rate, Timing: tm}.Run(context.Background())
+		r, err = load.Paced{Addr: *addr, App: *app, Conns: *conns, Size: *size, Rate: *rate, Spin: *spin, Timing: tm}.Run(context.Background())
 	case *app == "echo":
 		r, err = load.Echo{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth, Timing: tm}.Run(context.Background())
 	default:
