@@ -275,11 +275,29 @@ func TestLatencyRowsCompareEveryServerAtTheOfferedRate(t *testing.T) {
 			t.Errorf("loops=%s: verdict %+v without a ratio says not why", loops, v)
 		}
 	}
+	// The machine's own gaps are measured on every CPU before and after
+	// the latency runs.
+	cpus, err = proc.CPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.MachineStalls) != 2*len(cpus) {
+		t.Fatalf("%d stall measurements for %d CPUs, want one per CPU before the runs and one after", len(rep.MachineStalls), len(cpus))
+	}
+	for i, m := range rep.MachineStalls {
+		want := "before"
+		if i >= len(cpus) {
+			want = "after"
+		}
+		if m.When != want || m.CPU != cpus[i%len(cpus)] || m.Window <= 0 || m.Over <= 0 || m.Lost > m.Window {
+			t.Errorf("stall measurement %d: %+v", i, m)
+		}
+	}
 	var table bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"latency, open loop", "offered", "gen late p99", kase, "p99 target, judged on the latency rows"} {
+	for _, want := range []string{"latency, open loop", "offered", "gen late p99", kase, "p99 target, judged on the latency rows", "machine stalls", "before the runs, CPU"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -292,7 +310,7 @@ func TestLatencyRowsCompareEveryServerAtTheOfferedRate(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.P99Target) != len(rep.P99Target) || back.Rows[0].OfferedPerSec != 2000 {
+	if len(back.P99Target) != len(rep.P99Target) || back.Rows[0].OfferedPerSec != 2000 || len(back.MachineStalls) != len(rep.MachineStalls) {
 		t.Fatalf("JSON does not round-trip the latency rows and verdicts")
 	}
 }

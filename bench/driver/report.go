@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventpoll/eventpoll/bench/load"
+	"github.com/eventpoll/eventpoll/bench/proc"
 )
 
 // Report is what a run measured, with what it ran on.
@@ -27,10 +28,20 @@ type Report struct {
 	// server ran at the same offered load; the closed-loop rows' p99s
 	// are each at its server's own rate, information only.
 	P99Target []P99Verdict `json:"p99_target,omitempty"`
+	// MachineStalls is what a thread spinning alone on each CPU lost, for
+	// stallWindow before and after the runs, when latency cases ran: the
+	// machine's floor under every p99 of the latency rows.
+	MachineStalls []MachineStalls `json:"machine_stalls,omitempty"`
 	// ServerCPU sets our server CPU per op beside the Go peer's that
 	// spent least, in every case where ours has the figure: information,
 	// not a target.
 	ServerCPU []CPUComparison `json:"server_cpu,omitempty"`
+}
+
+// MachineStalls is one CPU's gaps, measured before or after the runs.
+type MachineStalls struct {
+	When string `json:"when"` // "before" or "after"
+	proc.Stalls
 }
 
 // Schema names the JSON layout bench/README.md documents.
@@ -183,7 +194,7 @@ func (r *runner) row(pl placement, c Case, s *server, generator string) *Row {
 
 func (r *runner) report(started time.Time) *Report {
 	rep := &Report{Schema: Schema, Started: started, ElapsedSeconds: time.Since(started).Seconds(),
-		Machine: r.e.machine, Notes: r.e.notes,
+		Machine: r.e.machine, Notes: r.e.notes, MachineStalls: r.stalls,
 		Settings: Settings{Short: r.o.Short, Rounds: r.p.rounds, WarmupMS: ms(r.p.warmup), DurationMS: ms(r.p.duration)}}
 	if r.o.Wrk && load.WrkPath() != "" {
 		rep.Settings.WrkSeconds = r.p.wrkTime.Seconds()
@@ -396,6 +407,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
+	writeStalls(w, rep.MachineStalls)
 	if err := writeP99Target(w, rep.P99Target); err != nil {
 		return err
 	}

@@ -30,8 +30,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Wrk && load.WrkPath() == "" {
 		e.notes = append(e.notes, "wrk not installed: no wrk cross-check rows (apt-get install wrk)")
 	}
+	latency := len(r.cases(FamilyLatency)) > 0
+	if latency {
+		if err := r.measureStalls("before"); err != nil {
+			return nil, err
+		}
+	}
 	for _, pl := range e.placements {
 		if err := r.placement(ctx, pl); err != nil {
+			return nil, err
+		}
+	}
+	if latency {
+		if err := r.measureStalls("after"); err != nil {
 			return nil, err
 		}
 	}
@@ -43,6 +54,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type runner struct {
+	stalls  []MachineStalls
 	started time.Time
 	o       Options
 	p       plan
@@ -58,6 +70,31 @@ type server struct {
 	mode  string
 	child *proc.Child
 	err   error // a failed check or run: the server is not run again
+}
+
+// stallWindow and stallOver are how long a thread spins on each CPU
+// around the latency runs, and the shortest gap it counts.
+const (
+	stallWindow = 250 * time.Millisecond
+	stallOver   = 50 * time.Microsecond
+)
+
+// measureStalls spins a thread alone on each CPU in turn (proc.MeasureStalls):
+// the machine's own gaps, which no server's p99 can get under.
+func (r *runner) measureStalls(when string) error {
+	cpus, err := proc.CPUs()
+	if err != nil {
+		return err
+	}
+	for _, cpu := range cpus {
+		s, err := proc.MeasureStalls(cpu, stallWindow, stallOver)
+		if err != nil {
+			return err
+		}
+		r.logf("machine stalls %s the latency runs: %v, p99 of the time in gaps of %v or more\n", when, s, s.P99.Round(time.Microsecond))
+		r.stalls = append(r.stalls, MachineStalls{When: when, Stalls: s})
+	}
+	return nil
 }
 
 func (r *runner) placement(ctx context.Context, pl placement) error {
