@@ -30,6 +30,20 @@ type peerReport struct {
 	// P99Target is the driver's own verdict on the p99 target in each
 	// latency case and placement, where ours ran.
 	P99Target []peerVerdict `json:"p99_target"`
+	// MachineStalls is what a thread spinning alone on each CPU lost
+	// around the latency runs: the machine's own gaps under every p99.
+	MachineStalls []peerStalls `json:"machine_stalls"`
+}
+
+// peerStalls is one CPU's gaps, before or after the latency runs.
+type peerStalls struct {
+	When     string  `json:"when"`
+	CPU      int     `json:"cpu"`
+	WindowNS float64 `json:"window_ns"`
+	OverNS   float64 `json:"over_ns"`
+	Count    int     `json:"count"`
+	LostNS   float64 `json:"lost_ns"`
+	MaxNS    float64 `json:"max_ns"`
 }
 
 // peerVerdict is one of the driver's p99 verdicts.

@@ -484,6 +484,9 @@ func buildSection(raw []byte, rep *peerReport, command string) (harness.Section,
 			"latency from each request's due time to its reply; a server that answered under 97% of the offered rate or ended "+
 			"the window behind did not keep up, and its p99 (a queue's) is compared with none; the generator's lateness p99 is "+
 			"the floor below which two servers' p99s are not told apart")
+		if n := stallsNote(rep.MachineStalls); n != "" {
+			sec.Notes = append(sec.Notes, n)
+		}
 	} else {
 		sec.Notes = append(sec.Notes, "no latency rows in this run (peerbench -cases without latency): the p99 target is not judged")
 	}
@@ -494,4 +497,24 @@ func buildSection(raw []byte, rep *peerReport, command string) (harness.Section,
 		return sec, fmt.Errorf("%s's server failed: %s", b.oursName(), strings.Join(oursFailed, "; "))
 	}
 	return sec, nil
+}
+
+// stallsNote says what the machine itself took from a thread spinning
+// alone on each CPU around the latency runs; "" when not measured.
+func stallsNote(ms []peerStalls) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, m := range ms {
+		share := 0.0
+		if m.WindowNS > 0 {
+			share = 100 * m.LostNS / m.WindowNS
+		}
+		parts = append(parts, fmt.Sprintf("%s, CPU %d: %.2f%% of the time in %d gaps, the longest %.0f us",
+			m.When, m.CPU, share, m.Count, m.MaxNS/1e3))
+	}
+	return fmt.Sprintf("machine stalls around the latency runs (a thread spinning alone on each CPU for %.0f ms, gaps over %.0f us "+
+		"between its clock reads; where they fill 1%% of a CPU's time, every p99 on it holds them, whichever server runs there): %s",
+		ms[0].WindowNS/1e6, ms[0].OverNS/1e3, strings.Join(parts, "; "))
 }

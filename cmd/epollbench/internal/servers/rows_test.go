@@ -384,6 +384,16 @@ func TestP99TargetIsJudgedAtOneOfferedRateOnTheLatencyRows(t *testing.T) {
 			}
 		}
 	}
+	// The machine's own gaps around the latency runs are in the notes.
+	want := "before, CPU 0: 3.43% of the time in 51 gaps, the longest 4174 us; before, CPU 1: 1.11% of the time in 36 gaps"
+	if !slices.ContainsFunc(sec.Notes, func(n string) bool {
+		return strings.Contains(n, "machine stalls around the latency runs") && strings.Contains(n, want) && strings.Contains(n, "after, CPU 1")
+	}) {
+		t.Errorf("no note with the machine's stalls (%q):\n%s", want, strings.Join(sec.Notes, "\n"))
+	}
+	if short, _ := build(t, "peerbench-short.json"); slices.ContainsFunc(short.Notes, func(n string) bool { return strings.Contains(n, "machine stalls") }) {
+		t.Error("a note on machine stalls from a report that measured none")
+	}
 	if r := rowOf(t, sec, "http c100 @20k/s loops=1 p99", "best Go peer's p99"); strings.Contains(r.RefNote, "separate") {
 		t.Errorf("50 us apart with the generator 40 us late said not separated: %q", r.RefNote)
 	}
