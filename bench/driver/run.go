@@ -91,7 +91,11 @@ func (r *runner) measureStalls(when string) error {
 		if err != nil {
 			return err
 		}
-		r.logf("machine stalls %s the latency runs: %v, p99 of the time in gaps of %v or more\n", when, s, s.P99.Round(time.Microsecond))
+		p99 := "under 1% of the time in gaps"
+		if s.P99 > 0 {
+			p99 = fmt.Sprintf("1%% of the time in gaps of %v or more", s.P99.Round(time.Microsecond))
+		}
+		r.logf("machine stalls %s the latency runs: %v; %s\n", when, s, p99)
 		r.stalls = append(r.stalls, MachineStalls{When: when, Stalls: s})
 	}
 	return nil
