@@ -36,6 +36,8 @@ func (s Stalls) LostShare() float64 {
 	return float64(s.Lost) / float64(s.Window)
 }
 
+// String gives the CPU, the count, the share of the window lost and the
+// longest gap, in a line.
 func (s Stalls) String() string {
 	return fmt.Sprintf("CPU %d: %d gaps over %v in %v, %.2f%% of the time, the longest %v",
 		s.CPU, s.Count, s.Over, s.Window, 100*s.LostShare(), s.Max.Round(time.Microsecond))
