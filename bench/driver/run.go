@@ -227,8 +227,11 @@ func (r *runner) rounds(ctx context.Context, pl placement, cases []Case, servers
 // measure runs case c's generator against a server once, and reads what
 // the server spent per op in the measured window. Where the placement
 // gives the generator CPUs of its own, the open-loop generator polls
-// instead of sleeping (load.Paced.Spin).
+// instead of sleeping (load.Paced.Spin); where it gives it exactly one,
+// the closed loops run on one thread that polls too (load.Echo.Spin), a
+// goroutine per connection elsewhere.
 func (r *runner) measure(ctx context.Context, pl placement, c Case, child *proc.Child) (*load.Result, *cpuPerOp, error) {
+	spinClosed := pl.serverCPUs != nil && len(pl.genCPUs) == 1
 	m := &cpuMeter{pid: child.Pid}
 	tm := load.Timing{Warmup: r.p.warmup, Duration: r.p.duration, Probe: m.probe}
 	addr := child.Addr
@@ -236,9 +239,9 @@ func (r *runner) measure(ctx context.Context, pl placement, c Case, child *proc.
 	var err error
 	switch c.Family {
 	case FamilyEcho:
-		res, err = load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Timing: tm}.Run(ctx)
+		res, err = load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Spin: spinClosed, Timing: tm}.Run(ctx)
 	case FamilyHTTP:
-		res, err = load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Timing: tm}.Run(ctx)
+		res, err = load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Spin: spinClosed, Timing: tm}.Run(ctx)
 	case FamilyLatency:
 		res, err = load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Spin: pl.serverCPUs != nil, Timing: tm}.Run(ctx)
 	case FamilyConnRate:

@@ -24,6 +24,11 @@ type Echo struct {
 	Conns int
 	Size  int // bytes per message, at least EchoHeader
 	Depth int // messages per batch; 0 means 1
+	// Spin runs the loop on one thread that drives every connection from
+	// an epoll instance and polls it (as Paced.Spin), instead of a
+	// goroutine per connection on the runtime's poller: for a generator
+	// with one CPU of its own, which it keeps busy.
+	Spin bool
 	Timing
 }
 
@@ -59,6 +64,9 @@ func (e Echo) Run(ctx context.Context) (*Result, error) {
 	e, err := e.validate()
 	if err != nil {
 		return nil, err
+	}
+	if e.Spin {
+		return runClosed(ctx, Paced{Addr: e.Addr, App: "echo", Conns: e.Conns, Size: e.Size, Spin: true, Timing: e.Timing}, e.Depth)
 	}
 	conns, err := dialAll(ctx, e.Addr, e.Conns, nil)
 	if err != nil {

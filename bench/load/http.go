@@ -22,7 +22,8 @@ import (
 type HTTP struct {
 	Addr  string
 	Conns int
-	Depth int // requests per batch; 0 means 1
+	Depth int  // requests per batch; 0 means 1
+	Spin  bool // one thread that polls, as Echo.Spin
 	Timing
 }
 
@@ -41,6 +42,9 @@ func (h HTTP) Run(ctx context.Context) (*Result, error) {
 	}
 	if h.Conns < 1 || h.Depth < 1 || h.Depth > 1024 || h.Duration <= 0 {
 		return nil, fmt.Errorf("http: %d connections, depth %d, duration %v", h.Conns, h.Depth, h.Duration)
+	}
+	if h.Spin {
+		return runClosed(ctx, Paced{Addr: h.Addr, App: "http", Conns: h.Conns, Spin: true, Timing: h.Timing}, h.Depth)
 	}
 	conns, err := dialAll(ctx, h.Addr, h.Conns, nil)
 	if err != nil {

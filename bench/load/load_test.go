@@ -87,71 +87,91 @@ func (s *server) handle(c net.Conn, app string, tm tamper) {
 
 var quick = Timing{Duration: 100 * time.Millisecond}
 
+// bothEngines runs a closed-loop test on the goroutine-per-connection
+// generator and on the one-thread one that polls (Spin).
+func bothEngines(t *testing.T, test func(t *testing.T, spin bool)) {
+	for _, spin := range []bool{false, true} {
+		name := "goroutines"
+		if spin {
+			name = "spin"
+		}
+		t.Run(name, func(t *testing.T) { test(t, spin) })
+	}
+}
+
 func TestEchoVerifiesACorrectServer(t *testing.T) {
-	addr := serve(t, "echo", nil)
-	if err := CheckEcho(context.Background(), addr); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Echo{Addr: addr, Conns: 4, Size: 512, Depth: 4, Timing: quick}.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Ops == 0 || res.Bytes != res.Ops*512 || res.Latency.Count() != uint64(res.Ops) {
-		t.Fatalf("ops %d, bytes %d, latencies %d: not one message of 512 bytes per op", res.Ops, res.Bytes, res.Latency.Count())
-	}
-	if res.P50 <= 0 || res.P50 > res.P99 || res.P99 > res.P999 {
-		t.Fatalf("percentiles out of order: p50 %v p99 %v p99.9 %v", res.P50, res.P99, res.P999)
-	}
+	bothEngines(t, func(t *testing.T, spin bool) {
+		addr := serve(t, "echo", nil)
+		if err := CheckEcho(context.Background(), addr); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Echo{Addr: addr, Conns: 4, Size: 512, Depth: 4, Spin: spin, Timing: quick}.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Ops == 0 || res.Bytes != res.Ops*512 || res.Latency.Count() != uint64(res.Ops) {
+			t.Fatalf("ops %d, bytes %d, latencies %d: not one message of 512 bytes per op", res.Ops, res.Bytes, res.Latency.Count())
+		}
+		if res.P50 <= 0 || res.P50 > res.P99 || res.P99 > res.P999 {
+			t.Fatalf("percentiles out of order: p50 %v p99 %v p99.9 %v", res.P50, res.P99, res.P999)
+		}
+	})
 }
 
 func TestEchoFailsOnOneWrongByte(t *testing.T) {
-	var flipped atomic.Bool
-	addr := serve(t, "echo", func(n int, b []byte) []byte {
-		if n >= 50 && len(b) > 100 && flipped.CompareAndSwap(false, true) {
-			b[100] ^= 0x01
+	bothEngines(t, func(t *testing.T, spin bool) {
+		var flipped atomic.Bool
+		addr := serve(t, "echo", func(n int, b []byte) []byte {
+			if n >= 50 && len(b) > 100 && flipped.CompareAndSwap(false, true) {
+				b[100] ^= 0x01
+			}
+			return b
+		})
+		_, err := Echo{Addr: addr, Conns: 3, Size: 256, Spin: spin, Timing: Timing{Duration: 2 * time.Second}}.Run(context.Background())
+		var mm *MismatchError
+		if !errors.As(err, &mm) {
+			t.Fatalf("a flipped bit in one reply gave %v, want a MismatchError", err)
 		}
-		return b
+		if mm.Offset != 100 || mm.Got^mm.Want != 1 || mm.GotConn != mm.Conn {
+			t.Fatalf("mismatch reported at byte %d (0x%02x vs 0x%02x, header says conn %d), want byte 100 flipped in conn %d's own reply",
+				mm.Offset, mm.Got, mm.Want, mm.GotConn, mm.Conn)
+		}
 	})
-	_, err := Echo{Addr: addr, Conns: 3, Size: 256, Timing: Timing{Duration: 2 * time.Second}}.Run(context.Background())
-	var mm *MismatchError
-	if !errors.As(err, &mm) {
-		t.Fatalf("a flipped bit in one reply gave %v, want a MismatchError", err)
-	}
-	if mm.Offset != 100 || mm.Got^mm.Want != 1 || mm.GotConn != mm.Conn {
-		t.Fatalf("mismatch reported at byte %d (0x%02x vs 0x%02x, header says conn %d), want byte 100 flipped in conn %d's own reply",
-			mm.Offset, mm.Got, mm.Want, mm.GotConn, mm.Conn)
-	}
 }
 
 func TestEchoFailsOnAnotherConnectionsBytes(t *testing.T) {
-	// The server answers every connection with the first connection's
-	// first message: right length, right shape, wrong connection.
-	var mu sync.Mutex
-	var first []byte
-	addr := serve(t, "echo", func(n int, b []byte) []byte {
-		mu.Lock()
-		defer mu.Unlock()
-		if first == nil {
-			first = bytes.Clone(b)
+	bothEngines(t, func(t *testing.T, spin bool) {
+		// The server answers every connection with the first connection's
+		// first message: right length, right shape, wrong connection.
+		var mu sync.Mutex
+		var first []byte
+		addr := serve(t, "echo", func(n int, b []byte) []byte {
+			mu.Lock()
+			defer mu.Unlock()
+			if first == nil {
+				first = bytes.Clone(b)
+			}
+			if len(first) == len(b) {
+				return bytes.Clone(first)
+			}
+			return b
+		})
+		_, err := Echo{Addr: addr, Conns: 4, Size: 64, Spin: spin, Timing: Timing{Duration: time.Second}}.Run(context.Background())
+		var mm *MismatchError
+		if !errors.As(err, &mm) {
+			t.Fatalf("replies copied from another message gave %v, want a MismatchError", err)
 		}
-		if len(first) == len(b) {
-			return bytes.Clone(first)
-		}
-		return b
 	})
-	_, err := Echo{Addr: addr, Conns: 4, Size: 64, Timing: Timing{Duration: time.Second}}.Run(context.Background())
-	var mm *MismatchError
-	if !errors.As(err, &mm) {
-		t.Fatalf("replies copied from another message gave %v, want a MismatchError", err)
-	}
 }
 
 func TestEchoFailsOnAnExtraByte(t *testing.T) {
-	addr := serve(t, "echo", func(n int, b []byte) []byte { return append(b, 0) })
-	_, err := Echo{Addr: addr, Conns: 1, Size: 64, Timing: quick}.Run(context.Background())
-	if err == nil {
-		t.Fatal("a server that appends a byte to every reply passed")
-	}
+	bothEngines(t, func(t *testing.T, spin bool) {
+		addr := serve(t, "echo", func(n int, b []byte) []byte { return append(b, 0) })
+		_, err := Echo{Addr: addr, Conns: 1, Size: 64, Spin: spin, Timing: quick}.Run(context.Background())
+		if err == nil {
+			t.Fatal("a server that appends a byte to every reply passed")
+		}
+	})
 }
 
 func TestEchoCheckFailsOnAServerThatDropsBytes(t *testing.T) {
@@ -170,19 +190,21 @@ func TestEchoCheckFailsOnAServerThatDropsBytes(t *testing.T) {
 }
 
 func TestHTTPVerifiesACorrectServer(t *testing.T) {
-	addr := serve(t, "http", nil)
-	if err := CheckHTTP(context.Background(), addr); err != nil {
-		t.Fatal(err)
-	}
-	for _, depth := range []int{1, 16} {
-		res, err := HTTP{Addr: addr, Conns: 4, Depth: depth, Timing: quick}.Run(context.Background())
-		if err != nil {
-			t.Fatalf("depth %d: %v", depth, err)
+	bothEngines(t, func(t *testing.T, spin bool) {
+		addr := serve(t, "http", nil)
+		if err := CheckHTTP(context.Background(), addr); err != nil {
+			t.Fatal(err)
 		}
-		if res.Ops == 0 {
-			t.Fatalf("depth %d: %d responses", depth, res.Ops)
+		for _, depth := range []int{1, 16} {
+			res, err := HTTP{Addr: addr, Conns: 4, Depth: depth, Spin: spin, Timing: quick}.Run(context.Background())
+			if err != nil {
+				t.Fatalf("depth %d: %v", depth, err)
+			}
+			if res.Ops == 0 {
+				t.Fatalf("depth %d: %d responses", depth, res.Ops)
+			}
 		}
-	}
+	})
 }
 
 // replace returns a tamper that replaces old by new in every reply after
@@ -197,30 +219,32 @@ func replace(old, new string) tamper {
 }
 
 func TestHTTPFailsOnAnyBrokenRule(t *testing.T) {
-	cases := map[string]tamper{
-		"body":           replace("Hello, World!", "Hello, World?"),
-		"status":         replace("200 OK", "201 OK"),
-		"content-length": replace("Content-Length: 13", "Content-Length: 14"),
-		"extra header":   replace("Server: bench\r\n", "Server: bench\r\nX-Extra: 1\r\n"),
-		"missing header": replace("Content-Type: text/plain\r\n", ""),
-		"server name":    replace("Server: bench", "Server: other"),
-		"date":           replace(" GMT\r\n", " UTC\r\n"),
-		"twice": func(n int, b []byte) []byte {
-			if n == 5 {
-				return append(b, b...)
-			}
-			return b
-		},
-	}
-	for name, tm := range cases {
-		t.Run(name, func(t *testing.T) {
-			addr := serve(t, "http", tm)
-			_, err := HTTP{Addr: addr, Conns: 2, Depth: 4, Timing: quick}.Run(context.Background())
-			if err == nil {
-				t.Fatalf("a server breaking the %s rule passed", name)
-			}
-		})
-	}
+	bothEngines(t, func(t *testing.T, spin bool) {
+		cases := map[string]tamper{
+			"body":           replace("Hello, World!", "Hello, World?"),
+			"status":         replace("200 OK", "201 OK"),
+			"content-length": replace("Content-Length: 13", "Content-Length: 14"),
+			"extra header":   replace("Server: bench\r\n", "Server: bench\r\nX-Extra: 1\r\n"),
+			"missing header": replace("Content-Type: text/plain\r\n", ""),
+			"server name":    replace("Server: bench", "Server: other"),
+			"date":           replace(" GMT\r\n", " UTC\r\n"),
+			"twice": func(n int, b []byte) []byte {
+				if n == 5 {
+					return append(b, b...)
+				}
+				return b
+			},
+		}
+		for name, tm := range cases {
+			t.Run(name, func(t *testing.T) {
+				addr := serve(t, "http", tm)
+				_, err := HTTP{Addr: addr, Conns: 2, Depth: 4, Spin: spin, Timing: quick}.Run(context.Background())
+				if err == nil {
+					t.Fatalf("a server breaking the %s rule passed", name)
+				}
+			})
+		}
+	})
 }
 
 func TestHTTPCheckFailsOnResponsesOutOfOrder(t *testing.T) {
@@ -248,44 +272,48 @@ func TestHTTPCheckFailsOnResponsesOutOfOrder(t *testing.T) {
 }
 
 func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
-	// Accepts and never answers.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, c)
+	bothEngines(t, func(t *testing.T, spin bool) {
+		// Accepts and never answers.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	start := time.Now()
-	tm := Timing{Duration: 50 * time.Millisecond, Grace: 300 * time.Millisecond}
-	_, err = Echo{Addr: ln.Addr().String(), Conns: 2, Size: 64, Timing: tm}.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "stalled") {
-		t.Fatalf("a silent server gave %v, want a stall", err)
-	}
-	if el := time.Since(start); el < tm.Duration+tm.Grace {
-		t.Fatalf("stall declared after %v, before the window and the %v grace", el, tm.Grace)
-	}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go io.Copy(io.Discard, c)
+			}
+		}()
+		start := time.Now()
+		tm := Timing{Duration: 50 * time.Millisecond, Grace: 300 * time.Millisecond}
+		_, err = Echo{Addr: ln.Addr().String(), Conns: 2, Size: 64, Spin: spin, Timing: tm}.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "stalled") {
+			t.Fatalf("a silent server gave %v, want a stall", err)
+		}
+		if el := time.Since(start); el < tm.Duration+tm.Grace {
+			t.Fatalf("stall declared after %v, before the window and the %v grace", el, tm.Grace)
+		}
+	})
 }
 
 func TestContextCancelEndsARun(t *testing.T) {
-	addr := serve(t, "echo", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := Echo{Addr: addr, Conns: 2, Size: 64, Timing: Timing{Duration: time.Minute}}.Run(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("cancelled run gave %v", err)
-	}
-	if el := time.Since(start); el > 10*time.Second {
-		t.Fatalf("cancelled run took %v", el)
-	}
+	bothEngines(t, func(t *testing.T, spin bool) {
+		addr := serve(t, "echo", nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := Echo{Addr: addr, Conns: 2, Size: 64, Spin: spin, Timing: Timing{Duration: time.Minute}}.Run(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("cancelled run gave %v", err)
+		}
+		if el := time.Since(start); el > 10*time.Second {
+			t.Fatalf("cancelled run took %v", el)
+		}
+	})
 }
 
 func TestConnRateAndIdleVerifyTheirRequests(t *testing.T) {

@@ -36,15 +36,24 @@ type pacedConn struct {
 
 	pattern []byte // echo: the connection's message, stamped per request
 	want    []byte // echo: the reply expected next
+
+	batchAt  time.Time // closed loop: when the batch in flight was written
+	finished bool      // every reply in: nothing more may come
 }
 
-// pacer drives a paced run's connections from one thread.
+// pacer drives a run's connections from one thread: the open loop's
+// (Paced), or, with closed set, a closed loop's (Echo and HTTP with Spin):
+// each connection sends depth requests, and the next depth once every
+// reply to them is in, until the window ends.
 type pacer struct {
-	p     Paced
-	sc    *schedule
-	conns []pacedConn
-	ep    int // epoll instance
-	tfd   int // timerfd: the next due time
+	p      Paced
+	label  string // "paced echo", "echo", ...: what errors begin with
+	closed bool
+	depth  int
+	sc     *schedule
+	conns  []pacedConn
+	ep     int // epoll instance
+	tfd    int // timerfd: the next due time
 	// expirations is the timerfd's count, read to clear it (a field: a
 	// local would escape to the heap under the race detector).
 	expirations [8]byte
@@ -75,7 +84,7 @@ const timerTag = -1
 const inBuffer = 16 << 10
 
 func newPacer(p Paced, fds []int) (*pacer, error) {
-	pr := &pacer{p: p, ep: -1, tfd: -1, armed: -1,
+	pr := &pacer{p: p, label: "paced " + p.App, ep: -1, tfd: -1, armed: -1,
 		conns:  make([]pacedConn, len(fds)),
 		events: make([]unix.EpollEvent, min(len(fds)+1, 256)),
 		listed: make([]int, 0, len(fds))}
@@ -147,9 +156,18 @@ const quietFor = 20 * time.Millisecond
 
 func (pr *pacer) run(ctx context.Context) (*Result, error) {
 	p := pr.p
-	pr.sc = newSchedule(time.Now(), p.Rate, len(pr.conns), p.Timing)
-	for i := range pr.conns {
-		pr.conns[i].n = pr.sc.count(i)
+	if pr.closed {
+		start := time.Now()
+		pr.sc = &schedule{start: start, from: start.Add(p.Warmup), to: start.Add(p.Warmup + p.Duration)}
+		for i := range pr.conns {
+			pr.conns[i].due = pr.depth
+			pr.list(&pr.conns[i])
+		}
+	} else {
+		pr.sc = newSchedule(time.Now(), p.Rate, len(pr.conns), p.Timing)
+		for i := range pr.conns {
+			pr.conns[i].n = pr.sc.count(i)
+		}
 	}
 	probed := p.probe(pr.sc.from, pr.sc.to)
 	err := pr.loop(ctx)
@@ -159,6 +177,11 @@ func (pr *pacer) run(ctx context.Context) (*Result, error) {
 	probed(err != nil)
 	if err != nil {
 		return nil, err
+	}
+	if pr.closed {
+		res := &Result{Conns: len(pr.conns), Window: p.Duration, Latency: &pr.hist, Ops: pr.ops, Bytes: pr.bytes}
+		res.summarize()
+		return res, nil
 	}
 	res := &Result{Conns: len(pr.conns), Window: p.Duration, Latency: &pr.hist, Ops: pr.ops, Bytes: pr.bytes,
 		Paced: &Pacing{Offered: p.Rate, Lateness: &pr.late}}
@@ -235,13 +258,10 @@ func (pr *pacer) loop(ctx context.Context) error {
 // sets the timerfd for the next.
 func (pr *pacer) makeDue() error {
 	sc, now := pr.sc, time.Now()
-	for ; pr.next < sc.total && !sc.at(pr.next).After(now); pr.next++ {
+	for ; !pr.closed && pr.next < sc.total && !sc.at(pr.next).After(now); pr.next++ {
 		c := &pr.conns[pr.next%len(pr.conns)]
 		c.due++
-		if !c.listed {
-			c.listed = true
-			pr.listed = append(pr.listed, c.id)
-		}
+		pr.list(c)
 	}
 	for _, i := range pr.listed {
 		c := &pr.conns[i]
@@ -251,7 +271,7 @@ func (pr *pacer) makeDue() error {
 		}
 	}
 	pr.listed = pr.listed[:0]
-	if pr.next < sc.total && pr.armed != pr.next && !pr.p.Spin {
+	if !pr.closed && pr.next < sc.total && pr.armed != pr.next && !pr.p.Spin {
 		// A zero it_value disarms the timer: the delay is at least 1 ns.
 		d := max(time.Until(sc.at(pr.next)), 1)
 		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
@@ -263,6 +283,14 @@ func (pr *pacer) makeDue() error {
 	return nil
 }
 
+// list puts c on the list of connections with requests newly due.
+func (pr *pacer) list(c *pacedConn) {
+	if !c.listed {
+		c.listed = true
+		pr.listed = append(pr.listed, c.id)
+	}
+}
+
 // flush writes c's due requests until they are all written or the socket
 // is full; then it waits for EPOLLOUT. A write takes what is due when the
 // previous one is done, up to maxPacedWrite, and each request's lateness
@@ -272,6 +300,9 @@ func (pr *pacer) flush(c *pacedConn) error {
 		if c.off == len(c.out) {
 			c.out, c.off = c.out[:0], 0
 			now := time.Now()
+			if pr.closed && c.sent < c.due && c.sent%pr.depth == 0 {
+				c.batchAt = now // a batch's first write: its replies are timed from here
+			}
 			for c.sent < c.due && (len(c.out) == 0 || len(c.out)+len(pr.req)+len(c.pattern) <= cap(c.out)) {
 				if c.pattern != nil {
 					stamp(c.pattern, uint32(c.id), uint64(c.sent))
@@ -279,7 +310,7 @@ func (pr *pacer) flush(c *pacedConn) error {
 				} else {
 					c.out = append(c.out, pr.req...)
 				}
-				if t := pr.sc.due(c.id, c.sent); pr.sc.inWindow(t) {
+				if t := pr.sc.due(c.id, c.sent); !pr.closed && pr.sc.inWindow(t) {
 					pr.late.Record(now.Sub(t))
 				}
 				c.sent++
@@ -296,7 +327,7 @@ func (pr *pacer) flush(c *pacedConn) error {
 			return pr.pollOut(c, true)
 		}
 		if err != nil {
-			return fmt.Errorf("paced %s: connection %d: write: %w", pr.p.App, c.id, err)
+			return fmt.Errorf("%s: connection %d: write: %w", pr.label, c.id, err)
 		}
 		c.off += n
 	}
@@ -328,12 +359,12 @@ func (pr *pacer) receive(c *pacedConn) error {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return nil
 	case err != nil:
-		return fmt.Errorf("paced %s: connection %d, reply %d: read: %w", pr.p.App, c.id, c.got, err)
+		return fmt.Errorf("%s: connection %d, reply %d: read: %w", pr.label, c.id, c.got, err)
 	case n == 0:
-		if c.got == c.n {
-			return fmt.Errorf("paced %s: connection %d: connection ended after the last reply: EOF", pr.p.App, c.id)
+		if c.finished {
+			return fmt.Errorf("%s: connection %d: connection ended after the last reply: EOF", pr.label, c.id)
 		}
-		return fmt.Errorf("paced %s: connection %d: the server closed the connection after %d of %d replies", pr.p.App, c.id, c.got, c.n)
+		return fmt.Errorf("%s: connection %d: the server closed the connection after %d replies, %d asked for", pr.label, c.id, c.got, c.sent)
 	}
 	c.in = c.in[:len(c.in)+n]
 	pos := 0
@@ -351,7 +382,7 @@ func (pr *pacer) receive(c *pacedConn) error {
 	rest := copy(c.in, c.in[pos:])
 	c.in = c.in[:rest]
 	if rest == cap(c.in) {
-		return fmt.Errorf("paced %s: connection %d, reply %d: no whole reply in %d bytes", pr.p.App, c.id, c.got, rest)
+		return fmt.Errorf("%s: connection %d, reply %d: no whole reply in %d bytes", pr.label, c.id, c.got, rest)
 	}
 	return nil
 }
@@ -363,8 +394,8 @@ func (pr *pacer) reply(c *pacedConn, b []byte) (int, error) {
 		return 0, nil
 	}
 	if c.got >= c.sent {
-		return 0, fmt.Errorf("paced %s: connection %d: server sent bytes nobody asked for (first 0x%02x) after reply %d",
-			pr.p.App, c.id, b[0], c.got)
+		return 0, fmt.Errorf("%s: connection %d: server sent bytes nobody asked for (first 0x%02x) after reply %d",
+			pr.label, c.id, b[0], c.got)
 	}
 	if c.pattern != nil {
 		if len(b) < len(c.want) {
@@ -389,7 +420,7 @@ func (pr *pacer) reply(c *pacedConn, b []byte) (int, error) {
 		err = badResponse(fmt.Sprintf("%d bytes where the head and body take %d", size, len(whole)), whole)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("paced http: connection %d, response %d: %w", c.id, c.got, err)
+		return 0, fmt.Errorf("%s: connection %d, response %d: %w", pr.label, c.id, c.got, err)
 	}
 	return size, nil
 }
@@ -397,6 +428,24 @@ func (pr *pacer) reply(c *pacedConn, b []byte) (int, error) {
 // count times and tallies c's next reply, of size bytes, received at now.
 func (pr *pacer) count(c *pacedConn, size int, now time.Time) {
 	sc := pr.sc
+	if pr.closed {
+		if !now.Before(sc.from) && !now.After(sc.to) {
+			pr.ops++
+			pr.bytes += int64(size)
+			pr.hist.Record(now.Sub(c.batchAt))
+		}
+		c.got++
+		if c.got == c.due { // the batch is in: the next, or the end
+			if now.Before(sc.to) {
+				c.due += pr.depth
+				pr.list(c)
+			} else {
+				c.finished = true
+				pr.done++
+			}
+		}
+		return
+	}
 	if !now.After(sc.to) {
 		pr.answered++
 		if !now.Before(sc.from) {
@@ -409,6 +458,7 @@ func (pr *pacer) count(c *pacedConn, size int, now time.Time) {
 	}
 	c.got++
 	if c.got == c.n {
+		c.finished = true
 		pr.done++
 	}
 }
@@ -534,4 +584,21 @@ func closeRaw(fds []int) {
 		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		unix.Close(fd)
 	}
+}
+
+// runClosed runs a closed loop of depth requests a batch on one thread
+// that polls (Echo and HTTP with Spin).
+func runClosed(ctx context.Context, p Paced, depth int) (*Result, error) {
+	fds, err := dialRaw(ctx, p.Addr, p.Conns)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := newPacer(p, fds)
+	if err != nil {
+		closeRaw(fds)
+		return nil, err
+	}
+	defer pr.close()
+	pr.closed, pr.depth, pr.label = true, depth, p.App
+	return pr.run(ctx)
 }
