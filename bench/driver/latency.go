@@ -200,12 +200,7 @@ func writeStalls(w io.Writer, ms []MachineStalls) {
 	fmt.Fprintf(w, "machine stalls: a thread spinning alone on each CPU for %v, gaps over %v between its clock reads "+
 		"(where gaps fill 1%% of a CPU's time, a p99 of a server on it measures them as much as the server)\n", ms[0].Window, ms[0].Over)
 	for _, m := range ms {
-		p99 := "under 1% of the time in gaps"
-		if m.P99 > 0 {
-			p99 = "1% of the time in gaps of " + usText(us(m.P99)) + " or more"
-		}
-		fmt.Fprintf(w, "  %s the runs, CPU %d: %d gaps, %.2f%% of the time, the longest %s; %s\n",
-			m.When, m.CPU, m.Count, 100*m.LostShare(), usText(us(m.Max)), p99)
+		fmt.Fprintf(w, "  %s the runs, %v\n", m.When, m.Stalls)
 	}
 }
 

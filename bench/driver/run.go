@@ -91,11 +91,7 @@ func (r *runner) measureStalls(when string) error {
 		if err != nil {
 			return err
 		}
-		p99 := "under 1% of the time in gaps"
-		if s.P99 > 0 {
-			p99 = fmt.Sprintf("1%% of the time in gaps of %v or more", s.P99.Round(time.Microsecond))
-		}
-		r.logf("machine stalls %s the latency runs: %v; %s\n", when, s, p99)
+		r.logf("machine stalls %s the latency runs: %v\n", when, s)
 		r.stalls = append(r.stalls, MachineStalls{When: when, Stalls: s})
 	}
 	return nil

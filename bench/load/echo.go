@@ -66,7 +66,7 @@ func (e Echo) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	if e.Spin {
-		return runClosed(ctx, Paced{Addr: e.Addr, App: "echo", Conns: e.Conns, Size: e.Size, Spin: true, Timing: e.Timing}, e.Depth)
+		return drive(ctx, Paced{Addr: e.Addr, App: "echo", Conns: e.Conns, Size: e.Size, Spin: true, Timing: e.Timing}, e.Depth)
 	}
 	conns, err := dialAll(ctx, e.Addr, e.Conns, nil)
 	if err != nil {

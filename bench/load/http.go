@@ -44,7 +44,7 @@ func (h HTTP) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("http: %d connections, depth %d, duration %v", h.Conns, h.Depth, h.Duration)
 	}
 	if h.Spin {
-		return runClosed(ctx, Paced{Addr: h.Addr, App: "http", Conns: h.Conns, Spin: true, Timing: h.Timing}, h.Depth)
+		return drive(ctx, Paced{Addr: h.Addr, App: "http", Conns: h.Conns, Spin: true, Timing: h.Timing}, h.Depth)
 	}
 	conns, err := dialAll(ctx, h.Addr, h.Conns, nil)
 	if err != nil {

@@ -114,17 +114,7 @@ func (p Paced) Run(ctx context.Context) (*Result, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	conns, err := dialRaw(ctx, p.Addr, p.Conns)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := newPacer(p, conns)
-	if err != nil {
-		closeRaw(conns)
-		return nil, err
-	}
-	defer pr.close()
-	return pr.run(ctx)
+	return drive(ctx, p, 0)
 }
 
 // schedule is when each request is due.

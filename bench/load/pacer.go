@@ -83,8 +83,10 @@ const timerTag = -1
 // reply fits, and a reply that is not whole yet waits in it.
 const inBuffer = 16 << 10
 
-func newPacer(p Paced, fds []int) (*pacer, error) {
-	pr := &pacer{p: p, label: "paced " + p.App, ep: -1, tfd: -1, armed: -1,
+// newPacer sets up a run over fds: the open loop's when depth is 0, a
+// closed loop of depth requests a batch otherwise (no timerfd then).
+func newPacer(p Paced, fds []int, depth int) (*pacer, error) {
+	pr := &pacer{p: p, label: "paced " + p.App, closed: depth > 0, depth: depth, ep: -1, tfd: -1, armed: -1,
 		conns:  make([]pacedConn, len(fds)),
 		events: make([]unix.EpollEvent, min(len(fds)+1, 256)),
 		listed: make([]int, 0, len(fds))}
@@ -111,12 +113,13 @@ func newPacer(p Paced, fds []int) (*pacer, error) {
 		pr.closeOwn()
 		return nil, fmt.Errorf("paced: epoll_create1: %w", err)
 	}
-	if pr.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
+	if pr.closed {
+		pr.label = p.App
+	} else if pr.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
 		pr.tfd = -1
 		pr.closeOwn()
 		return nil, fmt.Errorf("paced: timerfd_create: %w", err)
-	}
-	if err := unix.EpollCtl(pr.ep, unix.EPOLL_CTL_ADD, pr.tfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: timerTag}); err != nil {
+	} else if err := unix.EpollCtl(pr.ep, unix.EPOLL_CTL_ADD, pr.tfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: timerTag}); err != nil {
 		pr.closeOwn()
 		return nil, fmt.Errorf("paced: epoll_ctl ADD timerfd: %w", err)
 	}
@@ -310,8 +313,10 @@ func (pr *pacer) flush(c *pacedConn) error {
 				} else {
 					c.out = append(c.out, pr.req...)
 				}
-				if t := pr.sc.due(c.id, c.sent); !pr.closed && pr.sc.inWindow(t) {
-					pr.late.Record(now.Sub(t))
+				if !pr.closed {
+					if t := pr.sc.due(c.id, c.sent); pr.sc.inWindow(t) {
+						pr.late.Record(now.Sub(t))
+					}
 				}
 				c.sent++
 			}
@@ -586,19 +591,18 @@ func closeRaw(fds []int) {
 	}
 }
 
-// runClosed runs a closed loop of depth requests a batch on one thread
-// that polls (Echo and HTTP with Spin).
-func runClosed(ctx context.Context, p Paced, depth int) (*Result, error) {
+// drive dials p's connections and runs them on one thread: the open loop
+// when depth is 0, a closed loop of depth requests a batch otherwise.
+func drive(ctx context.Context, p Paced, depth int) (*Result, error) {
 	fds, err := dialRaw(ctx, p.Addr, p.Conns)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := newPacer(p, fds)
+	pr, err := newPacer(p, fds, depth)
 	if err != nil {
 		closeRaw(fds)
 		return nil, err
 	}
 	defer pr.close()
-	pr.closed, pr.depth, pr.label = true, depth, p.App
 	return pr.run(ctx)
 }

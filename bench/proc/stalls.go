@@ -36,11 +36,15 @@ func (s Stalls) LostShare() float64 {
 	return float64(s.Lost) / float64(s.Window)
 }
 
-// String gives the CPU, the count, the share of the window lost and the
-// longest gap, in a line.
+// String gives the CPU, the count, the share of the window lost, the
+// longest gap and the p99, in a line.
 func (s Stalls) String() string {
-	return fmt.Sprintf("CPU %d: %d gaps over %v in %v, %.2f%% of the time, the longest %v",
-		s.CPU, s.Count, s.Over, s.Window, 100*s.LostShare(), s.Max.Round(time.Microsecond))
+	p99 := "under 1% of the time in gaps"
+	if s.P99 > 0 {
+		p99 = fmt.Sprintf("1%% of the time in gaps of %v or more", s.P99.Round(time.Microsecond))
+	}
+	return fmt.Sprintf("CPU %d: %d gaps over %v in %v, %.2f%% of the time, the longest %v; %s",
+		s.CPU, s.Count, s.Over, s.Window, 100*s.LostShare(), s.Max.Round(time.Microsecond), p99)
 }
 
 // MeasureStalls spins for window on a thread of its own pinned to cpu,
