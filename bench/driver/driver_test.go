@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -113,6 +114,20 @@ func checkRow(t *testing.T, r *driver.Row, withC bool) {
 	if r.Error != "" {
 		t.Errorf("%s %s: %s", r.Impl, r.Case, r.Error)
 		return
+	}
+	// The default engine: polling epoll goroutines where the generator
+	// has CPUs of its own, one per CPU; a goroutine per connection where
+	// it shares them with the server.
+	cpus, _ := proc.CPUs()
+	want := "goroutines"
+	switch {
+	case r.Family == driver.FamilyIdle:
+		want = ""
+	case r.Pinned:
+		want = fmt.Sprintf("epoll x%d spin", len(cpus)-1)
+	}
+	if r.Engine != want {
+		t.Errorf("%s loops=%s %s: engine %q, want %q", r.Impl, r.Loops, r.Case, r.Engine, want)
 	}
 	if r.Family == driver.FamilyIdle {
 		if r.Idle == nil || r.Idle.Conns != 50 || r.Idle.RSSAfter == 0 {
@@ -346,6 +361,39 @@ func TestUnknownImplementationIsRefused(t *testing.T) {
 	_, err := driver.Run(context.Background(), options([]string{"nosuch"}, "echo"))
 	if err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestUnknownEngineIsRefused(t *testing.T) {
+	o := options([]string{"net"}, "echo")
+	o.Engine = "threads"
+	if _, err := driver.Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), `engine "threads"`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestEpollEngineDrivesTheClosedLoopsInBothPlacements(t *testing.T) {
+	o := options([]string{"net"}, "echo", "http")
+	o.Engine = "epoll"
+	rep, err := driver.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() {
+		t.Fatalf("a correct server failed: %+v", rep.Rows)
+	}
+	cpus, _ := proc.CPUs()
+	for _, r := range rep.Rows {
+		if r.Generator != "peerbench" {
+			continue
+		}
+		want := fmt.Sprintf("epoll x%d", len(cpus))
+		if r.Pinned {
+			want = fmt.Sprintf("epoll x%d spin", len(cpus)-1)
+		}
+		if r.Engine != want || r.OpsPerSec <= 0 {
+			t.Errorf("loops=%s %s: engine %q at %.0f ops/s, want %q", r.Loops, r.Case, r.Engine, r.OpsPerSec, want)
+		}
 	}
 }
 

@@ -68,18 +68,23 @@ type Implementation struct {
 // Row is one implementation's result in one case, placement and
 // generator: the best of its runs.
 type Row struct {
-	Impl        string  `json:"impl"` // name, or name/mode
-	Case        string  `json:"case"`
-	Family      Family  `json:"family"`
-	Loops       string  `json:"loops"` // "1" or "all"
-	ServerLoops int     `json:"server_loops"`
-	Pinned      bool    `json:"pinned"`
-	Generator   string  `json:"generator"` // "peerbench" or "wrk"
-	Conns       int     `json:"conns"`
-	Size        int     `json:"size,omitempty"`
-	Depth       int     `json:"depth"`
-	OpsPerSec   float64 `json:"ops_per_s,omitempty"` // latency rows: the achieved rate
-	MBPerSec    float64 `json:"mb_per_s,omitempty"`
+	Impl        string `json:"impl"` // name, or name/mode
+	Case        string `json:"case"`
+	Family      Family `json:"family"`
+	Loops       string `json:"loops"` // "1" or "all"
+	ServerLoops int    `json:"server_loops"`
+	Pinned      bool   `json:"pinned"`
+	Generator   string `json:"generator"` // "peerbench" or "wrk"
+	// Engine is how peerbench's generator drove the connections in the
+	// echo, http and latency rows: "goroutines" (one per connection),
+	// "epoll xN" (N goroutines, each with a block of the connections in
+	// an epoll instance of its own), "epoll xN spin" (those polling).
+	Engine    string  `json:"engine,omitempty"`
+	Conns     int     `json:"conns"`
+	Size      int     `json:"size,omitempty"`
+	Depth     int     `json:"depth"`
+	OpsPerSec float64 `json:"ops_per_s,omitempty"` // latency rows: the achieved rate
+	MBPerSec  float64 `json:"mb_per_s,omitempty"`
 	// Latency percentiles in microseconds; absent when the generator
 	// cannot tell (wrk's p99.9; wrk's percentiles when pipelining).
 	// Closed loop (echo, http): from a batch's write, at the server's
@@ -187,6 +192,9 @@ func (r *runner) row(pl placement, c Case, s *server, generator string) *Row {
 	row := &Row{Impl: s.im.key(s.mode), Case: c.Name(), Family: c.Family, Loops: pl.label,
 		ServerLoops: pl.serverLoops, Pinned: pl.serverCPUs != nil, Generator: generator,
 		Conns: c.Conns, Size: c.Size, Depth: c.Depth, goPeer: s.im.goPeer(), isC: s.im.name == cRef, ours: s.im.ours}
+	if generator == "peerbench" && (c.Family == FamilyEcho || c.Family == FamilyHTTP || c.Family == FamilyLatency) {
+		row.Engine = r.engineFor(pl, c).String()
+	}
 	r.rows[k] = row
 	r.keys = append(r.keys, k)
 	return row

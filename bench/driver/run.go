@@ -17,6 +17,11 @@ import (
 // in its rows and the others go on; Report.Failed says whether any did.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	started := time.Now()
+	switch o.Engine {
+	case "", "auto", "goroutines", "epoll":
+	default:
+		return nil, fmt.Errorf("peerbench: no generator engine %q (auto, goroutines or epoll)", o.Engine)
+	}
 	p := makePlan(o)
 	e, err := newEnv(o)
 	if err != nil {
@@ -221,13 +226,10 @@ func (r *runner) rounds(ctx context.Context, pl placement, cases []Case, servers
 }
 
 // measure runs case c's generator against a server once, and reads what
-// the server spent per op in the measured window. Where the placement
-// gives the generator CPUs of its own, the open-loop generator polls
-// instead of sleeping (load.Paced.Spin); where it gives it exactly one,
-// the closed loops run on one thread that polls too (load.Echo.Spin), a
-// goroutine per connection elsewhere.
+// the server spent per op in the measured window. The generator's engine
+// is engineFor's.
 func (r *runner) measure(ctx context.Context, pl placement, c Case, child *proc.Child) (*load.Result, *cpuPerOp, error) {
-	spinClosed := pl.serverCPUs != nil && len(pl.genCPUs) == 1
+	en := r.engineFor(pl, c)
 	m := &cpuMeter{pid: child.Pid}
 	tm := load.Timing{Warmup: r.p.warmup, Duration: r.p.duration, Probe: m.probe}
 	addr := child.Addr
@@ -235,11 +237,11 @@ func (r *runner) measure(ctx context.Context, pl placement, c Case, child *proc.
 	var err error
 	switch c.Family {
 	case FamilyEcho:
-		res, err = load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Spin: spinClosed, Timing: tm}.Run(ctx)
+		res, err = load.Echo{Addr: addr, Conns: c.Conns, Size: c.Size, Depth: c.Depth, Threads: en.threads, Spin: en.spin, Timing: tm}.Run(ctx)
 	case FamilyHTTP:
-		res, err = load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Spin: spinClosed, Timing: tm}.Run(ctx)
+		res, err = load.HTTP{Addr: addr, Conns: c.Conns, Depth: c.Depth, Threads: en.threads, Spin: en.spin, Timing: tm}.Run(ctx)
 	case FamilyLatency:
-		res, err = load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Spin: pl.serverCPUs != nil, Timing: tm}.Run(ctx)
+		res, err = load.Paced{Addr: addr, App: string(c.Proto), Conns: c.Conns, Size: c.Size, Rate: c.Rate, Threads: en.threads, Spin: en.spin, Timing: tm}.Run(ctx)
 	case FamilyConnRate:
 		res, err = load.ConnRate{Addr: addr, App: string(c.App()), Workers: c.Conns, Timing: tm}.Run(ctx)
 	default:
@@ -368,4 +370,48 @@ func perConn(before, after uint64, n int) float64 {
 // logf writes a progress line, with the time since the run started.
 func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.log, "peerbench %5.1fs: "+format, append([]any{time.Since(r.started).Seconds()}, args...)...)
+}
+
+// engine is how a generator drives its connections: threads goroutines on
+// epoll instances of their own (0: a goroutine per connection), polling
+// when spin is set.
+type engine struct {
+	threads int
+	spin    bool
+}
+
+// String names the engine as the report's rows do: "goroutines",
+// "epoll x2", "epoll x1 spin".
+func (en engine) String() string {
+	switch {
+	case en.threads == 0:
+		return "goroutines"
+	case en.spin:
+		return fmt.Sprintf("epoll x%d spin", en.threads)
+	}
+	return fmt.Sprintf("epoll x%d", en.threads)
+}
+
+// engineFor is the generator's engine for case c in placement pl. On
+// epoll it has a goroutine per CPU it may use, and polls where those CPUs
+// are its own (the server pinned apart): no wake-up of a sleeping thread
+// between a reply and its timing. The open loop has only the epoll engine,
+// and where it shares the CPUs with the server, one goroutine (its rate is
+// a fraction of one thread's); the closed loops take Options.Engine's. The
+// idle and connection-rate cases have generators of their own (engine
+// zero).
+func (r *runner) engineFor(pl placement, c Case) engine {
+	apart := pl.serverCPUs != nil
+	epoll := engine{threads: max(len(pl.genCPUs), 1), spin: apart}
+	switch {
+	case c.Family == FamilyLatency && !apart:
+		return engine{threads: 1}
+	case c.Family == FamilyLatency:
+		return epoll
+	case c.Family != FamilyEcho && c.Family != FamilyHTTP:
+		return engine{}
+	case r.o.Engine == "epoll" || (apart && r.o.Engine != "goroutines"):
+		return epoll
+	}
+	return engine{}
 }

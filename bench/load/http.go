@@ -20,10 +20,11 @@ import (
 // checking every response against package plaintext's rules: status line,
 // exactly the four headers with their values, the body.
 type HTTP struct {
-	Addr  string
-	Conns int
-	Depth int  // requests per batch; 0 means 1
-	Spin  bool // one thread that polls, as Echo.Spin
+	Addr    string
+	Conns   int
+	Depth   int  // requests per batch; 0 means 1
+	Threads int  // goroutines on epoll instances of their own, as Echo.Threads
+	Spin    bool // those goroutines poll, as Echo.Spin
 	Timing
 }
 
@@ -40,11 +41,11 @@ func (h HTTP) Run(ctx context.Context) (*Result, error) {
 	if h.Depth == 0 {
 		h.Depth = 1
 	}
-	if h.Conns < 1 || h.Depth < 1 || h.Depth > 1024 || h.Duration <= 0 {
-		return nil, fmt.Errorf("http: %d connections, depth %d, duration %v", h.Conns, h.Depth, h.Duration)
+	if h.Conns < 1 || h.Depth < 1 || h.Depth > 1024 || h.Duration <= 0 || h.Threads < 0 {
+		return nil, fmt.Errorf("http: %d connections, depth %d, duration %v, %d threads", h.Conns, h.Depth, h.Duration, h.Threads)
 	}
-	if h.Spin {
-		return drive(ctx, Paced{Addr: h.Addr, App: "http", Conns: h.Conns, Spin: true, Timing: h.Timing}, h.Depth)
+	if h.Spin || h.Threads > 0 {
+		return drive(ctx, Paced{Addr: h.Addr, App: "http", Conns: h.Conns, Spin: h.Spin, Threads: h.Threads, Timing: h.Timing}, h.Depth)
 	}
 	conns, err := dialAll(ctx, h.Addr, h.Conns, nil)
 	if err != nil {

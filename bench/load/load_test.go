@@ -87,25 +87,37 @@ func (s *server) handle(c net.Conn, app string, tm tamper) {
 
 var quick = Timing{Duration: 100 * time.Millisecond}
 
-// bothEngines runs a closed-loop test on the goroutine-per-connection
-// generator and on the one-thread one that polls (Spin).
-func bothEngines(t *testing.T, test func(t *testing.T, spin bool)) {
-	for _, spin := range []bool{false, true} {
+// engine is one of the closed loops' generators: a goroutine per
+// connection (the zero engine), or goroutines on epoll instances of their
+// own, polling or sleeping.
+type engine struct {
+	threads int
+	spin    bool
+}
+
+// bothEngines runs a closed-loop test on each generator: a goroutine per
+// connection, one goroutine that polls (Spin), and three that sleep in
+// their epoll instances (Threads), each with a block of the connections.
+func bothEngines(t *testing.T, test func(t *testing.T, en engine)) {
+	for _, en := range []engine{{}, {spin: true}, {threads: 3}} {
 		name := "goroutines"
-		if spin {
+		switch {
+		case en.spin:
 			name = "spin"
+		case en.threads > 0:
+			name = "threads"
 		}
-		t.Run(name, func(t *testing.T) { test(t, spin) })
+		t.Run(name, func(t *testing.T) { test(t, en) })
 	}
 }
 
 func TestEchoVerifiesACorrectServer(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		addr := serve(t, "echo", nil)
 		if err := CheckEcho(context.Background(), addr); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Echo{Addr: addr, Conns: 4, Size: 512, Depth: 4, Spin: spin, Timing: quick}.Run(context.Background())
+		res, err := Echo{Addr: addr, Conns: 4, Size: 512, Depth: 4, Threads: en.threads, Spin: en.spin, Timing: quick}.Run(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +131,7 @@ func TestEchoVerifiesACorrectServer(t *testing.T) {
 }
 
 func TestEchoFailsOnOneWrongByte(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		var flipped atomic.Bool
 		addr := serve(t, "echo", func(n int, b []byte) []byte {
 			if n >= 50 && len(b) > 100 && flipped.CompareAndSwap(false, true) {
@@ -127,7 +139,7 @@ func TestEchoFailsOnOneWrongByte(t *testing.T) {
 			}
 			return b
 		})
-		_, err := Echo{Addr: addr, Conns: 3, Size: 256, Spin: spin, Timing: Timing{Duration: 2 * time.Second}}.Run(context.Background())
+		_, err := Echo{Addr: addr, Conns: 3, Size: 256, Threads: en.threads, Spin: en.spin, Timing: Timing{Duration: 2 * time.Second}}.Run(context.Background())
 		var mm *MismatchError
 		if !errors.As(err, &mm) {
 			t.Fatalf("a flipped bit in one reply gave %v, want a MismatchError", err)
@@ -140,7 +152,7 @@ func TestEchoFailsOnOneWrongByte(t *testing.T) {
 }
 
 func TestEchoFailsOnAnotherConnectionsBytes(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		// The server answers every connection with the first connection's
 		// first message: right length, right shape, wrong connection.
 		var mu sync.Mutex
@@ -156,7 +168,7 @@ func TestEchoFailsOnAnotherConnectionsBytes(t *testing.T) {
 			}
 			return b
 		})
-		_, err := Echo{Addr: addr, Conns: 4, Size: 64, Spin: spin, Timing: Timing{Duration: time.Second}}.Run(context.Background())
+		_, err := Echo{Addr: addr, Conns: 4, Size: 64, Threads: en.threads, Spin: en.spin, Timing: Timing{Duration: time.Second}}.Run(context.Background())
 		var mm *MismatchError
 		if !errors.As(err, &mm) {
 			t.Fatalf("replies copied from another message gave %v, want a MismatchError", err)
@@ -165,9 +177,9 @@ func TestEchoFailsOnAnotherConnectionsBytes(t *testing.T) {
 }
 
 func TestEchoFailsOnAnExtraByte(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		addr := serve(t, "echo", func(n int, b []byte) []byte { return append(b, 0) })
-		_, err := Echo{Addr: addr, Conns: 1, Size: 64, Spin: spin, Timing: quick}.Run(context.Background())
+		_, err := Echo{Addr: addr, Conns: 1, Size: 64, Threads: en.threads, Spin: en.spin, Timing: quick}.Run(context.Background())
 		if err == nil {
 			t.Fatal("a server that appends a byte to every reply passed")
 		}
@@ -190,13 +202,13 @@ func TestEchoCheckFailsOnAServerThatDropsBytes(t *testing.T) {
 }
 
 func TestHTTPVerifiesACorrectServer(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		addr := serve(t, "http", nil)
 		if err := CheckHTTP(context.Background(), addr); err != nil {
 			t.Fatal(err)
 		}
 		for _, depth := range []int{1, 16} {
-			res, err := HTTP{Addr: addr, Conns: 4, Depth: depth, Spin: spin, Timing: quick}.Run(context.Background())
+			res, err := HTTP{Addr: addr, Conns: 4, Depth: depth, Threads: en.threads, Spin: en.spin, Timing: quick}.Run(context.Background())
 			if err != nil {
 				t.Fatalf("depth %d: %v", depth, err)
 			}
@@ -219,7 +231,7 @@ func replace(old, new string) tamper {
 }
 
 func TestHTTPFailsOnAnyBrokenRule(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		cases := map[string]tamper{
 			"body":           replace("Hello, World!", "Hello, World?"),
 			"status":         replace("200 OK", "201 OK"),
@@ -238,7 +250,7 @@ func TestHTTPFailsOnAnyBrokenRule(t *testing.T) {
 		for name, tm := range cases {
 			t.Run(name, func(t *testing.T) {
 				addr := serve(t, "http", tm)
-				_, err := HTTP{Addr: addr, Conns: 2, Depth: 4, Spin: spin, Timing: quick}.Run(context.Background())
+				_, err := HTTP{Addr: addr, Conns: 2, Depth: 4, Threads: en.threads, Spin: en.spin, Timing: quick}.Run(context.Background())
 				if err == nil {
 					t.Fatalf("a server breaking the %s rule passed", name)
 				}
@@ -272,7 +284,7 @@ func TestHTTPCheckFailsOnResponsesOutOfOrder(t *testing.T) {
 }
 
 func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		// Accepts and never answers.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -290,7 +302,7 @@ func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
 		}()
 		start := time.Now()
 		tm := Timing{Duration: 50 * time.Millisecond, Grace: 300 * time.Millisecond}
-		_, err = Echo{Addr: ln.Addr().String(), Conns: 2, Size: 64, Spin: spin, Timing: tm}.Run(context.Background())
+		_, err = Echo{Addr: ln.Addr().String(), Conns: 2, Size: 64, Threads: en.threads, Spin: en.spin, Timing: tm}.Run(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "stalled") {
 			t.Fatalf("a silent server gave %v, want a stall", err)
 		}
@@ -301,12 +313,12 @@ func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
 }
 
 func TestContextCancelEndsARun(t *testing.T) {
-	bothEngines(t, func(t *testing.T, spin bool) {
+	bothEngines(t, func(t *testing.T, en engine) {
 		addr := serve(t, "echo", nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := Echo{Addr: addr, Conns: 2, Size: 64, Spin: spin, Timing: Timing{Duration: time.Minute}}.Run(ctx)
+		_, err := Echo{Addr: addr, Conns: 2, Size: 64, Threads: en.threads, Spin: en.spin, Timing: Timing{Duration: time.Minute}}.Run(ctx)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("cancelled run gave %v", err)
 		}
@@ -339,23 +351,34 @@ func TestConnRateAndIdleVerifyTheirRequests(t *testing.T) {
 }
 
 func TestBadConfigurationsAreRefused(t *testing.T) {
+	// Each is refused before anything is dialled (the address would not
+	// resolve), with an error that names the generator and the cause.
 	ctx := context.Background()
-	for name, run := range map[string]func() error{
-		"echo size below header": func() error { _, err := Echo{Addr: "x", Conns: 1, Size: 4, Timing: quick}.Run(ctx); return err },
-		"echo batch too big": func() error {
+	for want, run := range map[string]func() error{
+		"echo: message size 4 is below": func() error { _, err := Echo{Addr: "x", Conns: 1, Size: 4, Timing: quick}.Run(ctx); return err },
+		"echo: depth 16 x size 65536": func() error {
 			_, err := Echo{Addr: "x", Conns: 1, Size: 64 << 10, Depth: 16, Timing: quick}.Run(ctx)
 			return err
 		},
-		"echo no conns": func() error { _, err := Echo{Addr: "x", Size: 64, Timing: quick}.Run(ctx); return err },
-		"http no time":  func() error { _, err := HTTP{Addr: "x", Conns: 1}.Run(ctx); return err },
-		"connrate app": func() error {
+		"echo: 0 connections": func() error { _, err := Echo{Addr: "x", Size: 64, Timing: quick}.Run(ctx); return err },
+		"echo: -1 threads": func() error {
+			_, err := Echo{Addr: "x", Conns: 1, Size: 64, Threads: -1, Timing: quick}.Run(ctx)
+			return err
+		},
+		"http: 1 connections, depth 1, duration 0s": func() error { _, err := HTTP{Addr: "x", Conns: 1}.Run(ctx); return err },
+		"-2 threads": func() error { _, err := HTTP{Addr: "x", Conns: 1, Threads: -2, Timing: quick}.Run(ctx); return err },
+		"paced: -1 threads": func() error {
+			_, err := Paced{Addr: "x", App: "echo", Conns: 1, Size: 64, Rate: 100, Threads: -1, Timing: quick}.Run(ctx)
+			return err
+		},
+		"connrate: 1 workers, app \"ftp\"": func() error {
 			_, err := ConnRate{Addr: "x", App: "ftp", Workers: 1, Timing: quick}.Run(ctx)
 			return err
 		},
-		"idle app": func() error { _, err := OpenIdle(ctx, "x", "ftp", 1); return err },
+		"idle: no app": func() error { _, err := OpenIdle(ctx, "x", "ftp", 1); return err },
 	} {
-		if err := run(); err == nil {
-			t.Errorf("%s: accepted", name)
+		if err := run(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error saying %q", err, want)
 		}
 	}
 }

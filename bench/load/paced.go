@@ -30,8 +30,9 @@ import (
 // window are waited for after the window ends, up to the grace. Every echo
 // byte and every response is verified as the closed-loop generators do.
 //
-// The generator is one goroutine locked to its thread that drives every
-// connection from one epoll instance: sockets it opens and makes
+// The generator is a goroutine that drives every connection from one epoll
+// instance (or, with Threads, a few such goroutines, each with a block of
+// the connections and an instance of its own): sockets it opens and makes
 // non-blocking itself (the runtime's poller never sees them), a timerfd in
 // the same instance for the next due time (a kernel hrtimer: no Go timer,
 // no millisecond rounding of a poll timeout), and a loop that allocates
@@ -53,6 +54,10 @@ type Paced struct {
 	// timing. It keeps a CPU busy for the whole run: for a generator with
 	// CPUs of its own, never one that shares the server's.
 	Spin bool
+	// Threads is how many goroutines share the connections, each with
+	// a block of them in an epoll instance of its own, for a generator
+	// with that many CPUs: 0 means 1, and more than Conns means Conns.
+	Threads int
 	Timing
 }
 
@@ -102,6 +107,8 @@ func (p Paced) validate() error {
 		return fmt.Errorf("paced: rate %v", p.Rate)
 	case p.Duration <= 0:
 		return fmt.Errorf("paced: duration %v", p.Duration)
+	case p.Threads < 0:
+		return fmt.Errorf("paced: %d threads", p.Threads)
 	}
 	return nil
 }

@@ -69,12 +69,16 @@ func goroutinesSettle(t *testing.T, n int) {
 
 func TestPacedKeepsTheOfferedRateAgainstAFastServer(t *testing.T) {
 	for _, c := range []struct {
-		app  string
-		spin bool
-	}{{"echo", false}, {"http", false}, {"echo", true}, {"http", true}} {
+		app     string
+		spin    bool
+		threads int
+	}{{"echo", false, 0}, {"http", false, 0}, {"echo", true, 0}, {"http", true, 0}, {"echo", false, 3}, {"http", false, 3}} {
 		name := c.app
 		if c.spin {
 			name += "/spin"
+		}
+		if c.threads > 0 {
+			name += "/threads"
 		}
 		t.Run(name, func(t *testing.T) {
 			app := c.app
@@ -82,7 +86,7 @@ func TestPacedKeepsTheOfferedRateAgainstAFastServer(t *testing.T) {
 			before := runtime.NumGoroutine()
 			const rate = 2000
 			tm := Timing{Warmup: 100 * time.Millisecond, Duration: time.Second}
-			res, err := Paced{Addr: addr, App: app, Conns: 10, Size: 64, Rate: rate, Spin: c.spin, Timing: tm}.Run(context.Background())
+			res, err := Paced{Addr: addr, App: app, Conns: 10, Size: 64, Rate: rate, Spin: c.spin, Threads: c.threads, Timing: tm}.Run(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,9 +18,9 @@ import (
 )
 
 // pacedConn is one connection of a paced run: a non-blocking socket and
-// what the run's thread knows of it.
+// what its thread knows of it.
 type pacedConn struct {
-	id  int
+	id  int // the run's number for it: its place in the schedule, its echo pattern
 	fd  int
 	n   int // requests in the schedule
 	due int // requests due so far
@@ -41,17 +43,20 @@ type pacedConn struct {
 	finished bool      // every reply in: nothing more may come
 }
 
-// pacer drives a run's connections from one thread: the open loop's
-// (Paced), or, with closed set, a closed loop's (Echo and HTTP with Spin):
-// each connection sends depth requests, and the next depth once every
-// reply to them is in, until the window ends.
+// pacer drives a share of a run's connections from one thread: the open
+// loop's (Paced), or, with closed set, a closed loop's (Echo and HTTP on
+// threads): each connection sends depth requests, and the next depth once
+// every reply to them is in, until the window ends. A run on several
+// threads has a pacer on each, with its own epoll instance and timerfd, the
+// connections split between them in blocks and the schedule shared.
 type pacer struct {
 	p      Paced
 	label  string // "paced echo", "echo", ...: what errors begin with
 	closed bool
 	depth  int
 	sc     *schedule
-	conns  []pacedConn
+	conns  []pacedConn // connections lo, lo+1, ... of the run
+	lo     int
 	ep     int // epoll instance
 	tfd    int // timerfd: the next due time
 	// expirations is the timerfd's count, read to clear it (a field: a
@@ -59,7 +64,7 @@ type pacer struct {
 	expirations [8]byte
 	events      []unix.EpollEvent
 
-	next   int   // the next request of the schedule to fall due
+	next   int   // the next request of the schedule to fall due on this pacer's connections
 	armed  int   // the request the timerfd is set for, -1 when disarmed
 	listed []int // connections with requests newly due
 	done   int   // connections with every reply in
@@ -83,22 +88,24 @@ const timerTag = -1
 // reply fits, and a reply that is not whole yet waits in it.
 const inBuffer = 16 << 10
 
-// newPacer sets up a run over fds: the open loop's when depth is 0, a
-// closed loop of depth requests a batch otherwise (no timerfd then).
-func newPacer(p Paced, fds []int, depth int) (*pacer, error) {
-	pr := &pacer{p: p, label: "paced " + p.App, closed: depth > 0, depth: depth, ep: -1, tfd: -1, armed: -1,
+// newPacer sets up a pacer over fds, the run's connections lo, lo+1, ...:
+// the open loop's when depth is 0, a closed loop of depth requests a batch
+// otherwise (no timerfd then). Its epoll events carry a connection's index
+// in fds.
+func newPacer(p Paced, fds []int, lo, depth int) (*pacer, error) {
+	pr := &pacer{p: p, label: "paced " + p.App, closed: depth > 0, depth: depth, lo: lo, ep: -1, tfd: -1, armed: -1,
 		conns:  make([]pacedConn, len(fds)),
 		events: make([]unix.EpollEvent, min(len(fds)+1, 256)),
 		listed: make([]int, 0, len(fds))}
 	for i, fd := range fds {
 		c := &pr.conns[i]
-		c.id, c.fd = i, fd
+		c.id, c.fd = lo+i, fd
 		c.out = make([]byte, 0, max(maxPacedWrite, p.Size))
 		if p.App == "echo" {
 			c.in = make([]byte, 0, max(inBuffer, 2*p.Size))
 			c.pattern, c.want = make([]byte, p.Size), make([]byte, p.Size)
-			fillPattern(c.pattern, uint32(i))
-			fillPattern(c.want, uint32(i))
+			fillPattern(c.pattern, uint32(c.id))
+			fillPattern(c.want, uint32(c.id))
 		} else {
 			c.in = make([]byte, 0, inBuffer)
 		}
@@ -157,45 +164,97 @@ func (pr *pacer) close() {
 // nobody asked for.
 const quietFor = 20 * time.Millisecond
 
-func (pr *pacer) run(ctx context.Context) (*Result, error) {
-	p := pr.p
-	if pr.closed {
-		start := time.Now()
-		pr.sc = &schedule{start: start, from: start.Add(p.Warmup), to: start.Add(p.Warmup + p.Duration)}
-		for i := range pr.conns {
-			pr.conns[i].due = pr.depth
-			pr.list(&pr.conns[i])
-		}
-	} else {
-		pr.sc = newSchedule(time.Now(), p.Rate, len(pr.conns), p.Timing)
-		for i := range pr.conns {
-			pr.conns[i].n = pr.sc.count(i)
+// start puts the pacer on the run's schedule: each connection's share of
+// the open loop's requests, or a closed loop's first batch.
+func (pr *pacer) start(sc *schedule) {
+	pr.sc, pr.next = sc, pr.lo
+	for i := range pr.conns {
+		c := &pr.conns[i]
+		if pr.closed {
+			c.due = pr.depth
+			pr.list(c)
+		} else {
+			c.n = sc.count(c.id)
 		}
 	}
-	probed := p.probe(pr.sc.from, pr.sc.to)
-	err := pr.loop(ctx)
-	if err == nil {
-		err = pr.quiet(ctx)
+}
+
+// serve runs the pacer's connections to the end of the run and listens
+// for bytes nobody asked for.
+func (pr *pacer) serve(ctx context.Context) error {
+	if err := pr.loop(ctx); err != nil {
+		return err
 	}
+	return pr.quiet(ctx)
+}
+
+// runPacers runs a run's pacers, each on a goroutine of its own (the
+// first on the caller's), and adds up what they measured. The first to
+// fail stops the others; its error is the run's.
+func runPacers(ctx context.Context, p Paced, prs []*pacer) (*Result, error) {
+	now := time.Now()
+	sc := &schedule{start: now, conns: p.Conns, from: now.Add(p.Warmup), to: now.Add(p.Warmup + p.Duration)}
+	if !prs[0].closed {
+		sc = newSchedule(now, p.Rate, p.Conns, p.Timing)
+	}
+	for _, pr := range prs {
+		pr.start(sc)
+	}
+	probed := p.probe(sc.from, sc.to)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(prs))
+	var wg sync.WaitGroup
+	for i, pr := range prs[1:] {
+		wg.Go(func() {
+			if errs[i+1] = pr.serve(ctx); errs[i+1] != nil {
+				cancel()
+			}
+		})
+	}
+	if errs[0] = prs[0].serve(ctx); errs[0] != nil {
+		cancel()
+	}
+	wg.Wait()
+	err := firstCause(errs)
 	probed(err != nil)
 	if err != nil {
 		return nil, err
 	}
-	if pr.closed {
-		res := &Result{Conns: len(pr.conns), Window: p.Duration, Latency: &pr.hist, Ops: pr.ops, Bytes: pr.bytes}
+	all := prs[0]
+	for _, pr := range prs[1:] {
+		all.hist.Merge(&pr.hist)
+		all.late.Merge(&pr.late)
+		all.ops += pr.ops
+		all.bytes += pr.bytes
+		all.answered += pr.answered
+	}
+	res := &Result{Conns: p.Conns, Window: p.Duration, Latency: &all.hist, Ops: all.ops, Bytes: all.bytes}
+	if all.closed {
 		res.summarize()
 		return res, nil
 	}
-	res := &Result{Conns: len(pr.conns), Window: p.Duration, Latency: &pr.hist, Ops: pr.ops, Bytes: pr.bytes,
-		Paced: &Pacing{Offered: p.Rate, Lateness: &pr.late}}
-	for i := range pr.conns {
-		res.Paced.Outstanding += int64(pr.conns[i].n)
-	}
-	res.Paced.Outstanding -= pr.answered
+	res.Paced = &Pacing{Offered: p.Rate, Lateness: &all.late, Outstanding: int64(sc.total) - all.answered}
 	res.Paced.Due = int64(res.Latency.Count())
 	res.summarize()
 	res.Paced.Overloaded = overload(res.Rate(), p.Rate, res.Paced.Outstanding, p.Duration)
 	return res, nil
+}
+
+// firstCause is the error that stopped a run of several pacers: the first
+// that is not the cancellation the others saw because of it, or the
+// cancellation when the caller's context ended the run.
+func firstCause(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // checkEvery bounds a wait, so that a cancelled context or a stalled
@@ -261,8 +320,8 @@ func (pr *pacer) loop(ctx context.Context) error {
 // sets the timerfd for the next.
 func (pr *pacer) makeDue() error {
 	sc, now := pr.sc, time.Now()
-	for ; !pr.closed && pr.next < sc.total && !sc.at(pr.next).After(now); pr.next++ {
-		c := &pr.conns[pr.next%len(pr.conns)]
+	for ; !pr.closed && pr.next < sc.total && !sc.at(pr.next).After(now); pr.step() {
+		c := &pr.conns[pr.next%sc.conns-pr.lo]
 		c.due++
 		pr.list(c)
 	}
@@ -286,11 +345,22 @@ func (pr *pacer) makeDue() error {
 	return nil
 }
 
+// step moves next to the schedule's next request on this pacer's
+// connections: the next connection's, or, after its last, its first
+// connection's in the next round.
+func (pr *pacer) step() {
+	if pr.next%pr.sc.conns+1 < pr.lo+len(pr.conns) {
+		pr.next++
+	} else {
+		pr.next += pr.sc.conns - len(pr.conns) + 1
+	}
+}
+
 // list puts c on the list of connections with requests newly due.
 func (pr *pacer) list(c *pacedConn) {
 	if !c.listed {
 		c.listed = true
-		pr.listed = append(pr.listed, c.id)
+		pr.listed = append(pr.listed, c.id-pr.lo)
 	}
 }
 
@@ -344,7 +414,7 @@ func (pr *pacer) pollOut(c *pacedConn, on bool) error {
 	if c.pollingOut == on {
 		return nil
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.id)}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.id - pr.lo)}
 	if on {
 		ev.Events |= unix.EPOLLOUT
 	}
@@ -591,18 +661,30 @@ func closeRaw(fds []int) {
 	}
 }
 
-// drive dials p's connections and runs them on one thread: the open loop
-// when depth is 0, a closed loop of depth requests a batch otherwise.
+// drive dials p's connections and runs them on p.Threads threads (one
+// when 0, never more than the connections), each with a block of them: the
+// open loop when depth is 0, a closed loop of depth requests a batch
+// otherwise.
 func drive(ctx context.Context, p Paced, depth int) (*Result, error) {
 	fds, err := dialRaw(ctx, p.Addr, p.Conns)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := newPacer(p, fds, depth)
-	if err != nil {
-		closeRaw(fds)
-		return nil, err
+	threads := min(max(p.Threads, 1), len(fds))
+	prs := make([]*pacer, 0, threads)
+	defer func() {
+		for _, pr := range prs {
+			pr.close()
+		}
+	}()
+	for t := range threads {
+		lo, hi := t*len(fds)/threads, (t+1)*len(fds)/threads
+		pr, err := newPacer(p, fds[lo:hi], lo, depth)
+		if err != nil {
+			closeRaw(fds[lo:])
+			return nil, err
+		}
+		prs = append(prs, pr)
 	}
-	defer pr.close()
-	return pr.run(ctx)
+	return runPacers(ctx, p, prs)
 }

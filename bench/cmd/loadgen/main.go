@@ -32,7 +32,8 @@ func main() {
 	depth := flag.Int("depth", 1, "messages or requests in flight per connection")
 	rate := flag.Float64("rate", 0, "open loop: requests per second over all connections (0: closed loop)")
 	d := flag.Duration("d", time.Second, "measured time")
-	spin := flag.Bool("spin", false, "open loop: poll instead of sleeping (for a generator with a CPU of its own)")
+	spin := flag.Bool("spin", false, "poll instead of sleeping (for a generator with CPUs of its own)")
+	threads := flag.Int("threads", 0, "goroutines driving the connections from epoll instances of their own\n(0: one in the open loop, a goroutine per connection in a closed loop unless -spin)")
 	warm := flag.Duration("warmup", 200*time.Millisecond, "unmeasured warm-up")
 	flag.Parse()
 	if *addr == "" || flag.NArg() > 0 || (*app != "echo" && *app != "http") {
@@ -44,11 +45,11 @@ func main() {
 	var err error
 	switch {
 	case *rate > 0:
-		r, err = load.Paced{Addr: *addr, App: *app, Conns: *conns, Size: *size, Rate: *rate, Spin: *spin, Timing: tm}.Run(context.Background())
+		r, err = load.Paced{Addr: *addr, App: *app, Conns: *conns, Size: *size, Rate: *rate, Spin: *spin, Threads: *threads, Timing: tm}.Run(context.Background())
 	case *app == "echo":
-		r, err = load.Echo{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth, Timing: tm}.Run(context.Background())
+		r, err = load.Echo{Addr: *addr, Conns: *conns, Size: *size, Depth: *depth, Spin: *spin, Threads: *threads, Timing: tm}.Run(context.Background())
 	default:
-		r, err = load.HTTP{Addr: *addr, Conns: *conns, Depth: *depth, Timing: tm}.Run(context.Background())
+		r, err = load.HTTP{Addr: *addr, Conns: *conns, Depth: *depth, Spin: *spin, Threads: *threads, Timing: tm}.Run(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
