@@ -25,13 +25,13 @@ type Options struct {
 	Impls    []string      // implementations to run (names; "c" and "c-uring" for C); empty: all
 	Families []string      // case families to run (echo, http, latency, idle, connrate); empty: all
 	Wrk      bool          // cross-check the HTTP cases with wrk where installed
-	// Engine is the closed-loop generators' engine: "goroutines" (a
-	// goroutine per connection on the runtime's poller), "epoll" (a
-	// goroutine per generator CPU, each with a block of the connections
-	// in an epoll instance of its own, polling where the placement gives
-	// the generator CPUs of its own), or "" / "auto": epoll where the
-	// generator has CPUs of its own, goroutines where it shares them
-	// with the server. The open loop (latency cases) is always on epoll.
+	// Engine is the closed-loop generators' engine: "epoll" or "" (a
+	// goroutine per CPU the generator may use, each with a block of the
+	// connections in an epoll instance of its own, polling where the
+	// placement gives the generator CPUs of its own), or "goroutines" (a
+	// goroutine per connection on the runtime's poller, which costs the
+	// generator more CPU where it shares the CPUs with the server). The
+	// open loop (latency cases) is always on epoll.
 	Engine string
 	// Server is the command that runs a peers server (cmd/peerserver),
 	// its flags appended; nil builds cmd/peerserver with the go command.

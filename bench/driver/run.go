@@ -18,9 +18,9 @@ import (
 func Run(ctx context.Context, o Options) (*Report, error) {
 	started := time.Now()
 	switch o.Engine {
-	case "", "auto", "goroutines", "epoll":
+	case "", "epoll", "goroutines":
 	default:
-		return nil, fmt.Errorf("peerbench: no generator engine %q (auto, goroutines or epoll)", o.Engine)
+		return nil, fmt.Errorf("peerbench: no generator engine %q (epoll or goroutines)", o.Engine)
 	}
 	p := makePlan(o)
 	e, err := newEnv(o)
@@ -410,8 +410,8 @@ func (r *runner) engineFor(pl placement, c Case) engine {
 		return epoll
 	case c.Family != FamilyEcho && c.Family != FamilyHTTP:
 		return engine{}
-	case r.o.Engine == "epoll" || (apart && r.o.Engine != "goroutines"):
-		return epoll
+	case r.o.Engine == "goroutines":
+		return engine{}
 	}
-	return engine{}
+	return epoll
 }

@@ -8,7 +8,7 @@
 // child process, each with one loop and with all cores, best of N rounds
 // in which the implementations take turns.
 //
-//	peerbench [-short] [-json FILE|-] [-rounds N] [-duration D] [-rate R] [-impls a,b] [-cases echo,http,latency,idle,connrate] [-engine auto|goroutines|epoll]
+//	peerbench [-short] [-json FILE|-] [-rounds N] [-duration D] [-rate R] [-impls a,b] [-cases echo,http,latency,idle,connrate] [-engine epoll|goroutines]
 //
 // The default run takes about 3 minutes, -short well under 2. The table goes
 // to stdout (stderr when the JSON does); the exit status is 1 when a server
@@ -39,7 +39,7 @@ func main() {
 	impls := flag.String("impls", "", "comma-separated implementations (default all but c-uring; c is the C reference, c-uring the C server on io_uring)")
 	cases := flag.String("cases", "", "comma-separated case families: echo, http, latency, idle, connrate (default all; -short runs the http latency case alone)")
 	flag.BoolVar(&o.Wrk, "wrk", true, "cross-check HTTP cases with wrk where it is installed")
-	flag.StringVar(&o.Engine, "engine", "auto", "the closed loops' generator: goroutines (one per connection), epoll (one per generator CPU,\neach with an epoll instance of its own), or auto (epoll where the server is pinned apart)")
+	flag.StringVar(&o.Engine, "engine", "epoll", "the closed loops' generator: epoll (a goroutine per generator CPU, each with an epoll\ninstance of its own) or goroutines (one per connection, on the runtime's poller)")
 	jsonOut := flag.String("json", "", "write the JSON report to this file (- for stdout)")
 	list := flag.Bool("list", false, "list the implementations and exit")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
