@@ -19,10 +19,11 @@ import (
 // server is a goroutine-per-connection test server whose replies pass
 // through tamper, which may change them: the generators must notice.
 type server struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // the test ended: a connection accepted from now on is closed at once
 }
 
 // tamper sees each reply a connection is about to send (its number of
@@ -43,15 +44,25 @@ func serve(t *testing.T, app string, tm tamper) string {
 			if err != nil {
 				return
 			}
+			// A connection the listener took just before the test ended
+			// comes here after the clean-up closed the others.
 			s.mu.Lock()
-			s.conns = append(s.conns, c)
+			closed := s.closed
+			if !closed {
+				s.conns = append(s.conns, c)
+			}
 			s.mu.Unlock()
+			if closed {
+				c.Close()
+				continue
+			}
 			s.wg.Go(func() { s.handle(c, app, tm) })
 		}
 	})
 	t.Cleanup(func() {
 		ln.Close()
 		s.mu.Lock()
+		s.closed = true
 		for _, c := range s.conns {
 			c.Close()
 		}
@@ -297,7 +308,10 @@ func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
 				if err != nil {
 					return
 				}
-				go io.Copy(io.Discard, c)
+				go func() {
+					defer c.Close()
+					io.Copy(io.Discard, c)
+				}()
 			}
 		}()
 		start := time.Now()
