@@ -106,10 +106,10 @@ type engine struct {
 	spin    bool
 }
 
-// bothEngines runs a closed-loop test on each generator: a goroutine per
+// eachEngine runs a closed-loop test on each generator: a goroutine per
 // connection, one goroutine that polls (Spin), and three that sleep in
 // their epoll instances (Threads), each with a block of the connections.
-func bothEngines(t *testing.T, test func(t *testing.T, en engine)) {
+func eachEngine(t *testing.T, test func(t *testing.T, en engine)) {
 	for _, en := range []engine{{}, {spin: true}, {threads: 3}} {
 		name := "goroutines"
 		switch {
@@ -123,7 +123,7 @@ func bothEngines(t *testing.T, test func(t *testing.T, en engine)) {
 }
 
 func TestEchoVerifiesACorrectServer(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		addr := serve(t, "echo", nil)
 		if err := CheckEcho(context.Background(), addr); err != nil {
 			t.Fatal(err)
@@ -142,7 +142,7 @@ func TestEchoVerifiesACorrectServer(t *testing.T) {
 }
 
 func TestEchoFailsOnOneWrongByte(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		var flipped atomic.Bool
 		addr := serve(t, "echo", func(n int, b []byte) []byte {
 			if n >= 50 && len(b) > 100 && flipped.CompareAndSwap(false, true) {
@@ -163,7 +163,7 @@ func TestEchoFailsOnOneWrongByte(t *testing.T) {
 }
 
 func TestEchoFailsOnAnotherConnectionsBytes(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		// The server answers every connection with the first connection's
 		// first message: right length, right shape, wrong connection.
 		var mu sync.Mutex
@@ -188,7 +188,7 @@ func TestEchoFailsOnAnotherConnectionsBytes(t *testing.T) {
 }
 
 func TestEchoFailsOnAnExtraByte(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		addr := serve(t, "echo", func(n int, b []byte) []byte { return append(b, 0) })
 		_, err := Echo{Addr: addr, Conns: 1, Size: 64, Threads: en.threads, Spin: en.spin, Timing: quick}.Run(context.Background())
 		if err == nil {
@@ -213,7 +213,7 @@ func TestEchoCheckFailsOnAServerThatDropsBytes(t *testing.T) {
 }
 
 func TestHTTPVerifiesACorrectServer(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		addr := serve(t, "http", nil)
 		if err := CheckHTTP(context.Background(), addr); err != nil {
 			t.Fatal(err)
@@ -242,7 +242,7 @@ func replace(old, new string) tamper {
 }
 
 func TestHTTPFailsOnAnyBrokenRule(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		cases := map[string]tamper{
 			"body":           replace("Hello, World!", "Hello, World?"),
 			"status":         replace("200 OK", "201 OK"),
@@ -295,7 +295,7 @@ func TestHTTPCheckFailsOnResponsesOutOfOrder(t *testing.T) {
 }
 
 func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		// Accepts and never answers.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -327,7 +327,7 @@ func TestStalledServerFailsTheRunAfterTheGrace(t *testing.T) {
 }
 
 func TestContextCancelEndsARun(t *testing.T) {
-	bothEngines(t, func(t *testing.T, en engine) {
+	eachEngine(t, func(t *testing.T, en engine) {
 		addr := serve(t, "echo", nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()

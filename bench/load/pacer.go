@@ -193,8 +193,10 @@ func (pr *pacer) serve(ctx context.Context) error {
 // fail stops the others; its error is the run's.
 func runPacers(ctx context.Context, p Paced, prs []*pacer) (*Result, error) {
 	now := time.Now()
-	sc := &schedule{start: now, conns: p.Conns, from: now.Add(p.Warmup), to: now.Add(p.Warmup + p.Duration)}
-	if !prs[0].closed {
+	var sc *schedule
+	if prs[0].closed {
+		sc = &schedule{start: now, conns: p.Conns, from: now.Add(p.Warmup), to: now.Add(p.Warmup + p.Duration)}
+	} else {
 		sc = newSchedule(now, p.Rate, p.Conns, p.Timing)
 	}
 	for _, pr := range prs {
